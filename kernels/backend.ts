@@ -1,0 +1,147 @@
+/**
+ * The compute interface shared by training (`learn/`) and analysis (`analysis/`).
+ *
+ * Conventions:
+ * - Matrices are row-major float32 with explicit shapes. A {@link Tensor} is an opaque handle
+ *   owned by its backend: host memory on CPU, a GPUBuffer on WebGPU. State that lives across
+ *   training steps (weights, Adam moments) stays on the backend; only `read` brings data back.
+ * - Ops are enqueued in call order. CPU backends execute them at once; WebGPU records them and
+ *   submits lazily. `read` (and `readScalar`) is the only synchronisation point.
+ * - Sparse codes use a CSR layout with a fixed capacity (see {@link SparseCodes}).
+ */
+
+/** Element type of a tensor. */
+export type DType = "f32" | "i32";
+
+/** Opaque handle to a backend-owned array. `shape` is row-major; `size` = product of shape. */
+export interface Tensor {
+  readonly shape: readonly number[];
+  readonly dtype: DType;
+  readonly size: number;
+}
+
+/**
+ * Sparse codes Z (rows × cols) in CSR form with a fixed capacity.
+ * - `rowPtr` i32 [rows + 1]: entries of row i are positions rowPtr[i] .. rowPtr[i+1]-1.
+ * - `index` i32 [capacity]: concept (column) of each entry, ascending within a row is NOT required.
+ * - `value` f32 [capacity]: activation of each entry (≥ 0 for SAE codes).
+ * Per-row top-k writes exactly k entries per row (rowPtr[i] = i·k); batch top-k and threshold
+ * ops write a variable number per row (total ≤ capacity; an op that would overflow throws).
+ */
+export interface SparseCodes {
+  readonly rows: number;
+  readonly cols: number;
+  readonly capacity: number;
+  readonly rowPtr: Tensor;
+  readonly index: Tensor;
+  readonly value: Tensor;
+}
+
+/** Options of {@link Backend.gemm}: C = alpha·op(A)·op(B) + beta·C. */
+export interface GemmOptions {
+  transA?: boolean;
+  transB?: boolean;
+  /** Default 1. */
+  alpha?: number;
+  /** Default 0 (C is overwritten). */
+  beta?: number;
+}
+
+/** Hyper-parameters of one Adam(W) update (decoupled weight decay). */
+export interface AdamWOptions {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  /** 1-based step number, for bias correction. */
+  step: number;
+}
+
+/** A compute backend. Every op validates shapes and throws on a mismatch. */
+export interface Backend {
+  /** Which implementation runs, for the user: `cpu:openblas`, `cpu:ort`, `cpu:js`, `webgpu:<adapter>`. */
+  readonly name: string;
+
+  // ---- memory ----------------------------------------------------------------------------
+  /** New zero-filled tensor. */
+  zeros(shape: readonly number[], dtype?: DType): Tensor;
+  /** New tensor holding a copy of `data` (length must equal the product of `shape`). */
+  upload(data: Float32Array | Int32Array, shape: readonly number[]): Tensor;
+  /** Overwrite a tensor (or the `offset`-element window of it) with host data. */
+  write(t: Tensor, data: Float32Array | Int32Array, offset?: number): void;
+  /** Copy of the tensor's contents on the host (waits for queued work). */
+  read(t: Tensor): Promise<Float32Array | Int32Array>;
+  /** First element of a tensor as a number (waits for queued work). */
+  readScalar(t: Tensor): Promise<number>;
+  /** Rows [start, start+count) of a 2-D tensor `src` copied into `dst` (count × cols). */
+  copyRows(src: Tensor, start: number, count: number, dst: Tensor): void;
+  /** Release a tensor. */
+  dispose(t: Tensor): void;
+  /** New sparse-code holder of the given capacity. */
+  sparse(rows: number, cols: number, capacity: number): SparseCodes;
+  /** Release a sparse-code holder. */
+  disposeSparse(z: SparseCodes): void;
+
+  // ---- dense linear algebra ---------------------------------------------------------------
+  /** C (m×n) = alpha·op(A)·op(B) + beta·C. */
+  gemm(a: Tensor, b: Tensor, c: Tensor, opts?: GemmOptions): void;
+  /** Encoder pre-activation: out (n×c) = X (n×d) · W (d×c) + bias (c). */
+  linear(x: Tensor, w: Tensor, bias: Tensor | null, out: Tensor): void;
+
+  // ---- sparsification --------------------------------------------------------------------
+  /** Per row, keep the k largest positive entries of `pre` (n×c); write n·k entries to `z`. */
+  topkRows(pre: Tensor, k: number, z: SparseCodes): void;
+  /**
+   * Over the whole batch, keep the n·k largest positive entries of `pre` (n×c) (ties broken by
+   * lower flat index). Writes them to `z` and the smallest kept value to `minKept` (f32 [1]).
+   */
+  batchTopk(pre: Tensor, k: number, z: SparseCodes, minKept: Tensor): void;
+  /**
+   * Keep entries with pre[i,j] > theta[j] (theta f32 [c], or [1] for one shared threshold) with
+   * their pre-activation as value: ReLU (theta = 0), JumpReLU, BatchTopK inference.
+   */
+  threshold(pre: Tensor, theta: Tensor, z: SparseCodes): void;
+
+  // ---- sparse products -------------------------------------------------------------------
+  /** out (n×d) = Z·D (+ bias d, if given) — gathers only the active rows of D (c×d). */
+  sparseDecode(z: SparseCodes, dict: Tensor, bias: Tensor | null, out: Tensor): void;
+  /** For each entry (i,j) of Z: vals[e] = ⟨G_i, D_j⟩ (G n×d, D c×d); vals f32 [capacity]. */
+  sparseSample(g: Tensor, dict: Tensor, z: SparseCodes, vals: Tensor): void;
+  /**
+   * out (c×d) = beta·out + Σ_e vals[e] · G_{row(e)} scattered to row index(e): Zᵀ·G with Z's
+   * pattern and the given values (`vals` null: use z.value). Touches only active rows.
+   */
+  sparseTransposeProduct(
+    z: SparseCodes,
+    vals: Tensor | null,
+    g: Tensor,
+    out: Tensor,
+    beta: number,
+  ): void;
+  /** out (d×c) = beta·out + Xᵀ·S where S (n×c) has Z's pattern with values `vals`. Encoder grad. */
+  sparseOuterToColumns(x: Tensor, z: SparseCodes, vals: Tensor, out: Tensor, beta: number): void;
+  /** out (c) = beta·out + column sums of S (Z's pattern, values `vals`). Encoder-bias grad. */
+  sparseColumnSum(z: SparseCodes, vals: Tensor, out: Tensor, beta: number): void;
+
+  // ---- elementwise and reductions ------------------------------------------------------------
+  /** out = a·x + b·y (same shapes; out may alias x or y). */
+  axpby(a: number, x: Tensor, b: number, y: Tensor, out: Tensor): void;
+  /** out f32 [1] = (accumulate ? out : 0) + Σ x² (summed pairwise or better). */
+  sumSquares(x: Tensor, out: Tensor, accumulate?: boolean): void;
+  /** out f32 [1] = min(1, maxNorm / sqrt(sumSq[0])): the gradient-clipping factor, on device. */
+  clipFactor(sumSq: Tensor, maxNorm: number, out: Tensor): void;
+  /** Multiply every element of `x` by `scale` (f32 [1]) in place. */
+  scaleBy(x: Tensor, scale: Tensor): void;
+
+  // ---- dictionary geometry and optimiser ---------------------------------------------------------
+  /** Scale every row of `d` (c×d) to unit L2 norm (zero rows left as they are). */
+  normalizeRows(d: Tensor): void;
+  /** grad_j -= ⟨grad_j, D_j⟩·D_j for every row j (D rows assumed unit norm). */
+  removeParallelComponent(dict: Tensor, grad: Tensor): void;
+  /** One AdamW step on `param` from `grad`, updating the moments `m`, `v` in place. */
+  adamw(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, opts: AdamWOptions): void;
+
+  /** Release everything this backend holds (device, sessions, FFI handles). */
+  close(): void;
+}

@@ -1,0 +1,104 @@
+/**
+ * Stage declarations: the data the engine executes. The engine knows nothing about what a
+ * stage computes; it only resolves the graph of stage instances, computes their keys, decides
+ * what is stale, runs `run` into a temporary folder and publishes it atomically.
+ */
+import type { z } from "zod";
+
+/** Logger and progress reporting handed to a running stage. */
+export interface StageLog {
+  /** One informational line (goes to stderr; never to the `--json` stdout line). */
+  info(message: string): void;
+  /** One warning line, prefixed `warning:`. */
+  warn(message: string): void;
+  /**
+   * Start a progress bar of `total` units (a bar on a terminal, periodic plain lines
+   * otherwise). Call `tick(n)` as work completes and `done()` at the end.
+   */
+  progress(label: string, total: number, unit?: string): Progress;
+}
+
+/** A running progress indicator. */
+export interface Progress {
+  /** Advance by `n` units (default 1); `extra` is a short status text (e.g. `loss=0.12`). */
+  tick(n?: number, extra?: string): void;
+  /** Finish the bar. */
+  done(): void;
+}
+
+/** A finished upstream stage instance as seen by a downstream stage. */
+export interface InputArtifact {
+  /** Stage instance id, e.g. `train[method=topk,k=8,seed=0,diet=natural]`. */
+  id: string;
+  /** Stage name, e.g. `train`. */
+  stage: string;
+  /** 64-hex content key. */
+  key: string;
+  /** Absolute path of its published key folder (read only). */
+  dir: string;
+  /** Its resolved parameters. */
+  params: Record<string, unknown>;
+  /** Extra facts the stage put in its manifest via `ctx.setMeta` (row counts, dims, ...). */
+  meta: Record<string, unknown>;
+}
+
+/** What a stage's `run` receives. */
+export interface StageContext<P> {
+  /** Instance id. */
+  id: string;
+  /** Resolved, validated parameters. */
+  params: P;
+  /** Upstream instances by input role (see {@link StageInstance.inputs}). */
+  inputs: Record<string, InputArtifact>;
+  /** Raw file inputs by role (absolute paths), already content-hashed into the key. */
+  rawInputs: Record<string, string>;
+  /** Temporary output folder: write every artifact here. It is renamed into place on success. */
+  outDir: string;
+  /** This instance's key (64 hex). */
+  key: string;
+  /** Compute backend requested on the command line (`auto` | `cpu` | `webgpu`). */
+  backend: string;
+  /** Record extra manifest facts (row counts, dimensions, chosen backend, ...). */
+  setMeta(key: string, value: unknown): void;
+  /** Logging and progress. */
+  log: StageLog;
+  /**
+   * Partial-progress folder that survives interruption (for resumable stages such as embed):
+   * `<cache>/.partial/<stage>/<key>/`. Deleted once the stage is published.
+   */
+  partialDir: string;
+}
+
+/**
+ * A stage declared as data. `P` is the parameter type produced by `params` (a zod schema).
+ */
+export interface Stage<P = Record<string, unknown>> {
+  /** Stage name, also the cache sub-folder: `<cache>/<name>/<key>/`. */
+  name: string;
+  /** Bump when the stage's code changes its output: it changes every key of the stage. */
+  version: number;
+  /** One-line description (shown by `pipeline dag`). */
+  description: string;
+  /** Input roles this stage expects, mapped to the upstream stage name each role takes. */
+  inputs: Record<string, string>;
+  /** Parameter schema; unknown keys must be rejected (use `.strict()`). */
+  params: z.ZodType<P>;
+  /** Files the stage writes into `outDir` (checked after `run`; each is sha256'd). */
+  outputs: string[];
+  /** Compute the artifacts. Throw {@link UserError} for bad input. */
+  run(ctx: StageContext<P>): Promise<void>;
+}
+
+/** One node of the study graph: a stage with concrete parameters and concrete upstream nodes. */
+export interface StageInstance {
+  /** Unique, human-readable id, e.g. `train[method=topk,k=8,seed=0,diet=natural]`. */
+  id: string;
+  // deno-lint-ignore no-explicit-any
+  stage: Stage<any>;
+  /** Parameters before validation (validated by `stage.params`). */
+  params: Record<string, unknown>;
+  /** Upstream instance ids by role. */
+  inputs: Record<string, string>;
+  /** Raw files by role: their content hash enters the key. */
+  rawInputs?: Record<string, string>;
+}
