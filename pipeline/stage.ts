@@ -48,8 +48,10 @@ export interface StageContext<P> {
   id: string;
   /** Resolved, validated parameters. */
   params: P;
-  /** Upstream instances by input role (see {@link StageInstance.inputs}). */
+  /** Upstream instances by input role, for roles bound to one instance. */
   inputs: Record<string, InputArtifact>;
+  /** Upstream instances by input role, for roles bound to a list (declared with a `*` suffix). */
+  inputLists: Record<string, InputArtifact[]>;
   /** Raw file inputs by role (absolute paths), already content-hashed into the key. */
   rawInputs: Record<string, string>;
   /** Temporary output folder: write every artifact here. It is renamed into place on success. */
@@ -79,7 +81,10 @@ export interface Stage<P = Record<string, unknown>> {
   version: number;
   /** One-line description (shown by `pipeline dag`). */
   description: string;
-  /** Input roles this stage expects, mapped to the upstream stage name each role takes. */
+  /**
+   * Input roles this stage expects, mapped to the upstream stage name each role takes. A role
+   * whose name ends in `*` (e.g. `"runs*": "evaluate"`) takes a list of instances.
+   */
   inputs: Record<string, string>;
   /** Parameter schema; unknown keys must be rejected (use `.strict()`). */
   params: z.ZodType<P>;
@@ -97,8 +102,8 @@ export interface StageInstance {
   stage: Stage<any>;
   /** Parameters before validation (validated by `stage.params`). */
   params: Record<string, unknown>;
-  /** Upstream instance ids by role. */
-  inputs: Record<string, string>;
+  /** Upstream instance ids by role (a list for `*` roles). */
+  inputs: Record<string, string | string[]>;
   /** Raw files by role: their content hash enters the key. */
   rawInputs?: Record<string, string>;
 }
