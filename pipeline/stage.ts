@@ -66,7 +66,7 @@ export interface StageContext<P> {
   log: StageLog;
   /**
    * Partial-progress folder that survives interruption (for resumable stages such as embed):
-   * `<cache>/.partial/<stage>/<key>/`. Deleted once the stage is published.
+   * `<cache>/.partial/<stage>/<key>/` (create it when needed). Deleted once the stage is published.
    */
   partialDir: string;
 }

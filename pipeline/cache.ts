@@ -1,0 +1,200 @@
+/**
+ * The on-disk cache (design.md "The cache"):
+ * `<cache>/<stage>/<key>/` holds a stage instance's artifacts and `manifest.json`; it is written to
+ * `<cache>/.tmp/…` first and renamed into place, so a key folder exists whole or not at all.
+ * `<cache>/.index/` remembers, per instance id, the key it last had (to explain why it re-runs);
+ * `<cache>/.locks/` holds per-key locks; `<cache>/.partial/` resumable partial work.
+ */
+import { join, resolve } from "node:path";
+import { sha256File, sha256Text } from "./hash.ts";
+
+/** The manifest written beside every stage's artifacts. */
+export interface Manifest {
+  stage: string;
+  id: string;
+  key: string;
+  version: number;
+  params: Record<string, unknown>;
+  /** Upstream instances by role: `{id, key}` (or a list of them). */
+  inputs: Record<string, { id: string; key: string } | { id: string; key: string }[]>;
+  rawInputs: Record<string, { path: string; sha256: string }>;
+  codeVersion: string;
+  backend: string;
+  started: string;
+  finished: string;
+  seconds: number;
+  /** Extra facts recorded by the stage (row counts, dimensions, ...). */
+  meta: Record<string, unknown>;
+  /** Every artifact file: size in bytes and SHA-256. */
+  files: Record<string, { bytes: number; sha256: string }>;
+}
+
+/** What `.index/` remembers of an instance id's last published run. */
+export interface IndexRecord {
+  id: string;
+  stage: string;
+  key: string;
+  version: number;
+  params: Record<string, unknown>;
+  inputs: Record<string, string | string[]>;
+  rawInputs: Record<string, string>;
+}
+
+/** Paths inside one cache folder. */
+export class CacheLayout {
+  readonly root: string;
+  constructor(root: string) {
+    this.root = resolve(root);
+  }
+  /** Published folder of a key. */
+  keyDir(stage: string, key: string): string {
+    return join(this.root, stage, key);
+  }
+  /** Manifest path of a key. */
+  manifestPath(stage: string, key: string): string {
+    return join(this.keyDir(stage, key), "manifest.json");
+  }
+  /** Folder of temporary (unpublished) outputs. */
+  get tmpRoot(): string {
+    return join(this.root, ".tmp");
+  }
+  /** Folder of lock files. */
+  get lockRoot(): string {
+    return join(this.root, ".locks");
+  }
+  /** Resumable partial work of a key (kept across interruptions, removed on publish). */
+  partialDir(stage: string, key: string): string {
+    return join(this.root, ".partial", stage, key);
+  }
+  /** Index record path of an instance id. */
+  indexPath(id: string): string {
+    return join(this.root, ".index", sha256Text(id).slice(0, 32) + ".json");
+  }
+  /** Raw-file hash memo (path, size, mtime → sha256). */
+  get hashMemoPath(): string {
+    return join(this.root, ".index", "file_hashes.json");
+  }
+}
+
+/** True when the key folder is published (its manifest exists). */
+export async function isPublished(
+  layout: CacheLayout,
+  stage: string,
+  key: string,
+): Promise<boolean> {
+  return await exists(layout.manifestPath(stage, key));
+}
+
+/** Read a published manifest. */
+export async function readManifest(
+  layout: CacheLayout,
+  stage: string,
+  key: string,
+): Promise<Manifest> {
+  return JSON.parse(await Deno.readTextFile(layout.manifestPath(stage, key)));
+}
+
+/** Read the index record of an instance id, or null. */
+export async function readIndex(layout: CacheLayout, id: string): Promise<IndexRecord | null> {
+  try {
+    return JSON.parse(await Deno.readTextFile(layout.indexPath(id)));
+  } catch {
+    return null;
+  }
+}
+
+/** Write the index record of an instance id (atomically). */
+export async function writeIndex(layout: CacheLayout, rec: IndexRecord): Promise<void> {
+  await writeJsonAtomic(layout.indexPath(rec.id), rec);
+}
+
+/** Size and SHA-256 of every regular file under `dir` (recursive, `/`-separated relative names). */
+export async function hashFiles(
+  dir: string,
+): Promise<Record<string, { bytes: number; sha256: string }>> {
+  const out: Record<string, { bytes: number; sha256: string }> = {};
+  const walk = async (sub: string) => {
+    const entries: Deno.DirEntry[] = [];
+    for await (const e of Deno.readDir(join(dir, sub))) entries.push(e);
+    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const e of entries) {
+      const rel = sub ? `${sub}/${e.name}` : e.name;
+      if (e.isDirectory) await walk(rel);
+      else if (e.isFile && rel !== "manifest.json") {
+        const p = join(dir, rel);
+        out[rel] = { bytes: (await Deno.stat(p)).size, sha256: await sha256File(p) };
+      }
+    }
+  };
+  await walk("");
+  return out;
+}
+
+/**
+ * Publish a finished temporary folder as the key folder: rename (atomic on one filesystem). When
+ * the key folder already exists (a forced re-run), the old one is moved aside first and removed.
+ */
+export async function publish(
+  layout: CacheLayout,
+  tmpDir: string,
+  stage: string,
+  key: string,
+): Promise<void> {
+  const final = layout.keyDir(stage, key);
+  await Deno.mkdir(join(layout.root, stage), { recursive: true });
+  if (await exists(final)) {
+    const trash = `${tmpDir}.old`;
+    await Deno.rename(final, trash);
+    await Deno.rename(tmpDir, final);
+    await Deno.remove(trash, { recursive: true });
+  } else {
+    await Deno.rename(tmpDir, final);
+  }
+}
+
+/** Write JSON to `path` through a temporary file and a rename. */
+export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
+  const dir = path.slice(0, path.lastIndexOf("/"));
+  await Deno.mkdir(dir, { recursive: true });
+  const tmp = `${path}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`;
+  await Deno.writeTextFile(tmp, JSON.stringify(value, null, 2) + "\n");
+  await Deno.rename(tmp, path);
+}
+
+/** True when a path exists. */
+export async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
+}
+
+/**
+ * SHA-256 of a raw input file, memoised by (absolute path, size, mtime) in the cache so that a
+ * large dataset is not re-read on every run.
+ */
+export async function hashRawInput(layout: CacheLayout, path: string): Promise<string> {
+  const abs = resolve(path);
+  const st = await Deno.stat(abs);
+  if (st.isDirectory) return await hashDirectory(abs);
+  const memoKey = `${abs}|${st.size}|${st.mtime?.getTime() ?? 0}`;
+  let memo: Record<string, string> = {};
+  try {
+    memo = JSON.parse(await Deno.readTextFile(layout.hashMemoPath));
+  } catch { /* no memo yet */ }
+  if (memo[memoKey]) return memo[memoKey];
+  const h = await sha256File(abs);
+  memo[memoKey] = h;
+  try {
+    await writeJsonAtomic(layout.hashMemoPath, memo);
+  } catch { /* a read-only cache still works, only slower */ }
+  return h;
+}
+
+async function hashDirectory(dir: string): Promise<string> {
+  const files = await hashFiles(dir);
+  return sha256Text(JSON.stringify(files));
+}

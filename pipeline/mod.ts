@@ -1,0 +1,22 @@
+/** The pipeline engine: stages as data, content-addressed cache, runners. Knows nothing about SAEs. */
+export type {
+  InputArtifact,
+  Progress,
+  Stage,
+  StageContext,
+  StageInstance,
+  StageLog,
+} from "./stage.ts";
+export { isUserError, UserError } from "./errors.ts";
+export { instanceId, sweep } from "./sweep.ts";
+export { KEY_SCHEME_VERSION, stageKey } from "./key.ts";
+export { canonicalJson } from "./canonical_json.ts";
+export { CacheLayout, type IndexRecord, type Manifest, readManifest } from "./cache.ts";
+export { diffParams, type PlannedInstance, planStudy, topologicalOrder } from "./plan.ts";
+export { executeStudy, StageFailure, type StageSummary, taskSpec } from "./execute.ts";
+export { LocalRunner, type Runner, type TaskOutcome } from "./runner.ts";
+export { executeTask, type TaskSpec } from "./task.ts";
+export { applySet, loadConfig, validate } from "./config_loader.ts";
+export { studyToMermaid } from "./mermaid.ts";
+export { codeVersion } from "./code_version.ts";
+export { createStageLog, writeErr } from "./stage_log.ts";

@@ -1,0 +1,206 @@
+/**
+ * Executing one stage instance by key: take its lock, run the stage into a temporary folder,
+ * check and checksum its outputs, write the manifest, publish atomically, remember the instance in
+ * the index. Used by every runner (in process for `local`, in a worker process for `slurm`).
+ */
+import { join } from "node:path";
+import type { InputArtifact, Stage, StageContext } from "./stage.ts";
+import {
+  CacheLayout,
+  exists,
+  hashFiles,
+  type Manifest,
+  publish,
+  readManifest,
+  writeIndex,
+} from "./cache.ts";
+import { acquireKeyLock, processAlive } from "./lock.ts";
+import { hostname } from "node:os";
+import { createStageLog } from "./stage_log.ts";
+
+/** A reference to a planned upstream instance. */
+export interface TaskInputRef {
+  id: string;
+  stage: string;
+  key: string;
+}
+
+/** A serialisable description of one instance to run (what a worker needs). */
+export interface TaskSpec {
+  id: string;
+  stage: string;
+  key: string;
+  params: Record<string, unknown>;
+  inputs: Record<string, TaskInputRef | TaskInputRef[]>;
+  rawInputs: Record<string, string>;
+  rawHashes: Record<string, string>;
+  backend: string;
+  cache: string;
+  codeVersion: string;
+  /** Recompute even when the key folder is published (`--force`). */
+  force: boolean;
+}
+
+/** Output options of task execution. */
+export interface TaskLogOptions {
+  tty?: boolean;
+  quiet?: boolean;
+  sink?: (line: string) => void;
+}
+
+/** Result of {@link executeTask}. */
+export interface TaskResult {
+  /** `ran`, or `cached` when a concurrent run published the key while this one waited. */
+  status: "ran" | "cached";
+  seconds: number;
+}
+
+async function inputArtifact(layout: CacheLayout, ref: TaskInputRef): Promise<InputArtifact> {
+  const m = await readManifest(layout, ref.stage, ref.key);
+  return {
+    id: ref.id,
+    stage: ref.stage,
+    key: ref.key,
+    dir: layout.keyDir(ref.stage, ref.key),
+    params: m.params,
+    meta: m.meta,
+  };
+}
+
+/** Run one stage instance and publish its key folder. */
+export async function executeTask(
+  spec: TaskSpec,
+  // deno-lint-ignore no-explicit-any
+  stages: Map<string, Stage<any>>,
+  logOpts: TaskLogOptions = {},
+): Promise<TaskResult> {
+  const stage = stages.get(spec.stage);
+  if (!stage) throw new Error(`no stage named ${spec.stage} is registered`);
+  const layout = new CacheLayout(spec.cache);
+  const log = createStageLog({ prefix: spec.id, ...logOpts });
+  const lock = await acquireKeyLock(
+    layout.lockRoot,
+    spec.key,
+    (holder) => log.info(`waiting: ${holder} is computing this key`),
+  );
+  const tmpDir = join(
+    layout.tmpRoot,
+    `${spec.stage}-${spec.key.slice(0, 16)}-${tmpOwner()}-${crypto.randomUUID().slice(0, 8)}`,
+  );
+  try {
+    // A key published by a concurrent run while we waited is not computed twice.
+    if (await exists(layout.manifestPath(spec.stage, spec.key)) && !spec.force) {
+      return { status: "cached", seconds: 0 };
+    }
+    await removeAbandonedTmp(layout, spec);
+    await Deno.mkdir(tmpDir, { recursive: true });
+    const partialDir = layout.partialDir(spec.stage, spec.key);
+    const inputs: Record<string, InputArtifact> = {};
+    const inputLists: Record<string, InputArtifact[]> = {};
+    for (const [role, ref] of Object.entries(spec.inputs)) {
+      if (Array.isArray(ref)) {
+        inputLists[role] = await Promise.all(ref.map((r) => inputArtifact(layout, r)));
+      } else inputs[role] = await inputArtifact(layout, ref);
+    }
+    const meta: Record<string, unknown> = {};
+    const ctx: StageContext<Record<string, unknown>> = {
+      id: spec.id,
+      params: spec.params,
+      inputs,
+      inputLists,
+      rawInputs: spec.rawInputs,
+      outDir: tmpDir,
+      key: spec.key,
+      backend: spec.backend,
+      setMeta: (k, v) => {
+        meta[k] = v;
+      },
+      log,
+      partialDir,
+    };
+    const started = new Date();
+    const t0 = performance.now();
+    await stage.run(ctx);
+    const seconds = (performance.now() - t0) / 1000;
+    for (const out of stage.outputs) {
+      if (!(await exists(join(tmpDir, out)))) {
+        throw new Error(`stage ${spec.id} did not write its declared output ${out}`);
+      }
+    }
+    const manifest: Manifest = {
+      stage: spec.stage,
+      id: spec.id,
+      key: spec.key,
+      version: stage.version,
+      params: spec.params,
+      inputs: Object.fromEntries(
+        Object.entries(spec.inputs).map((
+          [r, v],
+        ) => [
+          r,
+          Array.isArray(v) ? v.map(({ id, key }) => ({ id, key })) : { id: v.id, key: v.key },
+        ]),
+      ),
+      rawInputs: Object.fromEntries(
+        Object.entries(spec.rawInputs).map(([r, p]) => [r, { path: p, sha256: spec.rawHashes[r] }]),
+      ),
+      codeVersion: spec.codeVersion,
+      backend: (meta.backend as string) ?? spec.backend,
+      started: started.toISOString(),
+      finished: new Date().toISOString(),
+      seconds: Math.round(seconds * 1000) / 1000,
+      meta,
+      files: await hashFiles(tmpDir),
+    };
+    await Deno.writeTextFile(
+      join(tmpDir, "manifest.json"),
+      JSON.stringify(manifest, null, 2) + "\n",
+    );
+    await publish(layout, tmpDir, spec.stage, spec.key);
+    await Deno.remove(partialDir, { recursive: true }).catch(() => {});
+    await writeIndex(layout, {
+      id: spec.id,
+      stage: spec.stage,
+      key: spec.key,
+      version: stage.version,
+      params: spec.params,
+      inputs: Object.fromEntries(
+        Object.entries(spec.inputs).map(([r, v]) => [
+          r,
+          Array.isArray(v) ? v.map((x) => x.key) : v.key,
+        ]),
+      ),
+      rawInputs: spec.rawHashes,
+    });
+    return { status: "ran", seconds };
+  } catch (e) {
+    await Deno.remove(tmpDir, { recursive: true }).catch(() => {});
+    throw e;
+  } finally {
+    await lock.release();
+  }
+}
+
+/** `<host>.<pid>` of this process, safe in a folder name. */
+function tmpOwner(): string {
+  return `${hostname().replace(/[^A-Za-z0-9]/g, "_")}.${Deno.pid}`;
+}
+
+/**
+ * Remove temporary folders left by killed runs: those of this key (we hold its lock) and those
+ * whose owner process on this host no longer exists.
+ */
+async function removeAbandonedTmp(layout: CacheLayout, spec: TaskSpec): Promise<void> {
+  const prefix = `${spec.stage}-${spec.key.slice(0, 16)}-`;
+  const host = hostname().replace(/[^A-Za-z0-9]/g, "_");
+  try {
+    for await (const e of Deno.readDir(layout.tmpRoot)) {
+      const owner = e.name.split("-").at(-2) ?? "";
+      const [h, pid] = owner.split(".");
+      const deadHere = h === host && Number(pid) !== Deno.pid && !processAlive(Number(pid));
+      if (e.name.startsWith(prefix) || deadHere) {
+        await Deno.remove(join(layout.tmpRoot, e.name), { recursive: true }).catch(() => {});
+      }
+    }
+  } catch { /* no tmp root yet */ }
+}
