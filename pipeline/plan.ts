@@ -87,7 +87,7 @@ function checkRoles(inst: StageInstance, byId: Map<string, StageInstance>): void
   for (const [role, stageName] of Object.entries(declared)) {
     const bound = inst.inputs[role];
     if (bound === undefined) {
-      if (role.endsWith("*")) continue;
+      if (role.endsWith("*") || role.endsWith("?")) continue;
       throw new Error(`study graph: ${inst.id} lacks input ${role}`);
     }
     const ids = Array.isArray(bound) ? bound : [bound];

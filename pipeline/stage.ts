@@ -83,7 +83,8 @@ export interface Stage<P = Record<string, unknown>> {
   description: string;
   /**
    * Input roles this stage expects, mapped to the upstream stage name each role takes. A role
-   * whose name ends in `*` (e.g. `"runs*": "evaluate"`) takes a list of instances.
+   * whose name ends in `*` (e.g. `"runs*": "evaluate"`) takes a list of instances; one ending in
+   * `?` is optional.
    */
   inputs: Record<string, string>;
   /** Parameter schema; unknown keys must be rejected (use `.strict()`). */
