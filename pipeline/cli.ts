@@ -4,11 +4,11 @@
  */
 import { Command, Option } from "commander";
 import YAML from "yaml";
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
 import type { StudyDefinition } from "./study.ts";
 import { isUserError, UserError } from "./errors.ts";
 import { loadConfig } from "./config_loader.ts";
-import { CacheLayout } from "./cache.ts";
+import { CacheLayout, writeJsonAtomic } from "./cache.ts";
 import { planStudy } from "./plan.ts";
 import { executeStudy, StageFailure, type StageSummary } from "./execute.ts";
 import { LocalRunner, type Runner } from "./runner.ts";
@@ -60,6 +60,19 @@ function addCommon(cmd: Command): Command {
         .default("auto"),
     )
     .option("--debug", "show stack traces");
+}
+
+/**
+ * Remember a finished run for readers of the cache (explorer, report): `<cache>/last_run.json`
+ * and `<cache>/.runs/<timestamp>.json`.
+ */
+export async function recordRun(
+  layout: CacheLayout,
+  record: Record<string, unknown>,
+): Promise<void> {
+  const stamp = new Date().toISOString().replace(/[:.]/g, "-");
+  await writeJsonAtomic(join(layout.root, ".runs", `${stamp}.json`), record);
+  await writeJsonAtomic(join(layout.root, "last_run.json"), record);
 }
 
 /** Print an error the way design.md asks and exit non-zero. */
