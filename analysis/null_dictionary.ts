@@ -1,0 +1,135 @@
+/**
+ * The null model of method.md §8: a random dictionary of the same size (unit rows, seeded) that
+ * encodes the same rows with the same sparsity rule (per-row top-k of the ReLU scores ⟨a, D_j⟩).
+ * Every claim is reported beside the same measure computed on it.
+ */
+import { Rng } from "../data/random.ts";
+import type { HostSparseCodes } from "../learn/learner.ts";
+import { UserError } from "../pipeline/errors.ts";
+
+/**
+ * Scores S = X·Dᵀ (rows×c) of a row block X (rows×d) against D (c×d). Inject a BLAS-backed one
+ * (kernels/host_gemm.ts) for large inputs; the default is a JS loop.
+ */
+export type ScoreBlockFn = (
+  x: Float32Array,
+  rows: number,
+  d: number,
+  dict: Float32Array,
+  c: number,
+) => Float32Array;
+
+/** Default {@link ScoreBlockFn}: float64-accumulated JS loops. */
+export function scoreBlockReference(
+  x: Float32Array,
+  rows: number,
+  d: number,
+  dict: Float32Array,
+  c: number,
+): Float32Array {
+  const out = new Float32Array(rows * c);
+  for (let i = 0; i < rows; i++) {
+    const xi = i * d;
+    for (let j = 0; j < c; j++) {
+      let s = 0;
+      const o = j * d;
+      for (let t = 0; t < d; t++) s += x[xi + t] * dict[o + t];
+      out[i * c + j] = s;
+    }
+  }
+  return out;
+}
+
+/**
+ * A seeded random dictionary: c rows drawn i.i.d. standard normal in R^d, scaled to unit norm
+ * (uniform on the sphere). Row-major c×d float32.
+ */
+export function randomDictionary(c: number, d: number, seed: number): Float32Array {
+  if (!(c >= 1 && d >= 1)) {
+    throw new UserError(`null dictionary: c = ${c}, d = ${d}; both must be ≥ 1`);
+  }
+  const rng = new Rng(seed);
+  const out = new Float32Array(c * d);
+  const v = new Float64Array(d);
+  for (let j = 0; j < c; j++) {
+    let nn = 0;
+    while (nn === 0) {
+      nn = 0;
+      for (let t = 0; t < d; t++) {
+        v[t] = rng.normal();
+        nn += v[t] * v[t];
+      }
+    }
+    const inv = 1 / Math.sqrt(nn);
+    for (let t = 0; t < d; t++) out[j * d + t] = v[t] * inv;
+  }
+  return out;
+}
+
+/** Options of {@link encodeTopK}. */
+export interface EncodeTopKOptions {
+  /** Rows per block of the score product (default 1024). */
+  block?: number;
+  /** Score provider (default {@link scoreBlockReference}). */
+  scores?: ScoreBlockFn;
+}
+
+/**
+ * Per-row top-k codes of rows `x` (n×d) on dictionary `dict` (c×d): z_ij = ⟨x_i, D_j⟩ for the k
+ * largest positive scores of row i (ties: lower j first), 0 elsewhere. CSR, ≤ k entries per row,
+ * sorted by concept within each row.
+ */
+export function encodeTopK(
+  x: Float32Array,
+  n: number,
+  d: number,
+  dict: Float32Array,
+  c: number,
+  k: number,
+  opts: EncodeTopKOptions = {},
+): HostSparseCodes {
+  if (x.length !== n * d) throw new UserError(`top-k encode: x is not n×d = ${n}×${d}`);
+  if (dict.length !== c * d) throw new UserError(`top-k encode: dictionary is not c×d = ${c}×${d}`);
+  if (!(Number.isInteger(k) && k >= 1)) {
+    throw new UserError(`analysis.null.k: ${k}; use an integer ≥ 1`);
+  }
+  const kk = Math.min(k, c);
+  const block = opts.block ?? 1024;
+  const scoreFn = opts.scores ?? scoreBlockReference;
+  const rowPtr = new Int32Array(n + 1);
+  const index = new Int32Array(n * kk);
+  const value = new Float32Array(n * kk);
+  let nnz = 0;
+  const topIdx = new Int32Array(kk);
+  const topVal = new Float32Array(kk);
+  for (let start = 0; start < n; start += block) {
+    const rows = Math.min(block, n - start);
+    const s = scoreFn(x.subarray(start * d, (start + rows) * d), rows, d, dict, c);
+    for (let r = 0; r < rows; r++) {
+      let size = 0;
+      const o = r * c;
+      for (let j = 0; j < c; j++) {
+        const v = s[o + j];
+        if (!(v > 0)) continue;
+        if (size === kk && v <= topVal[size - 1]) continue;
+        // Insert into the descending list (strict >, so lower j wins ties).
+        let p = size < kk ? size++ : kk - 1;
+        while (p > 0 && topVal[p - 1] < v) {
+          topVal[p] = topVal[p - 1];
+          topIdx[p] = topIdx[p - 1];
+          p--;
+        }
+        topVal[p] = v;
+        topIdx[p] = j;
+      }
+      const order = Array.from({ length: size }, (_, q) => q).sort((a, b) => topIdx[a] - topIdx[b]);
+      for (const q of order) {
+        index[nnz] = topIdx[q];
+        value[nnz] = topVal[q];
+        nnz++;
+      }
+      rowPtr[start + r + 1] = nnz;
+    }
+  }
+  return { rows: n, cols: c, rowPtr, index: index.slice(0, nnz), value: value.slice(0, nnz) };
+}
