@@ -11,6 +11,12 @@ import { UserError } from "../pipeline/errors.ts";
 /** The `created_by` string written into every file (fixed: no version drift in the bytes). */
 export const PARQUET_CREATED_BY = "concept-atlas (parquet-rs via parquet-wasm 0.8)";
 
+/**
+ * File key/value metadata key under which the project stores caller metadata, as one JSON
+ * object with sorted keys (pyarrow: `json.loads(pq.read_metadata(f).metadata[b"concept_atlas"])`).
+ */
+export const METADATA_KEY = "concept_atlas";
+
 /** An open Parquet file, read row group by row group. Call {@link ParquetSource.close}. */
 export interface ParquetSource {
   /** The file path, as given. */
@@ -21,7 +27,7 @@ export interface ParquetSource {
   readonly rowGroupRows: number[];
   /** The Arrow schema (restored from the file's `ARROW:schema` metadata when present). */
   readonly schema: arrow.Schema;
-  /** The file's key/value metadata (includes `ARROW:schema` when written by Arrow). */
+  /** The file's key/value metadata (includes `ARROW:schema`; the project's JSON entry expanded). */
   readonly metadata: Record<string, string>;
   /**
    * Decode one row group into an Arrow table (only the named top-level columns when given).
@@ -111,6 +117,13 @@ export async function openParquet(path: string): Promise<ParquetSource> {
     metadata = {};
     const kv = meta.fileMetadata().keyValueMetadata();
     for (const [k, v] of kv) metadata[String(k)] = String(v);
+    if (metadata[METADATA_KEY] !== undefined) {
+      try {
+        const obj = JSON.parse(metadata[METADATA_KEY]);
+        delete metadata[METADATA_KEY];
+        for (const [k, v] of Object.entries(obj)) metadata[k] = String(v);
+      } catch { /* not ours: keep the raw entry */ }
+    }
     schema = arrow.RecordBatchReader.from(pf.schema().intoIPCStream()).open().schema;
   } catch (e) {
     closed = true;
@@ -181,7 +194,12 @@ function writerProperties(opts: ParquetWriteOptions): pw.WriterProperties {
   const md = opts.metadata ?? {};
   const keys = Object.keys(md).sort();
   if (keys.length > 0) {
-    b = b.setKeyValueMetadata(new Map(keys.map((k) => [k, md[k]])));
+    // parquet-wasm passes key/value metadata through a Rust HashMap (random iteration order),
+    // so several keys would make the bytes vary between runs. One key holding canonical JSON
+    // (sorted keys) keeps files byte-identical; readers expand it (see METADATA_KEY).
+    const canonical: Record<string, string> = {};
+    for (const k of keys) canonical[k] = String(md[k]);
+    b = b.setKeyValueMetadata(new Map([[METADATA_KEY, JSON.stringify(canonical)]]));
   }
   return b.build();
 }
