@@ -1,0 +1,309 @@
+import assert from "node:assert/strict";
+import { Rng } from "../data/random.ts";
+import type { GroundTruth } from "../data/ground_truth.ts";
+import type { Modality } from "../data/embeddings.ts";
+import type { HostSparseCodes } from "../learn/learner.ts";
+import { encodeTopK, randomDictionary } from "../analysis/null_dictionary.ts";
+import { bridgeScores, pairCodes } from "../analysis/bridge.ts";
+import {
+  bridgeTwinPrecision,
+  check,
+  plantedModalityScores,
+  plantedStabilityGap,
+  recoveredFraction,
+  unimodalFractionOf,
+} from "../analysis/truth_checks.ts";
+import {
+  bridgeClaim,
+  dominatedFraction,
+  frequencyStabilityGap,
+  median,
+  orthogonalityClaim,
+  paretoClaim,
+  unimodalClaim,
+} from "../analysis/claims.ts";
+
+/** Independent modality score from codes: E_img[z_j] / (E_img[z_j] + E_txt[z_j]). */
+function modalityScores(z: HostSparseCodes, modality: Modality[]): Float64Array {
+  const si = new Float64Array(z.cols), st = new Float64Array(z.cols);
+  const ni = modality.filter((m) => m === "image").length, nt = modality.length - ni;
+  for (let r = 0; r < z.rows; r++) {
+    for (let e = z.rowPtr[r]; e < z.rowPtr[r + 1]; e++) {
+      if (modality[r] === "image") si[z.index[e]] += z.value[e] / ni;
+      else st[z.index[e]] += z.value[e] / nt;
+    }
+  }
+  return si.map((a, j) => (a + st[j] > 0 ? a / (a + st[j]) : NaN));
+}
+
+/**
+ * A small planted world: `twins` shared concepts (image direction 2t, text direction 2t+1,
+ * cos ≈ 0.4), `solo` image-only and `solo` text-only concepts, Zipf-like frequencies; every image
+ * has one caption. Rows use 3 active directions of their modality.
+ */
+function plantedWorld(seed: number) {
+  const d = 48, twins = 8, solo = 4;
+  const rng = new Rng(seed);
+  const base = randomDictionary(2 * twins + 2 * solo, d, seed + 100);
+  const m = 2 * twins + 2 * solo;
+  const dirs = new Float32Array(m * d);
+  const directionConcept = new Int32Array(m);
+  const directionModality: Modality[] = [];
+  const conceptKind: ("shared" | "image" | "text")[] = [];
+  const twinsList: [number, number][] = [];
+  for (let t = 0; t < twins; t++) {
+    for (let q = 0; q < d; q++) {
+      dirs[2 * t * d + q] = base[2 * t * d + q];
+      dirs[(2 * t + 1) * d + q] = 0.4 * base[2 * t * d + q] + 0.9165 * base[(2 * t + 1) * d + q];
+    }
+    directionConcept[2 * t] = t;
+    directionConcept[2 * t + 1] = t;
+    directionModality.push("image", "text");
+    conceptKind.push("shared");
+    twinsList.push([2 * t, 2 * t + 1]);
+  }
+  for (let s = 0; s < 2 * solo; s++) {
+    const p = 2 * twins + s;
+    dirs.set(base.subarray(p * d, (p + 1) * d), p * d);
+    directionConcept[p] = twins + s;
+    directionModality.push(s < solo ? "image" : "text");
+    conceptKind.push(s < solo ? "image" : "text");
+  }
+  for (let p = 0; p < m; p++) {
+    let nn = 0;
+    for (let q = 0; q < d; q++) nn += dirs[p * d + q] ** 2;
+    for (let q = 0; q < d; q++) dirs[p * d + q] /= Math.sqrt(nn);
+  }
+  const nConcepts = twins + 2 * solo;
+  const conceptFrequency = Float64Array.from(
+    { length: nConcepts },
+    (_, j) => 0.6 / (1 + (j % twins)),
+  );
+  const images = 300;
+  const vectors: number[] = [];
+  const modality: Modality[] = [];
+  const pairIds: string[] = [];
+  const rowPtr = [0];
+  const index: number[] = [];
+  const value: number[] = [];
+  const pick = (pool: number[], k: number) => {
+    const w = pool.map((p) => conceptFrequency[directionConcept[p]]);
+    const chosen = new Set<number>();
+    while (chosen.size < k) {
+      let u = rng.uniform() * w.reduce((a, b) => a + b, 0);
+      let q = 0;
+      while (u > w[q]) u -= w[q++];
+      chosen.add(pool[Math.min(q, pool.length - 1)]);
+    }
+    return [...chosen];
+  };
+  const emit = (active: number[], mod: Modality, pid: string) => {
+    const v = new Float64Array(d);
+    for (const p of active) {
+      const a = 0.5 + rng.uniform();
+      index.push(p);
+      value.push(a);
+      for (let q = 0; q < d; q++) v[q] += a * dirs[p * d + q];
+    }
+    for (let q = 0; q < d; q++) v[q] += 0.03 * rng.normal();
+    vectors.push(...v);
+    modality.push(mod);
+    pairIds.push(pid);
+    rowPtr.push(index.length);
+  };
+  const twinImg = [...Array(twins).keys()].map((t) => 2 * t);
+  const soloImg = [...Array(solo).keys()].map((s) => 2 * twins + s);
+  const soloTxt = [...Array(solo).keys()].map((s) => 2 * twins + solo + s);
+  for (let i = 0; i < images; i++) {
+    const shared = pick(twinImg, 2);
+    const si = pick(soloImg, 1), st = pick(soloTxt, 1);
+    emit([...shared, ...si], "image", `img${i}`);
+    emit([...shared.map((p) => p + 1), ...st], "text", `img${i}`);
+  }
+  const truth: GroundTruth = {
+    d,
+    m,
+    directions: dirs,
+    directionConcept,
+    directionModality,
+    conceptKind,
+    conceptFrequency,
+    twins: twinsList,
+    twinCosine: Float64Array.from(twinsList.map(() => 0.4)),
+    rowActive: {
+      rowPtr: Int32Array.from(rowPtr),
+      index: Int32Array.from(index),
+      value: Float32Array.from(value),
+    },
+  };
+  return {
+    truth,
+    x: Float32Array.from(vectors),
+    n: modality.length,
+    modality,
+    pairIds,
+    twins,
+    solo,
+  };
+}
+
+/** Rows of `dict` rotated toward random directions by angle with cosine `cos` (unit rows). */
+function perturb(
+  dict: Float32Array,
+  c: number,
+  d: number,
+  cos: number,
+  seed: number,
+): Float32Array {
+  const noise = randomDictionary(c, d, seed);
+  const out = new Float32Array(c * d);
+  for (let j = 0; j < c; j++) {
+    let dot = 0;
+    for (let q = 0; q < d; q++) dot += noise[j * d + q] * dict[j * d + q];
+    let nn = 0;
+    const o = new Float64Array(d);
+    for (let q = 0; q < d; q++) {
+      o[q] = noise[j * d + q] - dot * dict[j * d + q];
+      nn += o[q] * o[q];
+    }
+    const sin = Math.sqrt(1 - cos * cos);
+    for (let q = 0; q < d; q++) {
+      out[j * d + q] = cos * dict[j * d + q] + (sin * o[q]) / Math.sqrt(nn);
+    }
+  }
+  return out;
+}
+
+Deno.test("planted image-only concepts get a modality score near 1 (and text-only near 0)", () => {
+  const w = plantedWorld(1);
+  const { truth } = w;
+  const planted = plantedModalityScores(truth, w.modality);
+  for (let p = 0; p < truth.m; p++) {
+    assert.equal(planted[p], truth.directionModality[p] === "image" ? 1 : 0, `planted ${p}`);
+  }
+  // Learned stand-in: the planted dictionary slightly perturbed, codes by top-3 encoding.
+  const dict = perturb(truth.directions, truth.m, truth.d, 0.97, 5);
+  const codes = encodeTopK(w.x, w.n, truth.d, dict, truth.m, 3);
+  const m = modalityScores(codes, w.modality);
+  for (let p = 0; p < truth.m; p++) {
+    const kind = truth.conceptKind[truth.directionConcept[p]];
+    if (kind === "image") assert.ok(m[p] > 0.9, `image-only ${p}: ${m[p]}`);
+    if (kind === "text") assert.ok(m[p] < 0.1, `text-only ${p}: ${m[p]}`);
+  }
+  assert.equal(unimodalFractionOf([0.01, 0.5, NaN, 0.99], 0.05), 2 / 3);
+});
+
+Deno.test("recovery: a perturbed planted dictionary is recovered, a random one is not", () => {
+  const { truth } = plantedWorld(2);
+  const good = perturb(truth.directions, truth.m, truth.d, 0.95, 3);
+  assert.equal(recoveredFraction(truth, good, truth.m, 0.9), 1);
+  const bad = perturb(truth.directions, truth.m, truth.d, 0.85, 3);
+  assert.equal(recoveredFraction(truth, bad, truth.m, 0.9), 0);
+  assert.ok(recoveredFraction(truth, randomDictionary(200, truth.d, 1), 200, 0.9) === 0);
+  assert.deepEqual(check("planted_recovered", 1, 0.9), {
+    check: "planted_recovered",
+    value: 1,
+    threshold: 0.9,
+    holds: true,
+  });
+  assert.equal(check("gap", 0.2, 0.1, "atMost").holds, false);
+  assert.equal(check("nan", NaN, 0.1).holds, false);
+});
+
+Deno.test("planted stability gap equals its closed form", () => {
+  const { truth } = plantedWorld(3);
+  const { m, d } = truth;
+  // Run A: exact. Run B: frequent directions exact, rare directions rotated to cos 0.8.
+  const freq = Array.from(
+    { length: m },
+    (_, p) => truth.conceptFrequency[truth.directionConcept[p]],
+  );
+  const med = [...freq].sort((a, b) => a - b)[m >> 1];
+  const rot = perturb(truth.directions, m, d, 0.92, 8);
+  const b = new Float32Array(truth.directions);
+  let nRare = 0;
+  for (let p = 0; p < m; p++) {
+    if (freq[p] < med) {
+      b.set(rot.subarray(p * d, (p + 1) * d), p * d);
+      nRare++;
+    }
+  }
+  assert.ok(nRare > 0);
+  const r = plantedStabilityGap(truth, [{ dict: truth.directions, c: m }, { dict: b, c: m }]);
+  assert.ok(Math.abs(r.frequent - 1) < 1e-5, `frequent ${r.frequent}`);
+  assert.ok(Math.abs(r.rare - 0.92) < 1e-5, `rare ${r.rare}`);
+  assert.ok(Math.abs(r.gap - 0.08) < 1e-5);
+});
+
+Deno.test("bridge on the planted world: precision@N against planted twins", () => {
+  const w = plantedWorld(4);
+  const { truth } = w;
+  const dict = perturb(truth.directions, truth.m, truth.d, 0.97, 6);
+  const codes = encodeTopK(w.x, w.n, truth.d, dict, truth.m, 3);
+  const m = modalityScores(codes, w.modality);
+  const N = w.twins;
+  const r = bridgeScores(pairCodes(codes, w.pairIds, w.modality), dict, truth.m, truth.d, {
+    modalityScore: m,
+    topN: N,
+  });
+  const precision = bridgeTwinPrecision(truth, dict, truth.m, r.top, N, 0.9);
+  assert.ok(precision >= 0.75, `precision@${N} = ${precision}`);
+  // A shuffled ranking of the same concepts scores lower.
+  const wrong = r.top.map((p, q) => ({ i: p.i, j: r.top[(q + 1) % r.top.length].j }));
+  assert.ok(bridgeTwinPrecision(truth, dict, truth.m, wrong, N, 0.9) < precision);
+});
+
+Deno.test("claims: Pareto dominance, frequency–stability gap, medians, rules", () => {
+  const pts = [
+    { method: "topk", l0: 8, r2: 0.8 },
+    { method: "topk", l0: 16, r2: 0.9 },
+    { method: "pca", l0: 16, r2: 0.85 }, // dominated by topk@16 (and topk@8? l0 8 ≤ 16, r2 0.8 < 0.85: no)
+    { method: "kmeans", l0: 1, r2: 0.3 }, // not dominated (ℓ0 1 is lower)
+  ];
+  assert.equal(dominatedFraction(pts.slice(0, 2), pts.slice(2)), 0.5);
+  const pc = paretoClaim(pts, [{ method: "null", l0: 16, r2: 0.2 }]);
+  assert.equal(pc.value, 0.5);
+  assert.equal(pc.null_value, 0);
+  assert.equal(pc.holds, true);
+  // Gap: top-2 by frequency have stability 0.9, 0.7; rest 0.2, 0.4, 0.3.
+  const g = frequencyStabilityGap([0.2, 0.9, 0.4, 0.7, 0.3], [0.1, 0.9, 0.2, 0.5, NaN], 2);
+  assert.ok(Math.abs(g - (0.8 - 0.3)) < 1e-12);
+  assert.equal(median([3, 1, NaN, 2, 10]), 2.5);
+  assert.equal(unimodalClaim(0.7, 0.72).holds, false);
+  assert.equal(unimodalClaim(0.7, 0.4).holds, true);
+  const oc = orthogonalityClaim([0.01, 0.02, 0.5, NaN], [0.01, 0.01, 0.01]);
+  assert.ok(Math.abs(oc.value - 2 / 3) < 1e-12 && oc.null_value === 1 && !oc.holds);
+  assert.equal(bridgeClaim([], []).holds, false);
+  assert.equal(bridgeClaim([0.02, 0.04], [0.01]).holds, true);
+});
+
+Deno.test("COCO-500 CLIP: a random 256-direction top-8 dictionary gives a U-shaped modality histogram", async () => {
+  const path = new URL(
+    "../../shared/data/coco500-clip-vitb16/image_text_embeddings.npy",
+    import.meta.url,
+  );
+  let buf: Uint8Array;
+  try {
+    buf = await Deno.readFile(path);
+  } catch {
+    console.warn(`skipped: COCO-500 fixture absent at ${path.pathname}`);
+    return;
+  }
+  const hlen = buf[8] | (buf[9] << 8);
+  const x = new Float32Array(buf.slice(10 + hlen).buffer);
+  const n = 1000, d = 512;
+  assert.equal(x.length, n * d);
+  const modality: Modality[] = Array.from({ length: n }, (_, r) => (r < 500 ? "image" : "text"));
+  const codes = encodeTopK(x, n, d, randomDictionary(256, d, 0), 256, 8);
+  const m = modalityScores(codes, modality);
+  const hist = new Array(10).fill(0);
+  let live = 0;
+  for (const v of m) {
+    if (Number.isNaN(v)) continue;
+    live++;
+    hist[Math.min(9, Math.floor(v * 10))]++;
+  }
+  // U shape: each extreme decile holds ≥ 25% of live concepts, each inner decile < 10%.
+  assert.ok(hist[0] >= 0.25 * live && hist[9] >= 0.25 * live, `histogram ${hist} of ${live}`);
+  for (let b = 1; b < 9; b++) assert.ok(hist[b] < 0.1 * live, `decile ${b}: ${hist}`);
+});
