@@ -1,0 +1,138 @@
+/**
+ * The `embed` stage: embed an image–caption dataset with one local ONNX dual encoder (CLIP,
+ * SigLIP, SigLIP2, AIMv2) into `embeddings.parquet` — the same schema as the `dataset` stage,
+ * with `source` filled and a train/eval split by pair. Resumable: finished shards in
+ * ctx.partialDir are reused after an interruption.
+ */
+import { z } from "zod";
+import type { Stage, StageContext } from "../pipeline/stage.ts";
+import { UserError } from "../pipeline/errors.ts";
+import { DualEncoder } from "../embed/dual_encoder.ts";
+import { embedPairs, writeEmbeddingsFromShards } from "../embed/embed_pairs.ts";
+import { readPairSource } from "../embed/pair_source.ts";
+import { splitByPair } from "../embed/pair_split.ts";
+import { ShardStore } from "../embed/shard_store.ts";
+import { embedModelSchema, type EmbedSection, embedSourceSchema } from "./config/embed.ts";
+
+/** Parameters of one embed instance: one model, the dataset, run options. */
+export const embedParams = z.strictObject({
+  model: embedModelSchema,
+  source: embedSourceSchema,
+  imageBatch: z.number().int().positive().default(32),
+  textBatch: z.number().int().positive().default(256),
+  shardSize: z.number().int().positive().default(2048),
+  threads: z.number().int().min(0).default(0),
+  evalFraction: z.number().min(0).max(1).default(0.2),
+  seed: z.number().int().default(0),
+});
+
+/** Validated embed parameters. */
+export type EmbedParams = z.infer<typeof embedParams>;
+
+/**
+ * Parameters of the embed instance for model `name` of a validated `embed` section.
+ * Throws {@link UserError} when the section has no such model or no `source`.
+ */
+export function embedParamsFor(section: EmbedSection, name: string): EmbedParams {
+  const model = section.models.find((m) => m.name === name);
+  if (!model) {
+    throw new UserError(`embed.models has no model named "${name}"; add it or fix the name`);
+  }
+  if (!section.source) {
+    throw new UserError(`embed.source is missing; set embed.source.format and embed.source.path`);
+  }
+  return embedParams.parse({
+    model,
+    source: section.source,
+    imageBatch: section.imageBatch,
+    textBatch: section.textBatch,
+    shardSize: section.shardSize,
+    threads: section.threads,
+    evalFraction: section.evalFraction,
+    seed: section.seed,
+  });
+}
+
+async function run(ctx: StageContext<EmbedParams>): Promise<void> {
+  const p = ctx.params;
+  const modelPath = ctx.rawInputs.model ?? p.model.path;
+  const sourcePath = ctx.rawInputs.source ?? p.source.path;
+  const pairs = await readPairSource({ ...p.source, path: sourcePath });
+  const encoder = await DualEncoder.load(modelPath, {
+    threads: p.threads,
+    variant: p.model.variant,
+    overrides: {
+      family: p.model.family,
+      maxLength: p.model.maxLength,
+      padding: p.model.padding,
+      lowercase: p.model.lowercase,
+      normalize: p.model.normalize,
+      outputs: p.model.outputs,
+      image: p.model.image,
+    },
+  });
+  try {
+    const store = await ShardStore.open(ctx.partialDir, {
+      version: 1,
+      images: pairs.images.length,
+      captions: pairs.captions.length,
+      first: [pairs.images[0]?.id, pairs.captions[0]?.id],
+      last: [pairs.images.at(-1)?.id, pairs.captions.at(-1)?.id],
+      shardSize: p.shardSize,
+    });
+    const total = pairs.images.length + pairs.captions.length;
+    ctx.log.info(
+      `embedding ${pairs.images.length} images and ${pairs.captions.length} captions with ${encoder.preset.family} (${encoder.folder.layout} ONNX) from ${modelPath}`,
+    );
+    const bar = ctx.log.progress("embed", total, "items");
+    let result;
+    try {
+      result = await embedPairs(encoder, pairs, {
+        store,
+        shardSize: p.shardSize,
+        imageBatch: p.imageBatch,
+        textBatch: p.textBatch,
+        progress: bar,
+      });
+    } finally {
+      bar.done();
+    }
+    if (result.resumedShards > 0) {
+      ctx.log.info(`resumed ${result.resumedShards} finished shard(s) from ${ctx.partialDir}`);
+    }
+    const split = splitByPair(pairs.images.map((x) => x.id), p.evalFraction, p.seed);
+    const rows = await writeEmbeddingsFromShards(
+      `${ctx.outDir}/embeddings.parquet`,
+      store,
+      pairs,
+      p.shardSize,
+      result.d,
+      (id) => split.get(id)!,
+    );
+    ctx.setMeta("d", result.d);
+    ctx.setMeta("rows", rows);
+    ctx.setMeta("n_images", pairs.images.length);
+    ctx.setMeta("n_texts", pairs.captions.length);
+    ctx.setMeta("family", encoder.preset.family);
+    ctx.setMeta("layout", encoder.folder.layout);
+    ctx.setMeta("max_length", encoder.preset.maxLength);
+    ctx.setMeta("normalized", encoder.preset.normalize);
+    ctx.setMeta("images_per_s", result.imagesPerSecond);
+    ctx.setMeta("texts_per_s", result.textsPerSecond);
+    ctx.setMeta("split_rule", "splitByPair(embed/pair_split.ts)");
+  } finally {
+    await encoder.release();
+  }
+}
+
+/** The embed stage (no upstream stages; the dataset and model folder come from parameters). */
+export const embedStage: Stage<EmbedParams> = {
+  name: "embed",
+  version: 1,
+  description:
+    "embed image–caption pairs with a local ONNX dual encoder (CLIP/SigLIP/SigLIP2/AIMv2)",
+  inputs: {},
+  params: embedParams,
+  outputs: ["embeddings.parquet"],
+  run,
+};
