@@ -1,0 +1,382 @@
+/**
+ * The CPU backend: host Float32Array tensors, dense GEMM through a pluggable
+ * {@link GemmProvider} (OpenBLAS FFI, onnxruntime-node, or TS loops), every other op in tight
+ * TypeScript loops that touch only active entries.
+ *
+ * Ordering: ops run at once when the provider is synchronous. With an asynchronous provider
+ * (ORT) ops are chained on a queue in call order; `read`/`readScalar` wait for it.
+ */
+import type { AdamWOptions, Backend, DType, GemmOptions, SparseCodes, Tensor } from "./backend.ts";
+import type { GemmProvider } from "./gemm_provider.ts";
+import type { CsrCodes } from "./host_sparse.ts";
+import { batchTopkHost, newBatchTopkScratch, thresholdHost, topkRowsHost } from "./cpu_select.ts";
+import {
+  sparseColumnSumHost,
+  sparseDecodeHost,
+  sparseOuterToColumnsHost,
+  sparseSampleHost,
+  sparseTransposeProductHost,
+} from "./cpu_sparse.ts";
+import {
+  adamwHost,
+  axpbyHost,
+  clipFactorHost,
+  normalizeRowsHost,
+  removeParallelHost,
+  scaleHost,
+  sumSquaresHost,
+} from "./cpu_dense.ts";
+import { checkShape, shapeError, shapeSize } from "./shape.ts";
+
+/** A host tensor of the CPU backend. */
+export class CpuTensor implements Tensor {
+  readonly shape: readonly number[];
+  readonly dtype: DType;
+  readonly size: number;
+  /** The host array (Float32Array for f32, Int32Array for i32). */
+  data: Float32Array | Int32Array;
+  constructor(shape: readonly number[], dtype: DType, data?: Float32Array | Int32Array) {
+    this.shape = [...shape];
+    this.dtype = dtype;
+    this.size = shapeSize(shape);
+    this.data = data ?? (dtype === "f32" ? new Float32Array(this.size) : new Int32Array(this.size));
+  }
+}
+
+/** Sparse codes held by the CPU backend. */
+class CpuSparse implements SparseCodes {
+  readonly rowPtr: CpuTensor;
+  readonly index: CpuTensor;
+  readonly value: CpuTensor;
+  constructor(readonly rows: number, readonly cols: number, readonly capacity: number) {
+    this.rowPtr = new CpuTensor([rows + 1], "i32");
+    this.index = new CpuTensor([capacity], "i32");
+    this.value = new CpuTensor([capacity], "f32");
+  }
+  csr(): CsrCodes {
+    return {
+      rows: this.rows,
+      cols: this.cols,
+      rowPtr: this.rowPtr.data as Int32Array,
+      index: this.index.data as Int32Array,
+      value: this.value.data as Float32Array,
+    };
+  }
+}
+
+/** The CPU backend over one GEMM provider. */
+export class CpuBackend implements Backend {
+  readonly name: string;
+  readonly provider: GemmProvider;
+  #pending: Promise<void> | null = null;
+  #topk = newBatchTopkScratch();
+  #scratch = new Float32Array(0);
+
+  /** @param provider the GEMM implementation (the backend owns it and closes it). */
+  constructor(provider: GemmProvider) {
+    this.provider = provider;
+    this.name = `cpu:${provider.name}`;
+  }
+
+  #exec(fn: () => void | Promise<void>): void {
+    if (this.#pending) {
+      const p: Promise<void> = this.#pending.then(fn);
+      this.#pending = p;
+      p.then(() => {
+        if (this.#pending === p) this.#pending = null;
+      }, () => {});
+      return;
+    }
+    const r = fn();
+    if (r instanceof Promise) {
+      this.#pending = r;
+      r.then(() => {
+        if (this.#pending === r) this.#pending = null;
+      }, () => {});
+    }
+  }
+
+  #t(t: Tensor, what: string): CpuTensor {
+    if (!(t instanceof CpuTensor)) {
+      throw new TypeError(`${what}: tensor belongs to another backend`);
+    }
+    return t;
+  }
+  #f(t: Tensor, what: string): Float32Array {
+    const c = this.#t(t, what);
+    if (c.dtype !== "f32") throw new TypeError(`${what}: expected an f32 tensor, got ${c.dtype}`);
+    return c.data as Float32Array;
+  }
+  #z(z: SparseCodes, what: string): CpuSparse {
+    if (!(z instanceof CpuSparse)) throw new TypeError(`${what}: codes belong to another backend`);
+    return z;
+  }
+
+  // ---- memory ----
+  zeros(shape: readonly number[], dtype: DType = "f32"): Tensor {
+    return new CpuTensor(shape, dtype);
+  }
+  upload(data: Float32Array | Int32Array, shape: readonly number[]): Tensor {
+    const size = shapeSize(shape);
+    if (data.length !== size) {
+      throw shapeError("upload", `data length ${data.length} ≠ product of shape [${shape}]`);
+    }
+    const dtype: DType = data instanceof Int32Array ? "i32" : "f32";
+    return new CpuTensor(shape, dtype, data.slice());
+  }
+  write(t: Tensor, data: Float32Array | Int32Array, offset = 0): void {
+    const c = this.#t(t, "write");
+    if (offset < 0 || offset + data.length > c.size) {
+      throw shapeError("write", `window ${offset}+${data.length} exceeds size ${c.size}`);
+    }
+    const copy = this.#pending ? data.slice() : data;
+    this.#exec(() => {
+      c.data.set(copy, offset);
+    });
+  }
+  async read(t: Tensor): Promise<Float32Array | Int32Array> {
+    const c = this.#t(t, "read");
+    await this.#flush();
+    return c.data.slice();
+  }
+  async readScalar(t: Tensor): Promise<number> {
+    const c = this.#t(t, "readScalar");
+    await this.#flush();
+    return c.data[0];
+  }
+  async #flush(): Promise<void> {
+    while (this.#pending) await this.#pending;
+  }
+  copyRows(src: Tensor, start: number, count: number, dst: Tensor): void {
+    const s = this.#t(src, "copyRows src");
+    const d = this.#t(dst, "copyRows dst");
+    if (s.shape.length !== 2) throw shapeError("copyRows", "src must be 2-D");
+    const cols = s.shape[1];
+    checkShape("copyRows dst", d.shape, [count, cols]);
+    if (start < 0 || start + count > s.shape[0]) {
+      throw shapeError("copyRows", `rows ${start}..${start + count} outside ${s.shape[0]}`);
+    }
+    this.#exec(() => {
+      d.data.set(s.data.subarray(start * cols, (start + count) * cols));
+    });
+  }
+  dispose(_t: Tensor): void {}
+  sparse(rows: number, cols: number, capacity: number): SparseCodes {
+    return new CpuSparse(rows, cols, capacity);
+  }
+  disposeSparse(_z: SparseCodes): void {}
+
+  // ---- dense ----
+  gemm(a: Tensor, b: Tensor, c: Tensor, opts: GemmOptions = {}): void {
+    const A = this.#f(a, "gemm A"), B = this.#f(b, "gemm B"), C = this.#f(c, "gemm C");
+    const tA = !!opts.transA, tB = !!opts.transB;
+    const as = this.#t(a, "").shape, bs = this.#t(b, "").shape, cs = this.#t(c, "").shape;
+    if (as.length !== 2 || bs.length !== 2 || cs.length !== 2) {
+      throw shapeError("gemm", "A, B and C must be 2-D");
+    }
+    const m = tA ? as[1] : as[0], k = tA ? as[0] : as[1];
+    const kb = tB ? bs[1] : bs[0], n = tB ? bs[0] : bs[1];
+    if (k !== kb) throw shapeError("gemm", `inner dimensions ${k} ≠ ${kb}`);
+    checkShape("gemm C", cs, [m, n]);
+    const call = {
+      transA: tA,
+      transB: tB,
+      m,
+      n,
+      k,
+      alpha: opts.alpha ?? 1,
+      beta: opts.beta ?? 0,
+      a: A,
+      b: B,
+      c: C,
+    };
+    this.#exec(() => this.provider.sgemm(call));
+  }
+  linear(x: Tensor, w: Tensor, bias: Tensor | null, out: Tensor): void {
+    const xs = this.#t(x, "linear x").shape, ws = this.#t(w, "linear w").shape;
+    if (xs.length !== 2 || ws.length !== 2) throw shapeError("linear", "x and w must be 2-D");
+    const [n, d] = xs;
+    const c = ws[1];
+    checkShape("linear w", ws, [d, c]);
+    checkShape("linear out", this.#t(out, "linear out").shape, [n, c]);
+    if (bias) {
+      checkShape("linear bias", this.#t(bias, "linear bias").shape, [c]);
+      const b = this.#f(bias, "linear bias"), o = this.#f(out, "linear out");
+      this.#exec(() => {
+        if (n === 0) return;
+        o.set(b, 0);
+        let filled = c;
+        while (filled < n * c) {
+          const len = Math.min(filled, n * c - filled);
+          o.copyWithin(filled, 0, len);
+          filled += len;
+        }
+      });
+    }
+    this.gemm(x, w, out, { beta: bias ? 1 : 0 });
+  }
+
+  // ---- sparsification ----
+  #checkCodes(op: string, pre: Tensor, z: CpuSparse): [number, number] {
+    const s = this.#t(pre, `${op} pre`).shape;
+    if (s.length !== 2) throw shapeError(op, "pre must be 2-D");
+    if (z.rows !== s[0] || z.cols !== s[1]) {
+      throw shapeError(op, `codes are ${z.rows}×${z.cols}, pre is ${s[0]}×${s[1]}`);
+    }
+    return [s[0], s[1]];
+  }
+  topkRows(pre: Tensor, k: number, z: SparseCodes): void {
+    const Z = this.#z(z, "topkRows");
+    const [n, c] = this.#checkCodes("topkRows", pre, Z);
+    if (!Number.isInteger(k) || k < 1 || k > c) {
+      throw shapeError("topkRows", `k=${k} not in 1..${c}`);
+    }
+    if (n * k > Z.capacity) throw shapeError("topkRows", `n·k=${n * k} > capacity ${Z.capacity}`);
+    const P = this.#f(pre, "topkRows pre");
+    this.#exec(() => topkRowsHost(P, n, c, k, Z.csr()));
+  }
+  batchTopk(pre: Tensor, k: number, z: SparseCodes, minKept: Tensor): void {
+    const Z = this.#z(z, "batchTopk");
+    const [n, c] = this.#checkCodes("batchTopk", pre, Z);
+    if (!(k > 0) || k > c) throw shapeError("batchTopk", `k=${k} not in (0, ${c}]`);
+    const K = Math.min(Math.round(n * k), n * c);
+    if (K > Z.capacity) throw shapeError("batchTopk", `n·k=${K} > capacity ${Z.capacity}`);
+    const P = this.#f(pre, "batchTopk pre"), M = this.#f(minKept, "batchTopk minKept");
+    this.#exec(() => {
+      M[0] = batchTopkHost(P, n, c, K, Z.csr(), this.#topk);
+    });
+  }
+  threshold(pre: Tensor, theta: Tensor, z: SparseCodes): void {
+    const Z = this.#z(z, "threshold");
+    const [n, c] = this.#checkCodes("threshold", pre, Z);
+    const th = this.#f(theta, "threshold theta");
+    if (th.length !== c && th.length !== 1) {
+      throw shapeError("threshold", `theta has ${th.length} entries, expected ${c} or 1`);
+    }
+    const P = this.#f(pre, "threshold pre");
+    this.#exec(() => thresholdHost(P, n, c, th, Z.csr()));
+  }
+
+  // ---- sparse products ----
+  #dict(op: string, dict: Tensor, z: CpuSparse): [Float32Array, number] {
+    const s = this.#t(dict, `${op} dict`).shape;
+    if (s.length !== 2 || s[0] !== z.cols) {
+      throw shapeError(op, `dict must be ${z.cols}×d, got [${s}]`);
+    }
+    return [this.#f(dict, `${op} dict`), s[1]];
+  }
+  sparseDecode(z: SparseCodes, dict: Tensor, bias: Tensor | null, out: Tensor): void {
+    const Z = this.#z(z, "sparseDecode");
+    const [D, d] = this.#dict("sparseDecode", dict, Z);
+    checkShape("sparseDecode out", this.#t(out, "sparseDecode out").shape, [Z.rows, d]);
+    const B = bias ? this.#f(bias, "sparseDecode bias") : null;
+    if (B && B.length !== d) throw shapeError("sparseDecode", `bias length ${B.length} ≠ d=${d}`);
+    const O = this.#f(out, "sparseDecode out");
+    this.#exec(() => sparseDecodeHost(Z.csr(), D, d, B, O));
+  }
+  sparseSample(g: Tensor, dict: Tensor, z: SparseCodes, vals: Tensor): void {
+    const Z = this.#z(z, "sparseSample");
+    const [D, d] = this.#dict("sparseSample", dict, Z);
+    checkShape("sparseSample g", this.#t(g, "sparseSample g").shape, [Z.rows, d]);
+    checkShape("sparseSample vals", this.#t(vals, "sparseSample vals").shape, [Z.capacity]);
+    const G = this.#f(g, "sparseSample g"), V = this.#f(vals, "sparseSample vals");
+    this.#exec(() => sparseSampleHost(G, D, d, Z.csr(), V));
+  }
+  sparseTransposeProduct(
+    z: SparseCodes,
+    vals: Tensor | null,
+    g: Tensor,
+    out: Tensor,
+    beta: number,
+  ): void {
+    const Z = this.#z(z, "sparseTransposeProduct");
+    const gs = this.#t(g, "sparseTransposeProduct g").shape;
+    if (gs.length !== 2 || gs[0] !== Z.rows) {
+      throw shapeError("sparseTransposeProduct", `g must be ${Z.rows}×d, got [${gs}]`);
+    }
+    const d = gs[1];
+    checkShape("sparseTransposeProduct out", this.#t(out, "out").shape, [Z.cols, d]);
+    const V = vals ? this.#f(vals, "sparseTransposeProduct vals") : null;
+    if (V && V.length !== Z.capacity) {
+      throw shapeError("sparseTransposeProduct", `vals length ${V.length} ≠ capacity`);
+    }
+    const G = this.#f(g, "g"), O = this.#f(out, "out");
+    this.#exec(() => sparseTransposeProductHost(Z.csr(), V, G, d, O, beta));
+  }
+  sparseOuterToColumns(x: Tensor, z: SparseCodes, vals: Tensor, out: Tensor, beta: number): void {
+    const Z = this.#z(z, "sparseOuterToColumns");
+    const xs = this.#t(x, "sparseOuterToColumns x").shape;
+    if (xs.length !== 2 || xs[0] !== Z.rows) {
+      throw shapeError("sparseOuterToColumns", `x must be ${Z.rows}×d, got [${xs}]`);
+    }
+    const d = xs[1];
+    checkShape("sparseOuterToColumns out", this.#t(out, "out").shape, [d, Z.cols]);
+    checkShape("sparseOuterToColumns vals", this.#t(vals, "vals").shape, [Z.capacity]);
+    const X = this.#f(x, "x"), V = this.#f(vals, "vals"), O = this.#f(out, "out");
+    this.#exec(() => {
+      if (this.#scratch.length < Z.cols * d) this.#scratch = new Float32Array(Z.cols * d);
+      sparseOuterToColumnsHost(X, d, Z.csr(), V, O, beta, this.#scratch);
+    });
+  }
+  sparseColumnSum(z: SparseCodes, vals: Tensor, out: Tensor, beta: number): void {
+    const Z = this.#z(z, "sparseColumnSum");
+    checkShape("sparseColumnSum vals", this.#t(vals, "vals").shape, [Z.capacity]);
+    checkShape("sparseColumnSum out", this.#t(out, "out").shape, [Z.cols]);
+    const V = this.#f(vals, "vals"), O = this.#f(out, "out");
+    this.#exec(() => sparseColumnSumHost(Z.csr(), V, O, beta));
+  }
+
+  // ---- elementwise ----
+  axpby(a: number, x: Tensor, b: number, y: Tensor, out: Tensor): void {
+    const xs = this.#t(x, "axpby x").shape;
+    checkShape("axpby y", this.#t(y, "axpby y").shape, xs);
+    checkShape("axpby out", this.#t(out, "axpby out").shape, xs);
+    const X = this.#f(x, "x"), Y = this.#f(y, "y"), O = this.#f(out, "out");
+    this.#exec(() => axpbyHost(a, X, b, Y, O));
+  }
+  sumSquares(x: Tensor, out: Tensor, accumulate = false): void {
+    const X = this.#f(x, "sumSquares x"), O = this.#f(out, "sumSquares out");
+    if (O.length < 1) throw shapeError("sumSquares", "out must hold one element");
+    this.#exec(() => {
+      O[0] = (accumulate ? O[0] : 0) + sumSquaresHost(X);
+    });
+  }
+  clipFactor(sumSq: Tensor, maxNorm: number, out: Tensor): void {
+    const S = this.#f(sumSq, "clipFactor sumSq"), O = this.#f(out, "clipFactor out");
+    this.#exec(() => {
+      O[0] = clipFactorHost(S[0], maxNorm);
+    });
+  }
+  scaleBy(x: Tensor, scale: Tensor): void {
+    const X = this.#f(x, "scaleBy x"), S = this.#f(scale, "scaleBy scale");
+    this.#exec(() => scaleHost(X, S[0]));
+  }
+
+  // ---- geometry and optimiser ----
+  normalizeRows(d: Tensor): void {
+    const s = this.#t(d, "normalizeRows").shape;
+    if (s.length !== 2) throw shapeError("normalizeRows", "expects a 2-D tensor");
+    const D = this.#f(d, "normalizeRows");
+    this.#exec(() => normalizeRowsHost(D, s[0], s[1]));
+  }
+  removeParallelComponent(dict: Tensor, grad: Tensor): void {
+    const s = this.#t(dict, "removeParallelComponent dict").shape;
+    if (s.length !== 2) throw shapeError("removeParallelComponent", "expects 2-D tensors");
+    checkShape("removeParallelComponent grad", this.#t(grad, "grad").shape, s);
+    const D = this.#f(dict, "dict"), G = this.#f(grad, "grad");
+    this.#exec(() => removeParallelHost(D, G, s[0], s[1]));
+  }
+  adamw(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, o: AdamWOptions): void {
+    const s = this.#t(param, "adamw param").shape;
+    checkShape("adamw grad", this.#t(grad, "grad").shape, s);
+    checkShape("adamw m", this.#t(m, "m").shape, s);
+    checkShape("adamw v", this.#t(v, "v").shape, s);
+    if (!(o.step >= 1)) throw shapeError("adamw", `step must be ≥ 1, got ${o.step}`);
+    const P = this.#f(param, "p"), G = this.#f(grad, "g"), M = this.#f(m, "m"), V = this.#f(v, "v");
+    this.#exec(() => adamwHost(P, G, M, V, o.lr, o.beta1, o.beta2, o.eps, o.weightDecay, o.step));
+  }
+
+  close(): void {
+    this.provider.close();
+  }
+}

@@ -1,0 +1,321 @@
+/**
+ * Sparsification kernels on host arrays: per-row top-k, batch top-k, thresholding.
+ * Output entries of each row are in ascending concept order (a canonical form shared with the
+ * WebGPU backend).
+ */
+import type { CsrCodes } from "./host_sparse.ts";
+
+function overflow(op: string, need: number, capacity: number): Error {
+  return new RangeError(
+    `${op}: ${need} entries exceed the sparse capacity ${capacity}; allocate a larger SparseCodes`,
+  );
+}
+
+/**
+ * Per row of `pre` (n×c), keep the k largest entries (ties: lower column first) with value
+ * max(pre, 0); writes exactly n·k entries (rowPtr[i] = i·k), ascending column within a row.
+ * Requires 1 ≤ k ≤ c and capacity ≥ n·k.
+ */
+export function topkRowsHost(
+  pre: Float32Array,
+  n: number,
+  c: number,
+  k: number,
+  z: CsrCodes,
+): void {
+  if (n * k > z.index.length) throw overflow("topkRows", n * k, z.index.length);
+  const hv = new Float32Array(k); // min-heap of (value, -col): root = weakest kept
+  const hi = new Int32Array(k);
+  const { rowPtr, index, value } = z;
+  // weaker(a, b): a is ranked below b (smaller value, or equal value and larger column).
+  for (let i = 0; i < n; i++) {
+    const base = i * c;
+    // fill heap with first k columns
+    for (let j = 0; j < k; j++) {
+      hv[j] = pre[base + j];
+      hi[j] = j;
+      siftUp(hv, hi, j);
+    }
+    let minV = hv[0];
+    for (let j = k; j < c; j++) {
+      const v = pre[base + j];
+      if (v > minV) { // equal value and larger column never beats the root
+        hv[0] = v;
+        hi[0] = j;
+        siftDown(hv, hi, k);
+        minV = hv[0];
+      }
+    }
+    // write sorted by column
+    const o = i * k;
+    const cols = hi.slice(0, k).sort();
+    // map col -> value: re-read from pre (exact same float)
+    for (let t = 0; t < k; t++) {
+      const j = cols[t];
+      index[o + t] = j;
+      const v = pre[base + j];
+      value[o + t] = v > 0 ? v : 0;
+    }
+    rowPtr[i] = o;
+  }
+  rowPtr[n] = n * k;
+}
+
+function weaker(hv: Float32Array, hi: Int32Array, a: number, b: number): boolean {
+  return hv[a] < hv[b] || (hv[a] === hv[b] && hi[a] > hi[b]);
+}
+function swap(hv: Float32Array, hi: Int32Array, a: number, b: number): void {
+  const tv = hv[a];
+  hv[a] = hv[b];
+  hv[b] = tv;
+  const ti = hi[a];
+  hi[a] = hi[b];
+  hi[b] = ti;
+}
+function siftUp(hv: Float32Array, hi: Int32Array, j: number): void {
+  while (j > 0) {
+    const p = (j - 1) >> 1;
+    if (weaker(hv, hi, j, p)) {
+      swap(hv, hi, j, p);
+      j = p;
+    } else break;
+  }
+}
+function siftDown(hv: Float32Array, hi: Int32Array, size: number): void {
+  let j = 0;
+  for (;;) {
+    const l = 2 * j + 1;
+    if (l >= size) break;
+    const r = l + 1;
+    let w = l;
+    if (r < size && weaker(hv, hi, r, l)) w = r;
+    if (weaker(hv, hi, w, j)) {
+      swap(hv, hi, w, j);
+      j = w;
+    } else break;
+  }
+}
+
+/** Reusable scratch for {@link batchTopkHost} (kept by the backend across steps). */
+export interface BatchTopkScratch {
+  hist: Uint32Array;
+  candVal: Float32Array;
+  candIdx: Int32Array;
+}
+
+/** New scratch buffers for {@link batchTopkHost}. */
+export function newBatchTopkScratch(): BatchTopkScratch {
+  return { hist: new Uint32Array(65536), candVal: new Float32Array(0), candIdx: new Int32Array(0) };
+}
+
+/**
+ * Over the whole of `pre` (n×c), keep the K (`total`, e.g. n·k) largest positive entries (ties: lower flat
+ * index first); fewer when fewer are positive. Writes them to `z` in row-major order and
+ * returns the smallest kept value (0 when none is kept).
+ *
+ * Method: exact radix selection on the float bit patterns (positive float32 order = uint32
+ * order). A strided sample first guesses a threshold below the K-th value, one pass collects the
+ * candidates above the guess, and the exact K-th value is found among the candidates only; when
+ * the guess fails, a full two-level 16-bit histogram selection runs instead.
+ */
+export function batchTopkHost(
+  pre: Float32Array,
+  n: number,
+  c: number,
+  total: number,
+  z: CsrCodes,
+  scratch: BatchTopkScratch = newBatchTopkScratch(),
+): number {
+  const N = n * c;
+  const K = Math.min(total, N);
+  if (K > z.index.length) throw overflow("batchTopk", K, z.index.length);
+  const bits = new Uint32Array(pre.buffer, pre.byteOffset, N);
+  // 1. guess a threshold bit pattern from a strided sample: aim for ~1.5·K candidates
+  const S = Math.min(N, 65536);
+  const stride = N / S;
+  const sample = new Uint32Array(S);
+  let sPos = 0;
+  for (let s = 0; s < S; s++) {
+    const b = bits[Math.floor(s * stride)];
+    if (b > 0 && b < 0x7f800001) sample[sPos++] = b; // positive, not NaN
+  }
+  const sorted = sample.subarray(0, sPos).sort();
+  const want = Math.min(N, Math.ceil(K * 1.5) + 64);
+  const rank = Math.floor((want / N) * S); // how many sample entries lie above the guess
+  let guess = 1; // smallest positive pattern: all positives
+  if (rank < sPos) guess = sorted[sPos - 1 - rank];
+  const capCand = Math.min(N, Math.max(4 * K + 1024, 1 << 16));
+  if (scratch.candVal.length < capCand) {
+    scratch.candVal = new Float32Array(capCand);
+    scratch.candIdx = new Int32Array(capCand);
+  }
+  const cv = new Uint32Array(scratch.candVal.buffer, 0, scratch.candVal.length);
+  const ci = scratch.candIdx;
+  // 2. one pass: candidates with bits ≥ guess (positive only), in flat order
+  let nc = 0;
+  let ok = true;
+  for (let f = 0; f < N; f++) {
+    const b = bits[f];
+    if (b >= guess && b < 0x7f800001) {
+      if (nc === capCand) {
+        ok = false;
+        break;
+      }
+      cv[nc] = b;
+      ci[nc++] = f;
+    }
+  }
+  // If fewer than K candidates and the guess excluded positives, redo with all positives.
+  if (ok && nc < K && guess > 1) ok = false;
+  if (!ok) return batchTopkFull(bits, N, K, c, z, scratch.hist);
+  // 3. exact K-th largest among candidates
+  const K2 = Math.min(K, nc);
+  if (K2 === 0) {
+    z.rowPtr.fill(0, 0, n + 1);
+    return 0;
+  }
+  const t = kthLargestBits(cv, nc, K2, scratch.hist);
+  return emit(cv, ci, nc, t.bits, t.tiesToKeep, c, n, z);
+}
+
+/** K-th largest (1-based) of vals[0..len) as a bit pattern, and how many ties at it to keep. */
+function kthLargestBits(
+  vals: Uint32Array,
+  len: number,
+  K: number,
+  hist: Uint32Array,
+): { bits: number; tiesToKeep: number } {
+  hist.fill(0);
+  for (let i = 0; i < len; i++) hist[vals[i] >>> 16]++;
+  let above = 0;
+  let hb = 65535;
+  for (; hb >= 0; hb--) {
+    if (above + hist[hb] >= K) break;
+    above += hist[hb];
+  }
+  hist.fill(0);
+  for (let i = 0; i < len; i++) if (vals[i] >>> 16 === hb) hist[vals[i] & 0xffff]++;
+  let lb = 65535;
+  for (; lb >= 0; lb--) {
+    if (above + hist[lb] >= K) break;
+    above += hist[lb];
+  }
+  return { bits: ((hb << 16) | lb) >>> 0, tiesToKeep: K - above };
+}
+
+function emit(
+  cv: Uint32Array,
+  ci: Int32Array,
+  nc: number,
+  tBits: number,
+  ties: number,
+  c: number,
+  n: number,
+  z: CsrCodes,
+): number {
+  const { rowPtr, index, value } = z;
+  const vbits = new Uint32Array(value.buffer, value.byteOffset, value.length);
+  let o = 0;
+  let row = 0;
+  rowPtr[0] = 0;
+  for (let e = 0; e < nc; e++) {
+    const b = cv[e];
+    if (b > tBits || (b === tBits && ties-- > 0)) {
+      const f = ci[e];
+      const r = (f / c) | 0;
+      while (row < r) rowPtr[++row] = o;
+      index[o] = f - r * c;
+      vbits[o++] = b;
+    }
+  }
+  while (row < n) rowPtr[++row] = o;
+  return new Float32Array(new Uint32Array([tBits]).buffer)[0];
+}
+
+function batchTopkFull(
+  bits: Uint32Array,
+  N: number,
+  K: number,
+  c: number,
+  z: CsrCodes,
+  hist: Uint32Array,
+): number {
+  const n = N / c;
+  // count positives, histogram of high 16 bits
+  hist.fill(0);
+  let pos = 0;
+  for (let f = 0; f < N; f++) {
+    const b = bits[f];
+    if (b > 0 && b < 0x7f800001) {
+      hist[b >>> 16]++;
+      pos++;
+    }
+  }
+  const K2 = Math.min(K, pos);
+  if (K2 === 0) {
+    z.rowPtr.fill(0, 0, n + 1);
+    return 0;
+  }
+  let above = 0;
+  let hb = 0x7f80;
+  for (; hb >= 0; hb--) {
+    if (above + hist[hb] >= K2) break;
+    above += hist[hb];
+  }
+  hist.fill(0);
+  for (let f = 0; f < N; f++) if (bits[f] >>> 16 === hb) hist[bits[f] & 0xffff]++;
+  let lb = 65535;
+  for (; lb >= 0; lb--) {
+    if (above + hist[lb] >= K2) break;
+    above += hist[lb];
+  }
+  const tBits = ((hb << 16) | lb) >>> 0;
+  let ties = K2 - above;
+  const { rowPtr, index, value } = z;
+  const vbits = new Uint32Array(value.buffer, value.byteOffset, value.length);
+  let o = 0;
+  for (let i = 0; i < n; i++) {
+    rowPtr[i] = o;
+    const base = i * c;
+    for (let j = 0; j < c; j++) {
+      const b = bits[base + j];
+      if (b < 0x7f800001 && (b > tBits || (b === tBits && ties-- > 0))) {
+        index[o] = j;
+        vbits[o++] = b;
+      }
+    }
+  }
+  rowPtr[n] = o;
+  return new Float32Array(new Uint32Array([tBits]).buffer)[0];
+}
+
+/**
+ * Keep entries with pre[i,j] > theta[j] (theta length c, or length 1 for one shared threshold),
+ * value = pre[i,j]; ascending column within a row. Throws when the capacity is exceeded.
+ */
+export function thresholdHost(
+  pre: Float32Array,
+  n: number,
+  c: number,
+  theta: Float32Array,
+  z: CsrCodes,
+): void {
+  const { rowPtr, index, value } = z;
+  const cap = index.length;
+  const shared = theta.length === 1;
+  const t0 = theta[0];
+  let o = 0;
+  for (let i = 0; i < n; i++) {
+    rowPtr[i] = o;
+    const base = i * c;
+    for (let j = 0; j < c; j++) {
+      const v = pre[base + j];
+      if (v > (shared ? t0 : theta[j])) {
+        if (o >= cap) throw overflow("threshold", o + 1, cap);
+        index[o] = j;
+        value[o++] = v;
+      }
+    }
+  }
+  rowPtr[n] = o;
+}

@@ -1,0 +1,106 @@
+/**
+ * Backend selection: `createBackend("auto" | "cpu" | "webgpu")` and the GEMM provider chain
+ * (OpenBLAS through FFI, else onnxruntime-node, else TypeScript loops).
+ */
+import type { Backend } from "./backend.ts";
+import { CpuBackend } from "./cpu_backend.ts";
+import type { GemmKind, GemmProvider } from "./gemm_provider.ts";
+import { createJsGemm } from "./js_gemm.ts";
+import { loadOpenBlas } from "./openblas.ts";
+import { loadOrtGemm } from "./ort_gemm.ts";
+import { UserError } from "../pipeline/errors.ts";
+
+/** Which backend to create. */
+export type BackendKind = "auto" | "cpu" | "webgpu";
+
+/** Options of {@link createBackend}. */
+export interface CreateBackendOptions {
+  /** Receives one line saying which implementation runs. Default: none. */
+  log?: (line: string) => void;
+  /** Force a CPU GEMM provider (default: the fastest available). */
+  gemm?: GemmKind;
+}
+
+/**
+ * The GEMM provider of the given kind, or the fastest available (openblas > ort > js).
+ * Throws a {@link UserError} when a forced kind is unavailable.
+ */
+export async function createGemmProvider(kind?: GemmKind): Promise<GemmProvider> {
+  if (kind === undefined || kind === "openblas") {
+    const p = loadOpenBlas();
+    if (p) return p;
+    if (kind === "openblas") {
+      throw new UserError(
+        "--gemm openblas: no CBLAS library found (tried libopenblas.so.0, libblas.so.3); install Debian's libopenblas0 or set CONCEPT_ATLAS_BLAS to its path",
+      );
+    }
+  }
+  if (kind === undefined || kind === "ort") {
+    const p = await loadOrtGemm();
+    if (p) return p;
+    if (kind === "ort") {
+      throw new UserError(
+        "--gemm ort: onnxruntime-node could not be loaded; run `deno install` so that npm:onnxruntime-node is available",
+      );
+    }
+  }
+  return createJsGemm();
+}
+
+/** True when a WebGPU adapter is a software rasteriser (llvmpipe, lavapipe, SwiftShader, WARP). */
+export function isSoftwareAdapter(info: GPUAdapterInfo | undefined, fallback?: boolean): boolean {
+  if (fallback) return true;
+  if (!info) return true;
+  // deno-lint-ignore no-explicit-any
+  if ((info as any).isFallbackAdapter) return true;
+  const text = `${info.vendor} ${info.architecture} ${info.device} ${info.description}`
+    .toLowerCase();
+  return /llvmpipe|lavapipe|swiftshader|software|microsoft basic render|warp/.test(text);
+}
+
+/**
+ * Create a compute backend.
+ * - `cpu`: host arrays; GEMM through `opts.gemm` or the fastest provider found.
+ * - `webgpu`: WGSL kernels on `navigator.gpu` (any adapter, software included); throws a
+ *   {@link UserError} when there is none.
+ * - `auto`: WebGPU on a hardware adapter, else CPU.
+ * Logs one line such as `backend: cpu:openblas (libopenblas.so.0)`.
+ */
+export async function createBackend(
+  kind: BackendKind,
+  opts: CreateBackendOptions = {},
+): Promise<Backend> {
+  const log = opts.log ?? (() => {});
+  if (kind !== "auto" && kind !== "cpu" && kind !== "webgpu") {
+    throw new UserError(`--backend ${kind}: unknown backend; use auto, cpu or webgpu`);
+  }
+  if (kind === "webgpu" || kind === "auto") {
+    const gpu = (globalThis.navigator as Navigator & { gpu?: GPU }).gpu;
+    let adapter: GPUAdapter | null = null;
+    try {
+      adapter = gpu ? await gpu.requestAdapter({ powerPreference: "high-performance" }) : null;
+    } catch {
+      adapter = null;
+    }
+    if (kind === "webgpu" && !adapter) {
+      throw new UserError(
+        "--backend webgpu: no WebGPU adapter found (navigator.gpu); use --backend cpu or install a Vulkan driver (mesa-vulkan-drivers)",
+      );
+    }
+    if (adapter) {
+      const info = adapter.info;
+      const software = isSoftwareAdapter(info);
+      if (kind === "webgpu" || !software) {
+        const { createWebGpuBackend } = await import("./webgpu_backend.ts");
+        const b = await createWebGpuBackend(adapter);
+        log(`backend: ${b.name}${software ? " (software adapter)" : ""}`);
+        return b;
+      }
+      log(`backend: WebGPU adapter "${info.description || info.vendor}" is software; using cpu`);
+    }
+  }
+  const provider = await createGemmProvider(opts.gemm);
+  const b = new CpuBackend(provider);
+  log(`backend: ${b.name} (${provider.detail})`);
+  return b;
+}

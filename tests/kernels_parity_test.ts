@@ -1,0 +1,386 @@
+/**
+ * Parity of every kernel op on every available backend (cpu with each GEMM provider; webgpu
+ * when an adapter exists) against the float64 references of kernels/reference_f64.ts, on
+ * awkward shapes (not multiples of a tile, k = 1, k = c, one-row batches).
+ */
+import assert from "node:assert/strict";
+import type { Backend, SparseCodes, Tensor } from "../kernels/backend.ts";
+import { createBackend } from "../kernels/select.ts";
+import type { GemmKind } from "../kernels/gemm_provider.ts";
+import { loadOpenBlas } from "../kernels/openblas.ts";
+import { Rng } from "../data/random.ts";
+import {
+  refAdamw,
+  refBatchTopk,
+  refDecode,
+  refDense,
+  refGemm,
+  refNormalizeRows,
+  refRemoveParallel,
+  type RefResult,
+  type RefRows,
+  refSumSquares,
+  refThreshold,
+  refTopkRows,
+} from "../kernels/reference_f64.ts";
+
+const U = 2 ** -24;
+
+function randn(rng: Rng, n: number, scale = 1): Float32Array {
+  return rng.fillNormal(new Float32Array(n), scale);
+}
+
+/** |got − ref| ≤ (4·kEff·u)·Σ|terms| + tiny, elementwise. */
+function assertClose(got: ArrayLike<number>, ref: RefResult, kEff: number, label: string): void {
+  assert.equal(got.length, ref.value.length, `${label}: length`);
+  const f = 4 * Math.max(1, kEff) * U + 1e-6;
+  for (let i = 0; i < got.length; i++) {
+    const tol = f * ref.absSum[i] + 1e-30;
+    const err = Math.abs(got[i] - ref.value[i]);
+    if (!(err <= tol)) {
+      assert.fail(`${label}: element ${i} got ${got[i]}, want ${ref.value[i]} (tol ${tol})`);
+    }
+  }
+}
+
+function assertRel(got: ArrayLike<number>, want: ArrayLike<number>, rel: number, label: string) {
+  assert.equal(got.length, want.length, `${label}: length`);
+  for (let i = 0; i < got.length; i++) {
+    const tol = rel * (1 + Math.abs(want[i]));
+    if (!(Math.abs(got[i] - want[i]) <= tol)) {
+      assert.fail(`${label}: element ${i} got ${got[i]}, want ${want[i]}`);
+    }
+  }
+}
+
+async function readRows(be: Backend, z: SparseCodes): Promise<RefRows> {
+  const ptr = (await be.read(z.rowPtr)) as Int32Array;
+  const idx = (await be.read(z.index)) as Int32Array;
+  const val = (await be.read(z.value)) as Float32Array;
+  const rows: RefRows = [];
+  for (let i = 0; i < z.rows; i++) {
+    const r: Array<[number, number]> = [];
+    for (let e = ptr[i]; e < ptr[i + 1]; e++) r.push([idx[e], val[e]]);
+    for (let t = 1; t < r.length; t++) assert.ok(r[t][0] > r[t - 1][0], "ascending columns");
+    rows.push(r);
+  }
+  return rows;
+}
+
+function assertRowsEqual(got: RefRows, want: RefRows, label: string): void {
+  assert.equal(got.length, want.length);
+  for (let i = 0; i < want.length; i++) {
+    assert.deepEqual(got[i].map((e) => e[0]), want[i].map((e) => e[0]), `${label} row ${i} cols`);
+    for (let t = 0; t < want[i].length; t++) {
+      assert.equal(got[i][t][1], Math.fround(want[i][t][1]), `${label} row ${i} value`);
+    }
+  }
+}
+
+/** Quantised values to force ties. */
+function tied(rng: Rng, n: number): Float32Array {
+  const x = new Float32Array(n);
+  for (let i = 0; i < n; i++) x[i] = Math.round(rng.normal() * 2) / 4;
+  return x;
+}
+
+async function suite(t: Deno.TestContext, be: Backend): Promise<void> {
+  const rng = new Rng(1234);
+  const f32 = async (x: Tensor) => (await be.read(x)) as Float32Array;
+
+  await t.step("memory: upload/read/write/copyRows/i32", async () => {
+    const x = randn(rng, 5 * 3);
+    const tx = be.upload(x, [5, 3]);
+    assert.deepEqual(await f32(tx), x);
+    be.write(tx, new Float32Array([7, 8]), 4);
+    const y = x.slice();
+    y[4] = 7;
+    y[5] = 8;
+    assert.deepEqual(await f32(tx), y);
+    const dst = be.zeros([2, 3]);
+    be.copyRows(tx, 3, 2, dst);
+    assert.deepEqual(await f32(dst), y.slice(9, 15));
+    const ti = be.upload(new Int32Array([1, -2, 3]), [3]);
+    assert.equal(ti.dtype, "i32");
+    assert.deepEqual(await be.read(ti), new Int32Array([1, -2, 3]));
+    assert.equal(await be.readScalar(tx), y[0]);
+    assert.throws(() => be.upload(new Float32Array(4), [2, 3]));
+    for (const q of [tx, dst, ti]) be.dispose(q);
+  });
+
+  await t.step("gemm: all transposes, awkward shapes, alpha/beta", async () => {
+    const shapes = [[1, 1, 1], [1, 17, 5], [33, 65, 129], [70, 3, 200], [5, 130, 1], [64, 64, 64]];
+    for (const [m, n, k] of shapes) {
+      for (const tA of [false, true]) {
+        for (const tB of [false, true]) {
+          for (const [alpha, beta] of [[1, 0], [1.5, -0.5]]) {
+            const a = randn(rng, m * k), b = randn(rng, k * n), c0 = randn(rng, m * n);
+            const A = be.upload(a, tA ? [k, m] : [m, k]);
+            const B = be.upload(b, tB ? [n, k] : [k, n]);
+            const C = be.upload(c0, [m, n]);
+            be.gemm(A, B, C, { transA: tA, transB: tB, alpha, beta });
+            const ref = refGemm(a, b, c0, m, n, k, tA, tB, alpha, beta);
+            assertClose(await f32(C), ref, k + 1, `gemm ${m}x${n}x${k} tA=${tA} tB=${tB}`);
+            for (const q of [A, B, C]) be.dispose(q);
+          }
+        }
+      }
+    }
+    const A = be.zeros([3, 4]), B = be.zeros([5, 6]), C = be.zeros([3, 6]);
+    assert.throws(() => be.gemm(A, B, C), /inner/);
+  });
+
+  await t.step("linear: with and without bias", async () => {
+    for (const [n, d, c] of [[1, 7, 9], [37, 20, 65], [3, 1, 1]]) {
+      for (const withBias of [false, true]) {
+        const x = randn(rng, n * d), w = randn(rng, d * c), bias = randn(rng, c);
+        const X = be.upload(x, [n, d]), W = be.upload(w, [d, c]), Bi = be.upload(bias, [c]);
+        const O = be.upload(randn(rng, n * c), [n, c]);
+        be.linear(X, W, withBias ? Bi : null, O);
+        const b2 = new Float32Array(n * c);
+        if (withBias) { for (let i = 0; i < n; i++) b2.set(bias, i * c); }
+        const ref = refGemm(x, w, b2, n, c, d, false, false, 1, 1);
+        assertClose(await f32(O), ref, d + 1, `linear ${n}x${d}x${c} bias=${withBias}`);
+      }
+    }
+  });
+
+  await t.step("topkRows: k=1, k=c, one row, ties", async () => {
+    const cases: Array<[number, number, number, boolean]> = [
+      [1, 10, 1, false],
+      [5, 10, 10, false],
+      [33, 70, 7, false],
+      [1, 300, 32, false],
+      [17, 40, 6, true],
+    ];
+    for (const [n, c, k, tie] of cases) {
+      const pre = tie ? tied(rng, n * c) : randn(rng, n * c);
+      const P = be.upload(pre, [n, c]);
+      const z = be.sparse(n, c, n * k + 3);
+      be.topkRows(P, k, z);
+      const ptr = (await be.read(z.rowPtr)) as Int32Array;
+      for (let i = 0; i <= n; i++) assert.equal(ptr[i], i * k);
+      assertRowsEqual(await readRows(be, z), refTopkRows(pre, n, c, k), `topk ${n}x${c} k=${k}`);
+      be.disposeSparse(z);
+    }
+    const z = be.sparse(2, 5, 3);
+    assert.throws(() => be.topkRows(be.zeros([2, 5]), 2, z));
+  });
+
+  await t.step("batchTopk: ties, k=c, no positives, large", async () => {
+    const cases: Array<[number, number, number, "n" | "t" | "neg"]> = [
+      [1, 10, 3, "n"],
+      [9, 50, 4, "n"],
+      [40, 129, 5, "n"],
+      [6, 8, 8, "n"],
+      [25, 33, 3, "t"],
+      [4, 9, 2, "neg"],
+      [256, 512, 8, "n"],
+      [200, 300, 16, "t"],
+    ];
+    for (const [n, c, k, kind] of cases) {
+      const pre = kind === "t" ? tied(rng, n * c) : randn(rng, n * c);
+      if (kind === "neg") { for (let i = 0; i < pre.length; i++) pre[i] = -Math.abs(pre[i]); }
+      const P = be.upload(pre, [n, c]);
+      const z = be.sparse(n, c, n * k);
+      const mk = be.zeros([1]);
+      be.batchTopk(P, k, z, mk);
+      const ref = refBatchTopk(pre, n, c, n * k);
+      assertRowsEqual(await readRows(be, z), ref.rows, `batchTopk ${n}x${c} k=${k} ${kind}`);
+      assert.equal(await be.readScalar(mk), Math.fround(ref.minKept));
+      be.disposeSparse(z);
+    }
+  });
+
+  await t.step("threshold: shared and per-concept", async () => {
+    for (const [n, c] of [[1, 5], [23, 47]]) {
+      const pre = randn(rng, n * c);
+      for (const theta of [new Float32Array([0.3]), randn(rng, c, 0.5)]) {
+        const z = be.sparse(n, c, n * c);
+        be.threshold(be.upload(pre, [n, c]), be.upload(theta, [theta.length]), z);
+        assertRowsEqual(await readRows(be, z), refThreshold(pre, n, c, theta), "threshold");
+        be.disposeSparse(z);
+      }
+    }
+    const z = be.sparse(4, 10, 2);
+    await assert.rejects(async () => {
+      be.threshold(
+        be.upload(new Float32Array(40).fill(1), [4, 10]),
+        be.upload(new Float32Array(1), [1]),
+        z,
+      );
+      await be.read(z.rowPtr);
+    }, /capacity/);
+  });
+
+  await t.step(
+    "sparse products: decode, sample, transpose product, columns, column sum",
+    async () => {
+      for (const [n, c, d, k] of [[1, 9, 5, 9], [37, 70, 33, 4], [8, 16, 130, 1]]) {
+        const pre = randn(rng, n * c);
+        const z = be.sparse(n, c, n * k + 5);
+        be.topkRows(be.upload(pre, [n, c]), k, z);
+        const rows = await readRows(be, z);
+        const zd = refDense(rows, c);
+        const dict = randn(rng, c * d), bias = randn(rng, d);
+        const D = be.upload(dict, [c, d]);
+        // decode
+        for (const withBias of [false, true]) {
+          const out = be.upload(randn(rng, n * d), [n, d]);
+          be.sparseDecode(z, D, withBias ? be.upload(bias, [d]) : null, out);
+          assertClose(
+            await f32(out),
+            refDecode(zd, n, c, dict, d, withBias ? bias : null),
+            k + 1,
+            "decode",
+          );
+        }
+        // sample: vals[e] = <G_i, D_j>
+        const g = randn(rng, n * d);
+        const G = be.upload(g, [n, d]);
+        const vals = be.zeros([z.capacity]);
+        be.sparseSample(G, D, z, vals);
+        const gotVals = await f32(vals);
+        const ptr = (await be.read(z.rowPtr)) as Int32Array;
+        const idx = (await be.read(z.index)) as Int32Array;
+        const GD = refGemm(g, dict, null, n, c, d, false, true, 1, 0);
+        const refV = { value: new Float64Array(ptr[n]), absSum: new Float64Array(ptr[n]) };
+        for (let i = 0; i < n; i++) {
+          for (let e = ptr[i]; e < ptr[i + 1]; e++) {
+            refV.value[e] = GD.value[i * c + idx[e]];
+            refV.absSum[e] = GD.absSum[i * c + idx[e]];
+          }
+        }
+        assertClose(gotVals.subarray(0, ptr[n]), refV, d, "sample");
+        // S: Z's pattern with values `vals` (dense, float64)
+        const sd = new Float64Array(n * c);
+        for (let i = 0; i < n; i++) {
+          for (let e = ptr[i]; e < ptr[i + 1]; e++) sd[i * c + idx[e]] += gotVals[e];
+        }
+        for (const beta of [0, 1, 0.5]) {
+          // transpose product with z.value and with vals
+          for (const useVals of [false, true]) {
+            const o0 = randn(rng, c * d);
+            const out = be.upload(o0, [c, d]);
+            be.sparseTransposeProduct(z, useVals ? vals : null, G, out, beta);
+            const ref = refGemm(useVals ? sd : zd, g, o0, c, d, n, true, false, 1, beta);
+            assertClose(await f32(out), ref, n + 1, `transposeProduct beta=${beta}`);
+          }
+          // outer to columns: out (d×c) = beta·out + Xᵀ·S
+          const x = randn(rng, n * d);
+          const o1 = randn(rng, d * c);
+          const out2 = be.upload(o1, [d, c]);
+          be.sparseOuterToColumns(be.upload(x, [n, d]), z, vals, out2, beta);
+          assertClose(
+            await f32(out2),
+            refGemm(x, sd, o1, d, c, n, true, false, 1, beta),
+            n + 1,
+            "outer",
+          );
+          // column sum
+          const o2 = randn(rng, c);
+          const out3 = be.upload(o2, [c]);
+          be.sparseColumnSum(z, vals, out3, beta);
+          const ones = new Float64Array(n).fill(1);
+          assertClose(
+            await f32(out3),
+            refGemm(ones, sd, o2, 1, c, n, false, false, 1, beta),
+            n + 1,
+            "colsum",
+          );
+        }
+        be.disposeSparse(z);
+      }
+    },
+  );
+
+  await t.step("elementwise: axpby (aliased), sumSquares, clipFactor, scaleBy", async () => {
+    const x = randn(rng, 1001), y = randn(rng, 1001);
+    const X = be.upload(x, [1001]), Y = be.upload(y, [1001]);
+    be.axpby(0.5, X, -2, Y, Y);
+    const want = Float64Array.from(x, (v, i) => 0.5 * v - 2 * y[i]);
+    assertRel(await f32(Y), want, 1e-6, "axpby");
+    const s = be.zeros([1]);
+    be.sumSquares(X, s);
+    be.sumSquares(X, s, true);
+    assertRel([await be.readScalar(s)], [2 * refSumSquares(x)], 1e-5, "sumSquares");
+    const cf = be.zeros([1]);
+    be.clipFactor(s, 1.0, cf);
+    assertRel([await be.readScalar(cf)], [1 / Math.sqrt(2 * refSumSquares(x))], 1e-5, "clipFactor");
+    be.clipFactor(be.upload(new Float32Array([0.25]), [1]), 1.0, cf);
+    assert.equal(await be.readScalar(cf), 1);
+    be.scaleBy(X, be.upload(new Float32Array([3]), [1]));
+    assertRel(await f32(X), Float64Array.from(x, (v) => 3 * v), 1e-6, "scaleBy");
+  });
+
+  await t.step("geometry and AdamW", async () => {
+    for (const [c, d] of [[1, 1], [7, 130], [65, 33]]) {
+      const dict = randn(rng, c * d);
+      if (c > 2) dict.fill(0, d, 2 * d); // a zero row stays zero
+      const D = be.upload(dict, [c, d]);
+      be.normalizeRows(D);
+      const nd = refNormalizeRows(dict, c, d);
+      const gotD = await f32(D);
+      assertRel(gotD, nd, 1e-5, "normalizeRows");
+      const g = randn(rng, c * d);
+      const G = be.upload(g, [c, d]);
+      be.removeParallelComponent(D, G);
+      assertRel(await f32(G), refRemoveParallel(gotD, g, c, d), 1e-5, "removeParallel");
+    }
+    const n = 1037;
+    let p: Float32Array = randn(rng, n),
+      m: Float32Array = new Float32Array(n),
+      v: Float32Array = new Float32Array(n);
+    const P = be.upload(p, [n]), M = be.zeros([n]), V = be.zeros([n]);
+    for (let step = 1; step <= 3; step++) {
+      const g = randn(rng, n, step === 2 ? 1e-3 : 1);
+      const o = { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.1, step };
+      be.adamw(P, be.upload(g, [n]), M, V, o);
+      const r = refAdamw(p, g, m, v, o);
+      const gp = await f32(P), gm = await f32(M), gv = await f32(V);
+      assertRel(gm, r.m, 1e-5, "adam m");
+      assertRel(gv, r.v, 1e-5, "adam v");
+      assertRel(gp, r.p, 1e-5, "adam p");
+      p = gp;
+      m = gm;
+      v = gv;
+    }
+  });
+}
+
+const providers: GemmKind[] = ["openblas", "ort", "js"];
+for (const gemm of providers) {
+  Deno.test(`kernels parity: cpu:${gemm} matches the float64 reference`, async (t) => {
+    if (gemm === "openblas" && !loadOpenBlas()) {
+      console.warn("skipped: no CBLAS library (install libopenblas0)");
+      return;
+    }
+    const be = await createBackend("cpu", { gemm });
+    assert.equal(be.name, `cpu:${gemm}`);
+    try {
+      await suite(t, be);
+    } finally {
+      be.close();
+    }
+  });
+}
+
+Deno.test({
+  name: "kernels parity: webgpu matches the float64 reference",
+  ignore: true,
+  fn: async (t) => {
+    const gpu = (navigator as Navigator & { gpu?: GPU }).gpu;
+    const adapter = gpu ? await gpu.requestAdapter() : null;
+    if (!adapter) {
+      console.warn("skipped: no WebGPU adapter (install mesa-vulkan-drivers)");
+      return;
+    }
+    const be = await createBackend("webgpu");
+    assert.ok(be.name.startsWith("webgpu"));
+    try {
+      await suite(t, be);
+    } finally {
+      be.close();
+    }
+  },
+});
