@@ -98,7 +98,12 @@ export class DualEncoder {
   /** Open a local model folder. Throws {@link UserError} for missing files or output names. */
   static async load(dir: string, opts: DualEncoderOptions = {}): Promise<DualEncoder> {
     const folder = await openModelFolder(dir, { variant: opts.variant });
-    const preset = resolvePreset(folder.config, folder.configPath, opts.overrides);
+    const preset = resolvePreset(
+      folder.config,
+      folder.configPath,
+      opts.overrides,
+      folder.tokenizerConfig,
+    );
     const threads = opts.threads ?? 0;
     let vision: Tower;
     let text: Tower;

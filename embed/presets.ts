@@ -156,8 +156,20 @@ const PRESETS: Record<EncoderFamily, EncoderPreset> = {
 /**
  * The family named by a `config.json` object (`model_type`, else `architectures`), or null.
  * `clip`, `clip_vision_model`… → clip; `siglip` → siglip; `siglip2` → siglip2; `aimv2…` → aimv2.
+ * The fixed-resolution SigLIP2 checkpoints declare `model_type: siglip`; they are told apart by
+ * their Gemma tokenizer (`tokenizer_class` of tokenizer_config.json, when given).
  */
-export function detectFamily(config: Record<string, unknown>): EncoderFamily | null {
+export function detectFamily(
+  config: Record<string, unknown>,
+  tokenizerConfig: Record<string, unknown> = {},
+): EncoderFamily | null {
+  const family = detectFromConfig(config);
+  const tc = String(tokenizerConfig.tokenizer_class ?? "").toLowerCase();
+  if (family === "siglip" && tc.startsWith("gemma")) return "siglip2";
+  return family;
+}
+
+function detectFromConfig(config: Record<string, unknown>): EncoderFamily | null {
   const names: string[] = [];
   if (typeof config.model_type === "string") names.push(config.model_type.toLowerCase());
   if (Array.isArray(config.architectures)) {
@@ -173,7 +185,8 @@ export function detectFamily(config: Record<string, unknown>): EncoderFamily | n
 }
 
 /**
- * Resolve the preset of a model: the family from `overrides.family`, else from `config.json`;
+ * Resolve the preset of a model: the family from `overrides.family`, else from `config.json`
+ * (and tokenizer_config.json);
  * then the overrides applied over the family defaults.
  * @param config parsed config.json of the model folder
  * @param configPath its path (named in errors)
@@ -182,8 +195,9 @@ export function resolvePreset(
   config: Record<string, unknown>,
   configPath: string,
   overrides: PresetOverrides = {},
+  tokenizerConfig: Record<string, unknown> = {},
 ): EncoderPreset {
-  const family = overrides.family ?? detectFamily(config);
+  const family = overrides.family ?? detectFamily(config, tokenizerConfig);
   if (family === null) {
     throw new UserError(
       `${configPath}: model_type ${JSON.stringify(config.model_type ?? null)} is not one of ${

@@ -35,6 +35,8 @@ export interface TinyDualEncoderOptions {
   /** Per-channel mean and std written to preprocessor_config.json. */
   imageMean?: [number, number, number];
   imageStd?: [number, number, number];
+  /** Whether tokenizer.json lowercases (a `Lowercase` normalizer). Default true. */
+  lowercaseNormalizer?: boolean;
   /** Weight seed. Default 7. */
   seed?: number;
 }
@@ -223,7 +225,7 @@ export async function writeTinyDualEncoder(
     truncation: null,
     padding: null,
     added_tokens: [special(0, "<pad>"), special(1, "<unk>"), special(2, "<s>"), special(3, "</s>")],
-    normalizer: { type: "Lowercase" },
+    normalizer: opts.lowercaseNormalizer === false ? null : { type: "Lowercase" },
     pre_tokenizer: { type: "WhitespaceSplit" },
     post_processor: {
       type: "TemplateProcessing",

@@ -1,0 +1,141 @@
+/** Unit tests of the embed wing's small parts: CSV, presets, split by pair, L2, shard store. */
+import assert from "node:assert/strict";
+import { parseCsv } from "../embed/csv.ts";
+import { detectFamily, familyPreset, resolvePreset } from "../embed/presets.ts";
+import { splitByPair } from "../embed/pair_split.ts";
+import { l2NormalizeRows } from "../embed/l2_normalize.ts";
+import { ShardStore } from "../embed/shard_store.ts";
+import { DualEncoder } from "../embed/dual_encoder.ts";
+import { writeTinyDualEncoder } from "../embed/testing/tiny_dual_encoder.ts";
+import { Rng } from "../data/random.ts";
+import { UserError } from "../pipeline/errors.ts";
+
+Deno.test("embed csv: quotes, doubled quotes, embedded newlines, CRLF, BOM", () => {
+  const text =
+    '\ufeffimage,caption\r\na.png,"a cat, on a mat"\r\nb.png,"say ""hi""\nthen"\nc.png,plain\n';
+  assert.deepEqual(parseCsv(text), [
+    ["image", "caption"],
+    ["a.png", "a cat, on a mat"],
+    ["b.png", 'say "hi"\nthen'],
+    ["c.png", "plain"],
+  ]);
+  assert.deepEqual(parseCsv("x,y"), [["x", "y"]]);
+  assert.deepEqual(parseCsv("x,\n"), [["x", ""]]);
+  assert.throws(() => parseCsv('a,"open\n'), /unterminated/);
+});
+
+Deno.test("embed presets: families from config.json, lengths, overrides, unknown model", () => {
+  assert.equal(detectFamily({ model_type: "clip" }), "clip");
+  assert.equal(detectFamily({ model_type: "siglip" }), "siglip");
+  assert.equal(detectFamily({ model_type: "siglip2" }), "siglip2");
+  assert.equal(
+    detectFamily({ model_type: "siglip" }, { tokenizer_class: "GemmaTokenizerFast" }),
+    "siglip2",
+  );
+  assert.equal(detectFamily({ model_type: "aimv2" }), "aimv2");
+  assert.equal(detectFamily({ architectures: ["CLIPModel"] }), "clip");
+  assert.equal(detectFamily({ model_type: "bert" }), null);
+  assert.equal(familyPreset("clip").maxLength, 77);
+  assert.equal(familyPreset("siglip").maxLength, 64);
+  assert.equal(familyPreset("siglip2").maxLength, 64);
+  assert.equal(familyPreset("siglip2").lowercase, true);
+  assert.equal(familyPreset("aimv2").maxLength, 77);
+  assert.equal(familyPreset("siglip").outputs.image, "pooler_output");
+  const p = resolvePreset({ model_type: "clip" }, "c.json", {
+    maxLength: 32,
+    outputs: { text: "pooled" },
+    image: { image_mean: [0, 0, 0] },
+  });
+  assert.equal(p.maxLength, 32);
+  assert.equal(p.outputs.text, "pooled");
+  assert.equal(p.outputs.image, "image_embeds");
+  assert.deepEqual(p.imageOverrides.image_mean, [0, 0, 0]);
+  assert.deepEqual(p.image.image_mean, familyPreset("clip").image.image_mean);
+  assert.equal(
+    resolvePreset({ model_type: "bert" }, "c.json", { family: "siglip" }).family,
+    "siglip",
+  );
+  assert.throws(
+    () => resolvePreset({ model_type: "bert" }, "/m/config.json"),
+    (e) => e instanceof UserError && /\/m\/config\.json: model_type "bert"/.test(e.message),
+  );
+});
+
+Deno.test("embed split by pair: exact fraction, deterministic per seed, order of first occurrence", () => {
+  const ids = Array.from({ length: 50 }, (_, i) => `p${i}`);
+  const withDup = [...ids, ...ids.slice(0, 10)];
+  const a = splitByPair(withDup, 0.2, 3);
+  assert.equal(a.size, 50);
+  assert.equal([...a.values()].filter((s) => s === "eval").length, 10);
+  const by = (m: Map<string, string>) => ids.map((i) => m.get(i));
+  assert.deepEqual(by(splitByPair(ids, 0.2, 3)), by(a));
+  assert.notDeepEqual(by(splitByPair(ids, 0.2, 4)), by(a));
+  assert.equal([...splitByPair(ids, 0, 1).values()].every((s) => s === "train"), true);
+  assert.throws(() => splitByPair(ids, 1.5, 0), RangeError);
+});
+
+Deno.test("embed l2NormalizeRows: matches float64, zero rows stay zero", () => {
+  const rng = new Rng(2);
+  const n = 7, d = 13;
+  const x = rng.fillNormal(new Float32Array(n * d));
+  x.fill(0, 2 * d, 3 * d);
+  const ref = Array.from(x);
+  l2NormalizeRows(x, n, d);
+  for (let i = 0; i < n; i++) {
+    let s = 0;
+    for (let j = 0; j < d; j++) s += ref[i * d + j] ** 2;
+    for (let j = 0; j < d; j++) {
+      const want = s === 0 ? 0 : ref[i * d + j] / Math.sqrt(s);
+      assert.ok(Math.abs(x[i * d + j] - want) < 1e-7);
+    }
+  }
+});
+
+Deno.test("embed shard store: round trip, stale tmp removed, a new plan clears old shards", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "embed_shards_" });
+  try {
+    const s = await ShardStore.open(dir, { a: 1 });
+    const v = new Float32Array([1, 2, 3, 4, 5, 6]);
+    await s.write(0, { kind: "text", first: 0, n: 2, d: 3, vectors: v });
+    assert.equal(await s.has("text", 0), true);
+    assert.equal(await s.has("image", 0), false);
+    const r = await s.read("text", 0);
+    assert.deepEqual([...r.vectors], [...v]);
+    assert.equal(r.d, 3);
+    await Deno.writeTextFile(`${dir}/image-000001.shard.tmp`, "half");
+    const s2 = await ShardStore.open(dir, { a: 1 });
+    assert.deepEqual(await s2.list(), ["text-000000.shard"]);
+    const s3 = await ShardStore.open(dir, { a: 2 });
+    assert.deepEqual(await s3.list(), []);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("embed tokenizer: SigLIP2 preset lowercases, longest padding, empty caption rejected", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "embed_tok_" });
+  try {
+    const w = await writeTinyDualEncoder(dir, {
+      modelType: "siglip2",
+      imageOutput: "pooler_output",
+      textOutput: "pooler_output",
+      lowercaseNormalizer: false,
+    });
+    const enc = await DualEncoder.load(dir, { threads: 1 });
+    const enc2 = await DualEncoder.load(dir, { threads: 1, overrides: { padding: "longest" } });
+    const enc3 = await DualEncoder.load(dir, { threads: 1, overrides: { lowercase: false } });
+    // tokenizer.json does not lowercase: the SigLIP2 preset does, the override turns it off
+    assert.equal(Number(enc3.tokenizer.encode(["CAT"]).ids[1]), 1);
+    await enc3.release();
+    const t = enc2.tokenizer.encode(["CAT", "the red dog"]);
+    assert.equal(t.length, 5);
+    assert.deepEqual([...t.ids.slice(0, 5)].map(Number), [2, w.vocab.cat, 3, 0, 0]);
+    assert.deepEqual([...t.mask.slice(0, 5)].map(Number), [1, 1, 1, 0, 0]);
+    assert.equal(enc.preset.lowercase, true);
+    assert.throws(() => enc.tokenizer.encode(["ok", "  "]), UserError);
+    await enc.release();
+    await enc2.release();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
