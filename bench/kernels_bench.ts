@@ -1,0 +1,290 @@
+/**
+ * Kernel benchmarks: GEMM GFLOP/s per backend and one BatchTopK SAE training step at the
+ * study's scale (d = 768, c = 6144, B = 4096, k = 32), with its floor (the encoder GEMM's
+ * FLOPs at the best GEMM rate measured in the same run).
+ */
+import type { Backend, SparseCodes, Tensor } from "../kernels/backend.ts";
+import { createBackend } from "../kernels/select.ts";
+import type { GemmKind } from "../kernels/gemm_provider.ts";
+import { Rng } from "../data/random.ts";
+import type { Benchmark, BenchResult } from "./types.ts";
+
+/** GEMM rate measured on this machine by the issue (OpenBLAS, 4096×768×6144). */
+export const REFERENCE_GEMM_GFLOPS = 195;
+/** Dense PyTorch CPU TopK step at the study's scale on this machine (seconds). */
+export const REFERENCE_TORCH_STEP_S = 1.6;
+
+/** The tensors of one BatchTopK SAE being trained (encoder W d×c, b c; decoder D c×d). */
+export interface BatchTopkState {
+  d: number;
+  c: number;
+  B: number;
+  k: number;
+  X: Tensor;
+  W: Tensor;
+  b: Tensor;
+  D: Tensor;
+  pre: Tensor;
+  z: SparseCodes;
+  minKept: Tensor;
+  xhat: Tensor;
+  r: Tensor;
+  vals: Tensor;
+  gW: Tensor;
+  gB: Tensor;
+  gD: Tensor;
+  mW: Tensor;
+  vW: Tensor;
+  mB: Tensor;
+  vB: Tensor;
+  mD: Tensor;
+  vD: Tensor;
+  sse: Tensor;
+  ss: Tensor;
+  f: Tensor;
+}
+
+/** Allocate a seeded BatchTopK SAE (D random unit rows, W = Dᵀ) and a random batch X. */
+export function newBatchTopkState(
+  be: Backend,
+  d: number,
+  c: number,
+  B: number,
+  k: number,
+  seed = 1,
+): BatchTopkState {
+  const rng = new Rng(seed);
+  const D = rng.fillNormal(new Float32Array(c * d));
+  for (let j = 0; j < c; j++) {
+    let s = 0;
+    for (let t = 0; t < d; t++) s += D[j * d + t] ** 2;
+    const inv = 1 / Math.sqrt(s);
+    for (let t = 0; t < d; t++) D[j * d + t] *= inv;
+  }
+  const W = new Float32Array(d * c);
+  for (let j = 0; j < c; j++) for (let t = 0; t < d; t++) W[t * c + j] = D[j * d + t];
+  const X = rng.fillNormal(new Float32Array(B * d), 1 / Math.sqrt(d));
+  return {
+    d,
+    c,
+    B,
+    k,
+    X: be.upload(X, [B, d]),
+    W: be.upload(W, [d, c]),
+    b: be.zeros([c]),
+    D: be.upload(D, [c, d]),
+    pre: be.zeros([B, c]),
+    z: be.sparse(B, c, B * k),
+    minKept: be.zeros([1]),
+    xhat: be.zeros([B, d]),
+    r: be.zeros([B, d]),
+    vals: be.zeros([B * k]),
+    gW: be.zeros([d, c]),
+    gB: be.zeros([c]),
+    gD: be.zeros([c, d]),
+    mW: be.zeros([d, c]),
+    vW: be.zeros([d, c]),
+    mB: be.zeros([c]),
+    vB: be.zeros([c]),
+    mD: be.zeros([c, d]),
+    vD: be.zeros([c, d]),
+    sse: be.zeros([1]),
+    ss: be.zeros([1]),
+    f: be.zeros([1]),
+  };
+}
+
+/**
+ * One BatchTopK training step from backend ops (the op sequence of learn/sae/): encoder
+ * linear, batch top-k, sparse decode, residual, sparse gradients (decoder, encoder, bias),
+ * parallel-component removal, gradient clipping, AdamW, decoder renormalisation. Returns the
+ * batch's sum of squared errors (the one scalar read per step).
+ */
+export async function batchTopkStep(be: Backend, s: BatchTopkState, t: number): Promise<number> {
+  const { B } = s;
+  be.linear(s.X, s.W, s.b, s.pre);
+  be.batchTopk(s.pre, s.k, s.z, s.minKept);
+  be.sparseDecode(s.z, s.D, null, s.xhat);
+  be.axpby(1, s.xhat, -1, s.X, s.r);
+  be.sumSquares(s.r, s.sse);
+  be.axpby(2 / B, s.r, 0, s.r, s.r); // G = ∂loss/∂x̂
+  be.sparseTransposeProduct(s.z, null, s.r, s.gD, 0);
+  be.sparseSample(s.r, s.D, s.z, s.vals);
+  be.sparseOuterToColumns(s.X, s.z, s.vals, s.gW, 0);
+  be.sparseColumnSum(s.z, s.vals, s.gB, 0);
+  be.removeParallelComponent(s.D, s.gD);
+  be.sumSquares(s.gW, s.ss);
+  be.sumSquares(s.gB, s.ss, true);
+  be.sumSquares(s.gD, s.ss, true);
+  be.clipFactor(s.ss, 1, s.f);
+  be.scaleBy(s.gW, s.f);
+  be.scaleBy(s.gB, s.f);
+  be.scaleBy(s.gD, s.f);
+  const o = { lr: 5e-4, beta1: 0.9, beta2: 0.999, eps: 1e-8, step: t + 1 };
+  be.adamw(s.W, s.gW, s.mW, s.vW, { ...o, weightDecay: 1e-5 });
+  be.adamw(s.b, s.gB, s.mB, s.vB, { ...o, weightDecay: 0 });
+  be.adamw(s.D, s.gD, s.mD, s.vD, { ...o, weightDecay: 1e-5 });
+  be.normalizeRows(s.D);
+  return await be.readScalar(s.sse);
+}
+
+/** Best-of-`reps` seconds of `fn` after one warm-up call. */
+async function bestOf(reps: number, fn: () => Promise<unknown>): Promise<number> {
+  await fn();
+  let best = Infinity;
+  for (let r = 0; r < reps; r++) {
+    const t0 = performance.now();
+    await fn();
+    best = Math.min(best, (performance.now() - t0) / 1000);
+  }
+  return best;
+}
+
+/** GFLOP/s of C = A·B (m×k · k×n) on a backend, best of `reps`. */
+export async function gemmGflops(
+  be: Backend,
+  m: number,
+  k: number,
+  n: number,
+  reps: number,
+): Promise<number> {
+  const rng = new Rng(3);
+  const A = be.upload(rng.fillNormal(new Float32Array(m * k)), [m, k]);
+  const Bm = be.upload(rng.fillNormal(new Float32Array(k * n)), [k, n]);
+  const C = be.zeros([m, n]);
+  const s = await bestOf(reps, async () => {
+    be.gemm(A, Bm, C);
+    await be.readScalar(C);
+  });
+  for (const x of [A, Bm, C]) be.dispose(x);
+  return (2 * m * k * n) / s / 1e9;
+}
+
+interface Sizes {
+  d: number;
+  c: number;
+  B: number;
+  k: number;
+}
+
+const FULL: Sizes = { d: 768, c: 6144, B: 4096, k: 32 };
+const QUICK: Sizes = { d: 256, c: 2048, B: 1024, k: 32 };
+const GPU_SMALL: Sizes = { d: 128, c: 1024, B: 256, k: 16 };
+
+async function cpuGroup(
+  quick: boolean,
+  log: (line: string) => void,
+): Promise<BenchResult[]> {
+  const out: BenchResult[] = [];
+  const sz = quick ? QUICK : FULL;
+  const reps = quick ? 2 : 3;
+  let best = 0;
+  const rates: Record<string, number> = {};
+  for (const gemm of ["openblas", "ort", "js"] as GemmKind[]) {
+    let be: Backend;
+    try {
+      be = await createBackend("cpu", { gemm, log });
+    } catch {
+      log(`gemm ${gemm}: unavailable`);
+      continue;
+    }
+    try {
+      // JS loops are ~1 GFLOP/s: measure them at a small size only.
+      const [m, k, n] = gemm === "js" ? [256, sz.d, 512] : [sz.B, sz.d, sz.c];
+      const g = await gemmGflops(be, m, k, n, gemm === "js" ? 1 : reps);
+      rates[gemm] = g;
+      best = Math.max(best, g);
+      out.push({
+        name: gemm === "openblas" ? "gemm.cpu.gflops" : `gemm.cpu_${gemm}.gflops`,
+        value: g,
+        unit: "GFLOP/s",
+        backend: be.name,
+        shape: `${m}x${k}x${n}`,
+        reference: REFERENCE_GEMM_GFLOPS,
+      });
+    } finally {
+      be.close();
+    }
+  }
+  // the step on the fastest CPU backend
+  const be = await createBackend("cpu", { log });
+  try {
+    const s = newBatchTopkState(be, sz.d, sz.c, sz.B, sz.k);
+    let t = 0;
+    const sec = await bestOf(reps, () => batchTopkStep(be, s, t++));
+    const floor = (2 * sz.B * sz.d * sz.c) / (best * 1e9);
+    out.push({
+      name: "train_step.batchtopk.cpu",
+      value: sec,
+      unit: "s",
+      backend: be.name,
+      samples_per_s: sz.B / sec,
+      floor,
+      floor_ratio: sec / floor,
+      target_ratio: 1.25,
+      reference: REFERENCE_TORCH_STEP_S,
+      speedup_vs_reference: REFERENCE_TORCH_STEP_S / sec,
+      shape: `d=${sz.d} c=${sz.c} B=${sz.B} k=${sz.k}`,
+    });
+  } finally {
+    be.close();
+  }
+  return out;
+}
+
+async function webgpuGroup(
+  quick: boolean,
+  log: (line: string) => void,
+): Promise<BenchResult[]> {
+  const gpu = (navigator as Navigator & { gpu?: GPU }).gpu;
+  const adapter = gpu ? await gpu.requestAdapter() : null;
+  if (!adapter) {
+    log("webgpu: no adapter, skipped");
+    return [];
+  }
+  const { isSoftwareAdapter } = await import("../kernels/select.ts");
+  const software = isSoftwareAdapter(adapter.info);
+  // On a software adapter (llvmpipe) the study's scale takes minutes: use small sizes.
+  const sz = software || quick ? GPU_SMALL : FULL;
+  const be = await createBackend("webgpu", { log });
+  const out: BenchResult[] = [];
+  try {
+    const [m, k, n] = [sz.B, sz.d, sz.c];
+    const reps = software ? 2 : 5;
+    const g = await gemmGflops(be, m, k, n, reps);
+    out.push({
+      name: "gemm.webgpu.gflops",
+      value: g,
+      unit: "GFLOP/s",
+      backend: be.name,
+      shape: `${m}x${k}x${n}`,
+      software_adapter: software,
+      reference: REFERENCE_GEMM_GFLOPS,
+    });
+    const s = newBatchTopkState(be, sz.d, sz.c, sz.B, sz.k);
+    let t = 0;
+    const sec = await bestOf(reps, () => batchTopkStep(be, s, t++));
+    const floor = (2 * sz.B * sz.d * sz.c) / (g * 1e9);
+    out.push({
+      name: "train_step.batchtopk.webgpu",
+      value: sec,
+      unit: "s",
+      backend: be.name,
+      samples_per_s: sz.B / sec,
+      floor,
+      floor_ratio: sec / floor,
+      reference: REFERENCE_TORCH_STEP_S,
+      shape: `d=${sz.d} c=${sz.c} B=${sz.B} k=${sz.k}`,
+      software_adapter: software,
+    });
+  } finally {
+    be.close();
+  }
+  return out;
+}
+
+/** The kernel benchmarks (CPU, then WebGPU when an adapter exists). */
+export const benchmarks: Benchmark[] = [
+  { group: "kernels.cpu", run: ({ quick, log }) => cpuGroup(quick, log) },
+  { group: "kernels.webgpu", run: ({ quick, log }) => webgpuGroup(quick, log) },
+];
