@@ -26,7 +26,7 @@ const recoveryCases: [SaeMethod, Record<string, unknown>][] = [
   ["topk", {}],
   ["batchtopk", { epochs: 40 }],
   ["matryoshka", { epochs: 60, prefixes: [16, 64] }],
-  ["jumprelu", { epochs: 80, jumpThetaInit: 0.1, jumpBandwidth: 0.03 }],
+  ["jumprelu", { epochs: 80, jumpThetaInit: 0.1, jumpBandwidth: 0.03, controllerGain: 0.1 }],
 ];
 
 for (const [method, extra] of recoveryCases) {
@@ -48,6 +48,25 @@ for (const [method, extra] of recoveryCases) {
     });
   });
 }
+
+Deno.test("sae relu: the λ controller reaches the target ℓ0 and the planted directions are recovered", async () => {
+  await withBackend(async (b) => {
+    const target = 4;
+    const f = await fitSae("relu", world.x, world.n, world.d, {
+      ...base,
+      epochs: 150,
+      reluTargetL0: target,
+    }, b);
+    const last = f.log[f.log.length - 1];
+    assert.ok(Math.abs(last.l0 - target) <= 0.15 * target, `training ℓ0 ${last.l0} vs ${target}`);
+    assert.ok(last.extra!.lambda > 1e-3, `λ ${last.extra!.lambda} did not rise from its start`);
+    const z = await f.encode(world.x, world.n, b);
+    const l0 = z.rowPtr[z.rows] / z.rows;
+    assert.ok(Math.abs(l0 - target) <= 0.15 * target, `eval ℓ0 ${l0} vs ${target}`);
+    const r = recoveredFraction(world.directions, world.m, f.dictionary, f.c, f.d, 0.9);
+    assert.ok(r.fraction >= 0.9, `relu: recovered ${r.fraction}`);
+  });
+});
 
 Deno.test("sae batchtopk: training ℓ0 is exactly k; eval ℓ0 of the learned θ within 10% of k", async () => {
   await withBackend(async (b) => {

@@ -60,7 +60,7 @@ export const saeOptionsSchema = z.strictObject({
 
   // ---- controllers (relu λ and jumprelu ℓ0 penalty) -------------------------------------------
   /** Gain of the multiplicative controllers: λ ← λ·exp(gain·clamp(ln(ℓ0/target), −1, 1)). */
-  controllerGain: positive.default(0.1),
+  controllerGain: positive.default(0.05),
 
   // ---- batchtopk / matryoshka ------------------------------------------------------------------
   /** Weight α of the running estimate θ ← (1−α)·θ + α·(smallest kept value of the batch). */
