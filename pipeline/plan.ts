@@ -98,7 +98,7 @@ function checkRoles(inst: StageInstance, byId: Map<string, StageInstance>): void
     }
     for (const id of ids) {
       const up = byId.get(id);
-      if (up && up.stage.name !== stageName) {
+      if (up && !stageName.split("|").includes(up.stage.name)) {
         throw new Error(`study graph: ${inst.id} input ${role} wants a ${stageName}, got ${id}`);
       }
     }

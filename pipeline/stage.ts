@@ -84,7 +84,7 @@ export interface Stage<P = Record<string, unknown>> {
   /**
    * Input roles this stage expects, mapped to the upstream stage name each role takes. A role
    * whose name ends in `*` (e.g. `"runs*": "evaluate"`) takes a list of instances; one ending in
-   * `?` is optional.
+   * `?` is optional. The stage name may list alternatives: `"dataset|embed"`.
    */
   inputs: Record<string, string>;
   /** Parameter schema; unknown keys must be rejected (use `.strict()`). */
