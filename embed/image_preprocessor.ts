@@ -8,6 +8,8 @@ import { UserError } from "../pipeline/errors.ts";
 import type { ModelFolder } from "./model_folder.ts";
 import type { EncoderPreset } from "./presets.ts";
 
+transformers.env.allowRemoteModels = false;
+
 /** A decoded image (transformers.js RawImage). */
 export type DecodedImage = transformers.RawImage;
 

@@ -22,7 +22,7 @@ export const embedParams = z.strictObject({
   textBatch: z.number().int().positive().default(256),
   shardSize: z.number().int().positive().default(2048),
   threads: z.number().int().min(0).default(0),
-  evalFraction: z.number().min(0).max(1).default(0.2),
+  evalFraction: z.number().gt(0).lt(1).default(0.2),
   seed: z.number().int().default(0),
 });
 

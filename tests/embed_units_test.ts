@@ -70,7 +70,10 @@ Deno.test("embed split by pair: exact fraction, deterministic per seed, order of
   const by = (m: Map<string, string>) => ids.map((i) => m.get(i));
   assert.deepEqual(by(splitByPair(ids, 0.2, 3)), by(a));
   assert.notDeepEqual(by(splitByPair(ids, 0.2, 4)), by(a));
-  assert.equal([...splitByPair(ids, 0, 1).values()].every((s) => s === "train"), true);
+  // clamped to 1..P−1 pairs in eval
+  assert.equal([...splitByPair(ids, 0.001, 1).values()].filter((s) => s === "eval").length, 1);
+  assert.equal([...splitByPair(ids, 0.999, 1).values()].filter((s) => s === "train").length, 1);
+  assert.throws(() => splitByPair(ids, 0, 0), RangeError);
   assert.throws(() => splitByPair(ids, 1.5, 0), RangeError);
 });
 

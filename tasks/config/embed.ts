@@ -77,7 +77,7 @@ export const embedSection = z.strictObject({
   /** ORT intra-op threads (0: all cores). */
   threads: z.number().int().min(0).default(0),
   /** Fraction of pairs (images with their captions) in the eval split. */
-  evalFraction: z.number().min(0).max(1).default(0.2),
+  evalFraction: z.number().gt(0).lt(1).default(0.2),
   /** Seed of the train/eval split. */
   seed: z.number().int().default(0),
 });
