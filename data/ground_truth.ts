@@ -14,7 +14,12 @@ import type { Modality } from "./embeddings.ts";
  *   or `text` (text-only).
  * - `conceptFrequency[j]`: planted probability that a row (of a modality that uses it) has it.
  * - `twins`: [imageDirection, textDirection] pairs of every shared concept; `twinCosine[t]` their cosine.
- * - `rowActive`: CSR over the n embedding rows (table order): active direction ids and coefficients.
+ * - `rowActive`: CSR over the n embedding rows (table order): active direction ids and coefficients
+ *   (in the units of the stored, normalised rows).
+ * - Optional (synthetic world): `captionDropout` (a caption keeps each shared concept of its
+ *   image with probability 1 − captionDropout, so a shared concept's caption-row frequency is
+ *   conceptFrequency·(1 − captionDropout)); `gapDirection` and `coneDirection` (unit, length d):
+ *   the planted modality-offset and common-offset directions.
  */
 export interface GroundTruth {
   d: number;
@@ -27,4 +32,7 @@ export interface GroundTruth {
   twins: [number, number][];
   twinCosine: Float64Array;
   rowActive: { rowPtr: Int32Array; index: Int32Array; value: Float32Array };
+  captionDropout?: number;
+  gapDirection?: Float32Array;
+  coneDirection?: Float32Array;
 }

@@ -1,0 +1,80 @@
+/**
+ * The `diet` stage (input role `dataset`): the train rows of one data diet (method.md §1) —
+ * a seeded sub-sample of the train split at a target image:text ratio with the total number of
+ * rows held fixed — written as `embeddings.parquet` (table order of the dataset kept).
+ */
+import { join } from "node:path";
+import { z } from "zod";
+import type { Stage } from "../pipeline/stage.ts";
+import { DEFAULT_DIET_RATIOS, dietRatio, type DietsSection } from "./config/diets.ts";
+import type { EmbeddingSet } from "../data/embeddings.ts";
+import { readEmbeddings, writeEmbeddings } from "../data/embeddings_io.ts";
+import { selectDiet } from "../data/diets.ts";
+
+/** Parameters of one diet instance. */
+export const dietParams = z.strictObject({
+  /** `natural` or `a:b` image:text. */
+  ratio: dietRatio.default("natural"),
+  /** Sub-sampling seed. */
+  seed: z.number().int().default(0),
+  /** Rows of the diet; 0 = the largest total that every ratio of `autoRatios` allows. */
+  total: z.number().int().min(0).default(0),
+  /** The ratios that share the fixed total when `total` is 0 (the study's diet grid). */
+  autoRatios: z.array(dietRatio).default(() => [...DEFAULT_DIET_RATIOS]),
+});
+
+/** Validated diet parameters. */
+export type DietParams = z.infer<typeof dietParams>;
+
+/** The parameters of the diet instance of `ratio` and `seed` under a `diets` config section. */
+export function dietInstanceParams(section: DietsSection, ratio: string, seed: number): DietParams {
+  return { ratio, seed, total: section.total, autoRatios: [...section.ratios] };
+}
+
+/** Keep rows `rows` (ascending indices) of `set`. */
+function subset(set: EmbeddingSet, rows: Int32Array): EmbeddingSet {
+  const d = set.d;
+  const vectors = new Float32Array(rows.length * d);
+  rows.forEach((r, i) => vectors.set(set.vectors.subarray(r * d, (r + 1) * d), i * d));
+  const pick = <T>(a: T[]) => Array.from(rows, (r) => a[r]);
+  return {
+    n: rows.length,
+    d,
+    vectors,
+    ids: pick(set.ids),
+    pairIds: pick(set.pairIds),
+    modality: pick(set.modality),
+    split: pick(set.split),
+    ...(set.source ? { source: pick(set.source) } : {}),
+  };
+}
+
+/** The `diet` stage. */
+export const dietStage: Stage<DietParams> = {
+  name: "diet",
+  version: 1,
+  description: "train rows of one data diet (image:text ratio, fixed total, seeded sub-sample)",
+  inputs: { dataset: "dataset" },
+  params: dietParams,
+  outputs: ["embeddings.parquet"],
+  async run(ctx) {
+    const p = ctx.params;
+    const src = join(ctx.inputs.dataset.dir, "embeddings.parquet");
+    const train = await readEmbeddings(src, { split: "train" });
+    const sel = selectDiet(train.modality, p.ratio, p.total, p.seed, p.autoRatios);
+    const out = subset(train, sel.rows);
+    await writeEmbeddings(join(ctx.outDir, "embeddings.parquet"), out);
+    ctx.setMeta("n", out.n);
+    ctx.setMeta("d", out.d);
+    ctx.setMeta("images", sel.images);
+    ctx.setMeta("texts", sel.texts);
+    ctx.setMeta("image_fraction", sel.total > 0 ? sel.images / sel.total : NaN);
+    ctx.setMeta("train_available", {
+      image: train.modality.filter((m) => m === "image").length,
+      text: train.modality.filter((m) => m === "text").length,
+    });
+    ctx.log.info(
+      `diet ${p.ratio} seed ${p.seed}: ${sel.images} images + ${sel.texts} captions = ${sel.total} rows`,
+    );
+  },
+};
