@@ -98,25 +98,29 @@ function siftDown(hv: Float32Array, hi: Int32Array, size: number): void {
 
 /** Reusable scratch for {@link batchTopkHost} (kept by the backend across steps). */
 export interface BatchTopkScratch {
-  hist: Uint32Array;
-  candVal: Float32Array;
+  hist: Int32Array;
+  candBits: Int32Array;
   candIdx: Int32Array;
 }
 
 /** New scratch buffers for {@link batchTopkHost}. */
 export function newBatchTopkScratch(): BatchTopkScratch {
-  return { hist: new Uint32Array(65536), candVal: new Float32Array(0), candIdx: new Int32Array(0) };
+  return { hist: new Int32Array(65536), candBits: new Int32Array(0), candIdx: new Int32Array(0) };
 }
 
+/** Largest bit pattern of a positive, non-NaN float32 (+Infinity). */
+const INF_BITS = 0x7f800000;
+
 /**
- * Over the whole of `pre` (n×c), keep the K (`total`, e.g. n·k) largest positive entries (ties: lower flat
- * index first); fewer when fewer are positive. Writes them to `z` in row-major order and
- * returns the smallest kept value (0 when none is kept).
+ * Over the whole of `pre` (n×c), keep the K (`total`, e.g. n·k) largest positive entries (ties:
+ * lower flat index first); fewer when fewer are positive. Writes them to `z` in row-major order
+ * and returns the smallest kept value (0 when none is kept).
  *
- * Method: exact radix selection on the float bit patterns (positive float32 order = uint32
- * order). A strided sample first guesses a threshold below the K-th value, one pass collects the
- * candidates above the guess, and the exact K-th value is found among the candidates only; when
- * the guess fails, a full two-level 16-bit histogram selection runs instead.
+ * Method: exact radix selection on the float bit patterns read as int32 (for positive floats,
+ * int32 order = float order; negative floats are negative int32). A strided sample first guesses
+ * a threshold below the K-th value, one pass collects the candidates at or above the guess, and
+ * the exact K-th value is found among the candidates only; when the guess fails, a full
+ * two-level 16-bit histogram selection over all entries runs instead.
  */
 export function batchTopkHost(
   pre: Float32Array,
@@ -129,34 +133,36 @@ export function batchTopkHost(
   const N = n * c;
   const K = Math.min(total, N);
   if (K > z.index.length) throw overflow("batchTopk", K, z.index.length);
-  const bits = new Uint32Array(pre.buffer, pre.byteOffset, N);
-  // 1. guess a threshold bit pattern from a strided sample: aim for ~1.5·K candidates
+  const bits = new Int32Array(pre.buffer, pre.byteOffset, N);
+  if (K === 0) return emitNone(z, n);
+  // 1. guess a threshold pattern from a strided sample: aim for ~1.5·K candidates
   const S = Math.min(N, 65536);
   const stride = N / S;
-  const sample = new Uint32Array(S);
+  const sample = new Int32Array(S);
   let sPos = 0;
   for (let s = 0; s < S; s++) {
     const b = bits[Math.floor(s * stride)];
-    if (b > 0 && b < 0x7f800001) sample[sPos++] = b; // positive, not NaN
+    if (b > 0 && b <= INF_BITS) sample[sPos++] = b;
   }
   const sorted = sample.subarray(0, sPos).sort();
   const want = Math.min(N, Math.ceil(K * 1.5) + 64);
-  const rank = Math.floor((want / N) * S); // how many sample entries lie above the guess
+  const rank = Math.floor((want / N) * S); // sample entries expected above the guess
   let guess = 1; // smallest positive pattern: all positives
   if (rank < sPos) guess = sorted[sPos - 1 - rank];
   const capCand = Math.min(N, Math.max(4 * K + 1024, 1 << 16));
-  if (scratch.candVal.length < capCand) {
-    scratch.candVal = new Float32Array(capCand);
+  if (scratch.candBits.length < capCand) {
+    scratch.candBits = new Int32Array(capCand);
     scratch.candIdx = new Int32Array(capCand);
   }
-  const cv = new Uint32Array(scratch.candVal.buffer, 0, scratch.candVal.length);
+  const cv = scratch.candBits;
   const ci = scratch.candIdx;
-  // 2. one pass: candidates with bits ≥ guess (positive only), in flat order
+  // 2. one pass: candidates with pattern ≥ guess (positive only; NaN dropped), in flat order
   let nc = 0;
   let ok = true;
   for (let f = 0; f < N; f++) {
     const b = bits[f];
-    if (b >= guess && b < 0x7f800001) {
+    if (b >= guess) {
+      if (b > INF_BITS) continue;
       if (nc === capCand) {
         ok = false;
         break;
@@ -165,46 +171,52 @@ export function batchTopkHost(
       ci[nc++] = f;
     }
   }
-  // If fewer than K candidates and the guess excluded positives, redo with all positives.
+  // With fewer than K candidates the guess may have excluded positives: select over all.
   if (ok && nc < K && guess > 1) ok = false;
   if (!ok) return batchTopkFull(bits, N, K, c, z, scratch.hist);
-  // 3. exact K-th largest among candidates
   const K2 = Math.min(K, nc);
-  if (K2 === 0) {
-    z.rowPtr.fill(0, 0, n + 1);
-    return 0;
-  }
-  const t = kthLargestBits(cv, nc, K2, scratch.hist);
+  if (K2 === 0) return emitNone(z, n);
+  // 3. exact K-th largest among the candidates, then emit in flat order
+  const t = kthLargest(cv, nc, K2, scratch.hist);
   return emit(cv, ci, nc, t.bits, t.tiesToKeep, c, n, z);
 }
 
-/** K-th largest (1-based) of vals[0..len) as a bit pattern, and how many ties at it to keep. */
-function kthLargestBits(
-  vals: Uint32Array,
+function emitNone(z: CsrCodes, n: number): number {
+  z.rowPtr.fill(0, 0, n + 1);
+  return 0;
+}
+
+/** K-th largest (1-based) of the positive patterns vals[0..len), and how many ties to keep. */
+function kthLargest(
+  vals: Int32Array,
   len: number,
   K: number,
-  hist: Uint32Array,
+  hist: Int32Array,
 ): { bits: number; tiesToKeep: number } {
   hist.fill(0);
   for (let i = 0; i < len; i++) hist[vals[i] >>> 16]++;
   let above = 0;
-  let hb = 65535;
-  for (; hb >= 0; hb--) {
+  let hb = 0x7f80;
+  for (; hb > 0; hb--) {
     if (above + hist[hb] >= K) break;
     above += hist[hb];
   }
   hist.fill(0);
   for (let i = 0; i < len; i++) if (vals[i] >>> 16 === hb) hist[vals[i] & 0xffff]++;
   let lb = 65535;
-  for (; lb >= 0; lb--) {
+  for (; lb > 0; lb--) {
     if (above + hist[lb] >= K) break;
     above += hist[lb];
   }
-  return { bits: ((hb << 16) | lb) >>> 0, tiesToKeep: K - above };
+  return { bits: (hb << 16) | lb, tiesToKeep: K - above };
+}
+
+function bitsToFloat(b: number): number {
+  return new Float32Array(new Int32Array([b]).buffer)[0];
 }
 
 function emit(
-  cv: Uint32Array,
+  cv: Int32Array,
   ci: Int32Array,
   nc: number,
   tBits: number,
@@ -214,7 +226,7 @@ function emit(
   z: CsrCodes,
 ): number {
   const { rowPtr, index, value } = z;
-  const vbits = new Uint32Array(value.buffer, value.byteOffset, value.length);
+  const vbits = new Int32Array(value.buffer, value.byteOffset, value.length);
   let o = 0;
   let row = 0;
   rowPtr[0] = 0;
@@ -229,64 +241,63 @@ function emit(
     }
   }
   while (row < n) rowPtr[++row] = o;
-  return new Float32Array(new Uint32Array([tBits]).buffer)[0];
+  return bitsToFloat(tBits);
 }
 
 function batchTopkFull(
-  bits: Uint32Array,
+  bits: Int32Array,
   N: number,
   K: number,
   c: number,
   z: CsrCodes,
-  hist: Uint32Array,
+  hist: Int32Array,
 ): number {
   const n = N / c;
-  // count positives, histogram of high 16 bits
   hist.fill(0);
   let pos = 0;
   for (let f = 0; f < N; f++) {
     const b = bits[f];
-    if (b > 0 && b < 0x7f800001) {
+    if (b > 0 && b <= INF_BITS) {
       hist[b >>> 16]++;
       pos++;
     }
   }
   const K2 = Math.min(K, pos);
-  if (K2 === 0) {
-    z.rowPtr.fill(0, 0, n + 1);
-    return 0;
-  }
+  if (K2 === 0) return emitNone(z, n);
   let above = 0;
   let hb = 0x7f80;
-  for (; hb >= 0; hb--) {
+  for (; hb > 0; hb--) {
     if (above + hist[hb] >= K2) break;
     above += hist[hb];
   }
   hist.fill(0);
-  for (let f = 0; f < N; f++) if (bits[f] >>> 16 === hb) hist[bits[f] & 0xffff]++;
+  for (let f = 0; f < N; f++) {
+    const b = bits[f];
+    if (b > 0 && b >>> 16 === hb) hist[b & 0xffff]++;
+  }
   let lb = 65535;
-  for (; lb >= 0; lb--) {
+  for (; lb > 0; lb--) {
     if (above + hist[lb] >= K2) break;
     above += hist[lb];
   }
-  const tBits = ((hb << 16) | lb) >>> 0;
+  const tBits = (hb << 16) | lb;
   let ties = K2 - above;
   const { rowPtr, index, value } = z;
-  const vbits = new Uint32Array(value.buffer, value.byteOffset, value.length);
+  const vbits = new Int32Array(value.buffer, value.byteOffset, value.length);
   let o = 0;
   for (let i = 0; i < n; i++) {
     rowPtr[i] = o;
     const base = i * c;
     for (let j = 0; j < c; j++) {
       const b = bits[base + j];
-      if (b < 0x7f800001 && (b > tBits || (b === tBits && ties-- > 0))) {
+      if (b >= tBits && b <= INF_BITS && (b > tBits || ties-- > 0)) {
         index[o] = j;
         vbits[o++] = b;
       }
     }
   }
   rowPtr[n] = o;
-  return new Float32Array(new Uint32Array([tBits]).buffer)[0];
+  return bitsToFloat(tBits);
 }
 
 /**
