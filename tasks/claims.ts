@@ -1,0 +1,250 @@
+/**
+ * The `claims` stage: the study's claims measured on any dataset, each beside the same measure on
+ * the null model (a seeded random dictionary of the same size with top-k codes).
+ *
+ * Inputs (all optional; a claim whose inputs are absent is left out, with a warning):
+ * - `evaluations*` (evaluate): metrics.parquet (pooled r2, l0); the method is read from the
+ *   instance's meta `method` or params `method` (PCA, K-means, Semi-NMF, OMP count as baselines);
+ * - `seedMatches*`, `dietMatches*` (match): matches.parquet (cosine, frequency) of seed pairs and
+ *   of diet pairs;
+ * - `concepts?` (concepts of the primary run): concepts.parquet (modality_score);
+ * - `modality?` (modality of the primary run): projections.parquet, classifier.parquet, summary.json;
+ * - `bridge?` (bridge of the primary run): summary.json;
+ * - `dataset?` (dataset): eval rows for the null Pareto points (random dictionary of the primary
+ *   run's size, top-k for every k of the evaluated points).
+ *
+ * Output: `claims.json` = [{claim, value, null_value, holds, detail}] (also in the manifest meta
+ * as `claims`).
+ */
+import type { InputArtifact, Stage, StageContext } from "../pipeline/stage.ts";
+import { UserError } from "../pipeline/errors.ts";
+import { Rng } from "../data/random.ts";
+import { readEmbeddings } from "../data/embeddings_io.ts";
+import { readTable } from "../data/table_io.ts";
+import { reconstructionR2 } from "../learn/metrics.ts";
+import type { HostSparseCodes } from "../learn/learner.ts";
+import { encodeTopK, randomDictionary } from "../analysis/null_dictionary.ts";
+import {
+  bridgeClaim,
+  type Claim,
+  classifierClaim,
+  frequencyStabilityGap,
+  orthogonalityClaim,
+  paretoClaim,
+  type ParetoPoint,
+  stabilityClaim,
+  unimodalClaim,
+} from "../analysis/claims.ts";
+import { unimodalFractionOf } from "../analysis/truth_checks.ts";
+import { type ClaimsConfig, claimsConfig } from "./config/analysis.ts";
+import { syncProducts } from "./modality.ts";
+
+function one(ctx: StageContext<ClaimsConfig>, role: string): InputArtifact | undefined {
+  return ctx.inputs[`${role}?`] ?? ctx.inputs[role];
+}
+function list(ctx: StageContext<ClaimsConfig>, role: string): InputArtifact[] {
+  return ctx.inputLists[`${role}*`] ?? ctx.inputLists[role] ?? [];
+}
+function num(col: unknown, path: string, name: string): ArrayLike<number> {
+  if (!col || !(ArrayBuffer.isView(col))) {
+    throw new UserError(`${path}: numeric column \`${name}\` is missing; re-run its stage`);
+  }
+  return col as unknown as ArrayLike<number>;
+}
+
+/** Decode Z·D (n×d) of sparse codes. */
+function decode(z: HostSparseCodes, dict: Float32Array, d: number): Float32Array {
+  const out = new Float32Array(z.rows * d);
+  for (let r = 0; r < z.rows; r++) {
+    for (let e = z.rowPtr[r]; e < z.rowPtr[r + 1]; e++) {
+      const v = z.value[e], o = z.index[e] * d;
+      for (let t = 0; t < d; t++) out[r * d + t] += v * dict[o + t];
+    }
+  }
+  return out;
+}
+
+async function stabilityGaps(
+  matches: InputArtifact[],
+  topN: number,
+  seed: number,
+): Promise<{ gaps: number[]; nullGaps: number[] }> {
+  const gaps: number[] = [], nullGaps: number[] = [];
+  const rng = new Rng(seed);
+  for (const m of matches) {
+    const path = `${m.dir}/matches.parquet`;
+    const t = await readTable(path);
+    const cos = num(t.cosine, path, "cosine"), freq = num(t.frequency, path, "frequency");
+    gaps.push(frequencyStabilityGap(cos, freq, topN));
+    // Label-shuffle null: the same gap with frequencies permuted among concepts.
+    const perm = rng.permutation(freq.length);
+    nullGaps.push(frequencyStabilityGap(cos, Float64Array.from(perm, (q) => freq[q]), topN));
+  }
+  return { gaps, nullGaps };
+}
+
+async function run(ctx: StageContext<ClaimsConfig>): Promise<void> {
+  const p = ctx.params;
+  const claims: Claim[] = [];
+  const skip = (claim: string, why: string) => ctx.log.warn(`claims: ${claim} left out (${why})`);
+  const t = p.unimodalThreshold;
+
+  // Pareto: SAEs against baselines, null = random-dictionary top-k points.
+  const evals = list(ctx, "evaluations");
+  const concepts = one(ctx, "concepts"), modality = one(ctx, "modality");
+  const bridge = one(ctx, "bridge"), dataset = one(ctx, "dataset");
+  let c = 0;
+  let modalityScores: Float64Array | null = null;
+  if (concepts) {
+    const path = `${concepts.dir}/concepts.parquet`;
+    const tb = await readTable(path);
+    const ms = num(tb.modality_score, path, "modality_score");
+    c = ms.length;
+    modalityScores = Float64Array.from(ms);
+  }
+  if (evals.length > 0) {
+    const points: ParetoPoint[] = [];
+    for (const e of evals) {
+      const path = `${e.dir}/metrics.parquet`;
+      const tb = await readTable(path);
+      const scope = tb.scope as string[] | undefined;
+      const row = scope ? scope.indexOf("pooled") : 0;
+      const method = String(e.meta.method ?? e.params.method ?? "");
+      if (!method) {
+        ctx.log.warn(`claims: ${e.id} names no method (meta or params); point skipped`);
+        continue;
+      }
+      points.push({
+        method,
+        l0: num(tb.l0, path, "l0")[row],
+        r2: num(tb.r2, path, "r2")[row],
+      });
+    }
+    const nullPoints: ParetoPoint[] = [];
+    if (dataset && c > 0) {
+      const set = await readEmbeddings(`${dataset.dir}/embeddings.parquet`, {
+        split: "eval",
+        source: false,
+      });
+      const dict = randomDictionary(c, set.d, p.null.seed);
+      const products = await syncProducts();
+      const ks = [...new Set(points.map((q) => Math.max(1, Math.round(q.l0))))].sort((a, b) =>
+        a - b
+      );
+      for (const k of ks) {
+        const z = encodeTopK(set.vectors, set.n, set.d, dict, c, k, { scores: products.scores });
+        const r2 = reconstructionR2(set.vectors, decode(z, dict, set.d), set.n, set.d).r2;
+        nullPoints.push({ method: "null", l0: z.rowPtr[z.rows] / z.rows, r2 });
+      }
+    }
+    claims.push(paretoClaim(points, nullPoints));
+  } else skip("saes_beat_baselines_on_pareto", "no evaluations* inputs");
+
+  for (const scope of ["seeds", "diets"] as const) {
+    const matches = list(ctx, scope === "seeds" ? "seedMatches" : "dietMatches");
+    if (matches.length === 0) {
+      skip(
+        `frequent_more_stable_across_${scope}`,
+        `no ${scope === "seeds" ? "seed" : "diet"}Matches*`,
+      );
+      continue;
+    }
+    const { gaps, nullGaps } = await stabilityGaps(matches, p.stabilityTopN, p.null.seed);
+    claims.push(stabilityClaim(scope, gaps, nullGaps, p.stabilityMargin));
+  }
+
+  let nullModality: Float64Array | null = null;
+  if (modality) {
+    const path = `${modality.dir}/projections.parquet`;
+    const tb = await readTable(path);
+    const dictCol = tb.dictionary as string[];
+    const ms = num(tb.modality_score, path, "modality_score");
+    const proj = num(tb[`projection_${p.subspace}`], path, `projection_${p.subspace}`);
+    const learned: number[] = [], nul: number[] = [], nm: number[] = [];
+    dictCol.forEach((k, q) => {
+      if (k === "learned") learned.push(proj[q]);
+      else {
+        nul.push(proj[q]);
+        nm.push(ms[q]);
+      }
+    });
+    nullModality = Float64Array.from(nm);
+    // Orthogonality over live concepts (those with a modality score) when known.
+    const live = modalityScores
+      ? learned.map((v, j) => (Number.isNaN(modalityScores![j]) ? NaN : v))
+      : learned;
+    const nullLive = nul.map((v, j) => (Number.isNaN(nm[j]) ? NaN : v));
+    claims.push(orthogonalityClaim(live, nullLive, p.orthogonalMaxProjection));
+
+    const cpath = `${modality.dir}/classifier.parquet`;
+    const cl = await readTable(cpath);
+    const kind = cl.kind as string[];
+    const sep = num(cl.separation, cpath, "separation");
+    /** Separations of one kind; only its unimodal concepts when modality scores are known. */
+    const pick = (want: string, scores: Float64Array | null): number[] => {
+      const all: number[] = [];
+      kind.forEach((k, q) => {
+        if (k === want) all.push(sep[q]);
+      });
+      if (!scores) return all;
+      const uni = all.filter((_, j) => scores[j] < t || scores[j] > 1 - t);
+      return uni.length ? uni : all.filter((_, j) => !Number.isNaN(scores[j]));
+    };
+    const probeIdx = kind.indexOf("probe");
+    claims.push(classifierClaim(
+      pick("learned", modalityScores),
+      pick("null", nullModality),
+      probeIdx >= 0 ? sep[probeIdx] : NaN,
+    ));
+  } else {
+    skip("concepts_nearly_orthogonal_to_modality_subspace", "no modality? input");
+    skip("concepts_poor_modality_classifiers", "no modality? input");
+  }
+
+  if (modalityScores) {
+    const nullFrac = nullModality ? unimodalFractionOf(nullModality, t) : NaN;
+    claims.push(unimodalClaim(unimodalFractionOf(modalityScores, t), nullFrac));
+  } else skip("most_concepts_unimodal", "no concepts? input");
+
+  if (bridge) {
+    const s = JSON.parse(await Deno.readTextFile(`${bridge.dir}/summary.json`));
+    claims.push(
+      bridgeClaim(s.unimodal_pair_values ?? [], s.null_model?.unimodal_pair_values ?? []),
+    );
+  } else skip("bridges_between_unimodal_concepts", "no bridge? input");
+
+  await Deno.writeTextFile(`${ctx.outDir}/claims.json`, JSON.stringify(claims, null, 2));
+  ctx.setMeta(
+    "claims",
+    claims.map(({ claim, value, null_value, holds }) => ({ claim, value, null_value, holds })),
+  );
+  for (const c of claims) {
+    ctx.log.info(
+      `claims: ${c.claim} = ${c.value.toFixed(3)} (null ${c.null_value.toFixed(3)}) ${
+        c.holds ? "holds" : "does not hold"
+      }`,
+    );
+  }
+}
+
+/**
+ * The `claims` stage: optional inputs `evaluations*`, `seedMatches*`, `dietMatches*`, `concepts?`,
+ * `modality?`, `bridge?`, `dataset?`; params = `analysis.claims`.
+ */
+export const claimsStage: Stage<ClaimsConfig> = {
+  name: "claims",
+  version: 1,
+  description: "the study's claims with measured and null values",
+  inputs: {
+    "evaluations*": "evaluate",
+    "seedMatches*": "match",
+    "dietMatches*": "match",
+    "concepts?": "concepts",
+    "modality?": "modality",
+    "bridge?": "bridge",
+    "dataset?": "dataset",
+  },
+  params: claimsConfig,
+  outputs: ["claims.json"],
+  run,
+};
