@@ -1,0 +1,275 @@
+import assert from "node:assert/strict";
+import type { InputArtifact, StageContext, StageLog } from "../pipeline/stage.ts";
+import type { EmbeddingSet, Modality, Split } from "../data/embeddings.ts";
+import { readEmbeddings, writeEmbeddings } from "../data/embeddings_io.ts";
+import { readDictionary } from "../data/dictionary_io.ts";
+import { readCodes } from "../data/codes_io.ts";
+import { readTable } from "../data/table_io.ts";
+import { readSafetensors } from "../data/safetensors.ts";
+import { Rng } from "../data/random.ts";
+import { createBackend } from "../kernels/select.ts";
+import { reconstructionR2 } from "../learn/metrics.ts";
+import { trainParamsSchema, trainStage } from "../tasks/train.ts";
+import { decodeAll, loadTrained } from "../tasks/train.ts";
+import { encodeStage } from "../tasks/encode.ts";
+import { evaluateStage } from "../tasks/evaluate.ts";
+import { paretoParamsSchema, paretoStage } from "../tasks/pareto.ts";
+import { trainGrid, trainSection } from "../tasks/config/train.ts";
+
+const quietLog: StageLog = {
+  info() {},
+  warn() {},
+  progress: () => ({ tick() {}, done() {} }),
+};
+
+function ctxOf<P>(
+  id: string,
+  params: P,
+  outDir: string,
+  inputs: Record<string, InputArtifact> = {},
+  inputLists: Record<string, InputArtifact[]> = {},
+) {
+  const meta: Record<string, unknown> = {};
+  const ctx: StageContext<P> = {
+    id,
+    params,
+    inputs,
+    inputLists,
+    rawInputs: {},
+    outDir,
+    key: "0".repeat(64),
+    backend: "cpu",
+    setMeta: (k, v) => (meta[k] = v),
+    log: quietLog,
+    partialDir: outDir + "/.partial",
+  };
+  return { ctx, meta };
+}
+
+function artifact(
+  id: string,
+  stage: string,
+  dir: string,
+  params: Record<string, unknown>,
+  meta = {},
+) {
+  return { id, stage, key: "0".repeat(64), dir, params, meta } as InputArtifact;
+}
+
+/** Sparse non-negative mixtures of 12 planted unit directions in d = 16, split and modality set. */
+function plantedSet(n: number, d: number, seed: number): EmbeddingSet {
+  const rng = new Rng(seed);
+  const m = 12;
+  const dirs = new Float32Array(m * d);
+  rng.fillNormal(dirs);
+  const vectors = new Float32Array(n * d);
+  for (let i = 0; i < n; i++) {
+    for (let q = 0; q < 2; q++) {
+      const j = rng.int(m);
+      const w = 0.5 + rng.uniform();
+      for (let t = 0; t < d; t++) vectors[i * d + t] += w * dirs[j * d + t];
+    }
+    let s = 0;
+    for (let t = 0; t < d; t++) s += vectors[i * d + t] ** 2;
+    for (let t = 0; t < d; t++) vectors[i * d + t] /= Math.sqrt(s);
+  }
+  const modality: Modality[] = Array.from(
+    { length: n },
+    (_, i) => (i % 3 === 0 ? "image" : "text"),
+  );
+  const split: Split[] = Array.from({ length: n }, (_, i) => (i % 5 === 0 ? "eval" : "train"));
+  return {
+    n,
+    d,
+    vectors,
+    ids: Array.from({ length: n }, (_, i) => `r${i}`),
+    pairIds: Array.from({ length: n }, (_, i) => `p${Math.floor(i / 3)}`),
+    modality,
+    split,
+  };
+}
+
+Deno.test("train → encode → evaluate → pareto on a planted set, every method family", async () => {
+  const root = await Deno.makeTempDir({ prefix: "atlas_train_" });
+  try {
+    const d = 16;
+    const all = plantedSet(750, d, 1);
+    await Deno.mkdir(`${root}/dataset`);
+    await writeEmbeddings(`${root}/dataset/embeddings.parquet`, all);
+    const trainRows = all.split.map((s, i) => (s === "train" ? i : -1)).filter((i) => i >= 0);
+    const trainSet: EmbeddingSet = {
+      n: trainRows.length,
+      d,
+      vectors: new Float32Array(
+        trainRows.flatMap((i) => Array.from(all.vectors.subarray(i * d, (i + 1) * d))),
+      ),
+      ids: trainRows.map((i) => all.ids[i]),
+      pairIds: trainRows.map((i) => all.pairIds[i]),
+      modality: trainRows.map((i) => all.modality[i]),
+      split: trainRows.map(() => "train" as const),
+    };
+    await Deno.mkdir(`${root}/diet`);
+    await writeEmbeddings(`${root}/diet/embeddings.parquet`, trainSet);
+    const dataset = artifact("dataset", "dataset", `${root}/dataset`, {});
+    const diet = artifact("diet[natural]", "diet", `${root}/diet`, {});
+    const evalN = all.split.filter((s) => s === "eval").length;
+    const backend = await createBackend("cpu");
+    const evaluations: InputArtifact[] = [];
+    const runs = [
+      { method: "topk", k: 2, options: { epochs: 10, batchSize: 128, lr: 0.01 } },
+      { method: "batchtopk", k: 2, options: { epochs: 10, batchSize: 128, lr: 0.01 } },
+      { method: "pca", k: 4, options: {} },
+      { method: "kmeans", k: 1, options: {} },
+      { method: "omp", k: 2, options: { iterations: 3 } },
+      { method: "seminmf", k: 4, options: { iterations: 30, encodeIterations: 30 } },
+    ];
+    try {
+      for (const r of runs) {
+        const params = trainParamsSchema.parse({ ...r, c: 24, seed: 3 });
+        const tDir = `${root}/train_${r.method}`;
+        await Deno.mkdir(tDir);
+        const t = ctxOf(`train[${r.method}]`, params, tDir, { diet });
+        await trainStage.run(t.ctx);
+        for (const f of trainStage.outputs) {
+          assert.ok((await Deno.stat(`${tDir}/${f}`)).size > 0, f);
+        }
+        assert.equal(t.meta.method, r.method);
+        assert.ok(String(t.meta.backend).startsWith("cpu"));
+        // dictionary table = W_dec of the weights; unit rows
+        const dict = await readDictionary(`${tDir}/dictionary.parquet`);
+        const { tensors } = await readSafetensors(`${tDir}/weights.safetensors`);
+        assert.deepEqual(dict.directions, tensors.W_dec.data);
+        for (let j = 0; j < dict.c; j++) {
+          let s = 0;
+          for (let q = 0; q < d; q++) s += dict.directions[j * d + q] ** 2;
+          assert.ok(Math.abs(s - 1) < 1e-4, `${r.method} row ${j} norm² ${s}`);
+        }
+        const log = await readTable(`${tDir}/log.parquet`);
+        assert.ok((log.epoch as Int32Array).length >= 1);
+        const trainArt = artifact(
+          `train[${r.method}]`,
+          "train",
+          tDir,
+          params as unknown as Record<string, unknown>,
+        );
+
+        const eDir = `${root}/encode_${r.method}`;
+        await Deno.mkdir(eDir);
+        const e = ctxOf(`encode[${r.method}]`, {}, eDir, { train: trainArt, dataset });
+        await encodeStage.run(e.ctx);
+        assert.equal(e.meta.rows, evalN);
+        const z = await readCodes(`${eDir}/codes.parquet`, evalN, dict.c);
+        if (r.method === "kmeans") {
+          for (let i = 0; i < evalN; i++) assert.equal(z.rowPtr[i + 1] - z.rowPtr[i], 1);
+        }
+        if (r.method === "omp" || r.method === "topk") {
+          for (let i = 0; i < evalN; i++) assert.equal(z.rowPtr[i + 1] - z.rowPtr[i], r.k);
+        }
+
+        const vDir = `${root}/evaluate_${r.method}`;
+        await Deno.mkdir(vDir);
+        const v = ctxOf(`evaluate[${r.method}]`, {}, vDir, {
+          train: trainArt,
+          encode: artifact(`encode[${r.method}]`, "encode", eDir, {}),
+          dataset,
+        });
+        await evaluateStage.run(v.ctx);
+        const metrics = JSON.parse(await Deno.readTextFile(`${vDir}/metrics.json`));
+        // independent check of the pooled r2: decode the stored codes again
+        const evalSet = await readEmbeddings(`${root}/dataset/embeddings.parquet`, {
+          split: "eval",
+        });
+        const model = await loadTrained(tDir);
+        const xhat = await decodeAll(model, z, backend);
+        const ref = reconstructionR2(evalSet.vectors, xhat, evalN, d);
+        assert.equal(metrics.scopes[0].scope, "pooled");
+        assert.ok(Math.abs(metrics.scopes[0].r2 - ref.r2) < 1e-9);
+        assert.equal(metrics.scopes[0].n_rows, evalN);
+        assert.equal(metrics.scopes[1].n_rows + metrics.scopes[2].n_rows, evalN);
+        assert.ok(metrics.scopes[0].r2 > 0.3, `${r.method} r2 ${metrics.scopes[0].r2}`);
+        const table = await readTable(`${vDir}/metrics.parquet`);
+        assert.deepEqual(table.scope, ["pooled", "image", "text"]);
+        evaluations.push(artifact(`evaluate[${r.method}]`, "evaluate", vDir, {}));
+      }
+    } finally {
+      backend.close();
+    }
+    const pDir = `${root}/pareto`;
+    await Deno.mkdir(pDir);
+    const p = ctxOf("pareto", paretoParamsSchema.parse({}), pDir, {}, { "runs*": evaluations });
+    await paretoStage.run(p.ctx);
+    const pt = await readTable(`${pDir}/pareto.parquet`);
+    assert.equal((pt.method as string[]).length, runs.length);
+    const svg = await Deno.readTextFile(`${pDir}/pareto.svg`);
+    assert.ok(svg.startsWith("<svg") || svg.startsWith("<?xml"));
+    for (const r of runs) assert.ok(svg.includes(r.method), `legend has ${r.method}`);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("train: the same seed gives identical weights, another seed different ones", async () => {
+  const root = await Deno.makeTempDir({ prefix: "atlas_seed_" });
+  try {
+    const set = plantedSet(300, 16, 2);
+    set.split = set.split.map(() => "train" as const);
+    await writeEmbeddings(`${root}/embeddings.parquet`, set);
+    const diet = artifact("diet", "diet", root, {});
+    const bytes: Uint8Array[] = [];
+    for (const [i, seed] of [[0, 5], [1, 5], [2, 6]] as const) {
+      for (const method of ["kmeans", "omp", "topk"]) {
+        const dir = `${root}/t${i}_${method}`;
+        await Deno.mkdir(dir);
+        const params = trainParamsSchema.parse({
+          method,
+          k: 2,
+          c: 20,
+          seed,
+          options: method === "topk" ? { epochs: 2, batchSize: 64 } : {},
+        });
+        await trainStage.run(ctxOf("train", params, dir, { diet }).ctx);
+        bytes.push(await Deno.readFile(`${dir}/weights.safetensors`));
+      }
+    }
+    for (let m = 0; m < 3; m++) {
+      assert.deepEqual(bytes[m], bytes[3 + m], "same seed, same bytes");
+      assert.notDeepEqual(bytes[m], bytes[6 + m], "another seed, other weights");
+    }
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("train: bad method options are one-line errors naming the option", async () => {
+  const root = await Deno.makeTempDir({ prefix: "atlas_bad_" });
+  try {
+    const set = plantedSet(60, 16, 3);
+    await writeEmbeddings(`${root}/embeddings.parquet`, set);
+    const params = trainParamsSchema.parse({ method: "omp", k: 2, c: 8, options: { bogus: 1 } });
+    await assert.rejects(
+      () =>
+        trainStage.run(
+          ctxOf("train", params, root, { diet: artifact("diet", "diet", root, {}) }).ctx,
+        ),
+      (e: Error) =>
+        e.name === "UserError" && /train\.options/.test(e.message) && !e.message.includes("\n"),
+    );
+    assert.throws(() => trainParamsSchema.parse({ method: "nope", k: 2 }));
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("train config: defaults and the method × k × seed grid", () => {
+  const s = trainSection.parse({});
+  assert.deepEqual(s.k, [4, 8, 16, 32, 64]);
+  assert.equal(s.expansionFactor, 8);
+  const grid = trainGrid(
+    trainSection.parse({ methods: ["topk", "kmeans", "pca"], k: [8, 4], seeds: [0, 1] }),
+  );
+  assert.equal(grid.length, 2 * 2 + 1 * 2 + 2 * 2);
+  assert.deepEqual(grid.filter((g) => g.method === "kmeans").map((g) => g.k), [4, 4]);
+  assert.equal(grid.find((g) => g.method === "topk")!.options.epochs, s.epochs);
+  assert.deepEqual(grid.find((g) => g.method === "pca")!.options, {});
+  assert.throws(() => trainSection.parse({ methods: ["nope"] }));
+});
