@@ -31,6 +31,16 @@ export function dietImageCount(total: number, fraction: number): number {
 }
 
 /**
+ * Whether `total` rows at image fraction `fraction` fit `images` and `texts` available rows. A
+ * mixed diet (0 < fraction < 1) must hold at least one row of each modality.
+ */
+export function dietFits(total: number, fraction: number, images: number, texts: number): boolean {
+  const ni = dietImageCount(total, fraction), nt = total - ni;
+  if (ni > images || nt > texts) return false;
+  return !(fraction > 0 && fraction < 1 && total > 0 && (ni === 0 || nt === 0));
+}
+
+/**
  * The largest total number of rows a diet at image fraction `fraction` allows with `images`
  * image rows and `texts` text rows available (0 when none).
  */
@@ -39,11 +49,7 @@ export function maxDietTotal(fraction: number, images: number, texts: number): n
   if (fraction > 0) t = Math.min(t, Math.floor((images + 0.5) / fraction) + 1);
   if (fraction < 1) t = Math.min(t, Math.floor((texts + 0.5) / (1 - fraction)) + 1);
   t = Math.min(t, images + texts);
-  while (t > 0) {
-    const ni = dietImageCount(t, fraction);
-    if (ni <= images && t - ni <= texts) break;
-    t--;
-  }
+  while (t > 0 && !dietFits(t, fraction, images, texts)) t--;
   return t;
 }
 
@@ -89,7 +95,7 @@ export function selectDiet(
     }
   }
   const ni = dietImageCount(N, r), nt = N - ni;
-  if (ni > I || nt > T) {
+  if (!dietFits(N, r, I, T)) {
     const most = maxDietTotal(r, I, T);
     throw new UserError(
       `diets.total: diet ${ratio} of ${N} rows needs ${ni} images and ${nt} captions but the train split has ${I} images and ${T} captions; the most this data allows at ${ratio} is ${most} rows (set diets.total ≤ ${most}, or 0 for auto)`,
