@@ -1,5 +1,6 @@
 /**
- * The `diet` stage (input role `dataset`): the train rows of one data diet (method.md §1) —
+ * The `diet` stage (input role `dataset`: a `dataset` or an `embed` instance, both write
+ * `embeddings.parquet` with a split): the train rows of one data diet (method.md §1) —
  * a seeded sub-sample of the train split at a target image:text ratio with the total number of
  * rows held fixed — written as `embeddings.parquet` (table order of the dataset kept).
  */
@@ -54,7 +55,7 @@ export const dietStage: Stage<DietParams> = {
   name: "diet",
   version: 1,
   description: "train rows of one data diet (image:text ratio, fixed total, seeded sub-sample)",
-  inputs: { dataset: "dataset" },
+  inputs: { dataset: "dataset|embed" },
   params: dietParams,
   outputs: ["embeddings.parquet"],
   async run(ctx) {

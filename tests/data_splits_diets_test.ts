@@ -182,6 +182,36 @@ Deno.test("diet stage: train rows of one diet from a dataset stage's output", as
   }
 });
 
+Deno.test("dataset stage: centre subtracts the train mean (float64 reference)", async () => {
+  const root = await Deno.makeTempDir();
+  try {
+    const world = { d: 8, images: 60, captionsPerImage: 1, sharedConcepts: 4 };
+    const plain = ctxFor(datasetSection.parse({ world }), join(root, "a"));
+    const centred = ctxFor(datasetSection.parse({ world, centre: true }), join(root, "b"));
+    for (const c of [plain, centred]) {
+      await Deno.mkdir(c.ctx.outDir);
+      await datasetStage.run(c.ctx);
+    }
+    const a = await readEmbeddings(join(root, "a", "embeddings.parquet"));
+    const b = await readEmbeddings(join(root, "b", "embeddings.parquet"));
+    const mean = new Float64Array(8);
+    let k = 0;
+    for (let r = 0; r < a.n; r++) {
+      if (a.split[r] !== "train") continue;
+      k++;
+      for (let i = 0; i < 8; i++) mean[i] += a.vectors[r * 8 + i];
+    }
+    for (let r = 0; r < a.n; r++) {
+      for (let i = 0; i < 8; i++) {
+        assert.ok(Math.abs(b.vectors[r * 8 + i] - (a.vectors[r * 8 + i] - mean[i] / k)) < 1e-6);
+      }
+    }
+    assert.ok(Math.abs(mean[0] / k) > 1e-3, "the mean was not already zero");
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
 Deno.test("config: dataset and diets sections take defaults and reject unknown keys", () => {
   const d = datasetSection.parse({});
   assert.equal(d.kind, "synthetic");
