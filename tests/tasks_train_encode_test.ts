@@ -273,3 +273,69 @@ Deno.test("train config: defaults and the method × k × seed grid", () => {
   assert.deepEqual(grid.find((g) => g.method === "pca")!.options, {});
   assert.throws(() => trainSection.parse({ methods: ["nope"] }));
 });
+
+Deno.test("scripts/load_weights.py reproduces the encoder of every method family (python3 + numpy)", async () => {
+  let ok = false;
+  try {
+    ok =
+      (await new Deno.Command("python3", { args: ["-c", "import numpy"], stderr: "null" }).output())
+        .success;
+  } catch {
+    ok = false;
+  }
+  if (!ok) {
+    console.log("skipped: python3 with numpy is not available");
+    return;
+  }
+  const { encodeNpy } = await import("../data/npy.ts");
+  const root = await Deno.makeTempDir({ prefix: "atlas_py_" });
+  const backend = await createBackend("cpu");
+  try {
+    const d = 16;
+    const set = plantedSet(240, d, 4);
+    set.split = set.split.map(() => "train" as const);
+    await writeEmbeddings(`${root}/embeddings.parquet`, set);
+    const xs = set.vectors.subarray(0, 40 * d);
+    await Deno.writeFile(`${root}/x.npy`, encodeNpy(xs.slice(), [40, d]));
+    const diet = artifact("diet", "diet", root, {});
+    const runs = [
+      { method: "topk", k: 3, options: { epochs: 3, batchSize: 64, lr: 0.01 } },
+      { method: "batchtopk", k: 3, options: { epochs: 3, batchSize: 64, lr: 0.01 } },
+      { method: "jumprelu", k: 3, options: { epochs: 3, batchSize: 64, lr: 0.01 } },
+      { method: "pca", k: 4, options: {} },
+      { method: "kmeans", k: 1, options: {} },
+      { method: "omp", k: 3, options: { iterations: 2 } },
+      { method: "seminmf", k: 4, options: { iterations: 20, encodeIterations: 30 } },
+    ];
+    for (const r of runs) {
+      const dir = `${root}/${r.method}`;
+      await Deno.mkdir(dir);
+      const params = trainParamsSchema.parse({ ...r, c: 24, seed: 1 });
+      await trainStage.run(ctxOf("train", params, dir, { diet }).ctx);
+      const model = await loadTrained(dir);
+      const z = await model.encode(xs, 40, backend);
+      const dense = new Float64Array(40 * model.c);
+      for (let i = 0; i < 40; i++) {
+        for (let e = z.rowPtr[i]; e < z.rowPtr[i + 1]; e++) {
+          dense[i * model.c + z.index[e]] += z.value[e];
+        }
+      }
+      const out = await new Deno.Command("python3", {
+        args: ["scripts/load_weights.py", dir, `${root}/x.npy`, "--json"],
+      }).output();
+      assert.ok(out.success, new TextDecoder().decode(out.stderr));
+      const py = JSON.parse(new TextDecoder().decode(out.stdout)).codes as number[][];
+      let maxErr = 0;
+      for (let i = 0; i < 40; i++) {
+        for (let j = 0; j < model.c; j++) {
+          maxErr = Math.max(maxErr, Math.abs(py[i][j] - dense[i * model.c + j]));
+        }
+      }
+      assert.ok(dense.some((v) => v !== 0), `${r.method}: non-trivial codes`);
+      assert.ok(maxErr < 2e-3, `${r.method}: python codes differ by ${maxErr}`);
+    }
+  } finally {
+    backend.close();
+    await Deno.remove(root, { recursive: true });
+  }
+});
