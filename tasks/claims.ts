@@ -6,7 +6,8 @@
  * - `evaluations*` (evaluate): metrics.parquet (pooled r2, l0); the method is read from the
  *   instance's meta `method` or params `method` (PCA, K-means, Semi-NMF, OMP count as baselines);
  * - `seedMatches*`, `dietMatches*` (match): matches.parquet (cosine, frequency) of seed pairs and
- *   of diet pairs;
+ *   of diet pairs; their null is the same gap between two random dictionaries matched exactly
+ *   (with `dataset?`), else a label-shuffle null (frequencies permuted among concepts);
  * - `concepts?` (concepts of the primary run): concepts.parquet (modality_score);
  * - `modality?` (modality of the primary run): projections.parquet, classifier.parquet, summary.json;
  * - `bridge?` (bridge of the primary run): summary.json;
@@ -23,7 +24,8 @@ import { readEmbeddings } from "../data/embeddings_io.ts";
 import { readTable } from "../data/table_io.ts";
 import { reconstructionR2 } from "../learn/metrics.ts";
 import type { HostSparseCodes } from "../learn/learner.ts";
-import { encodeTopK, randomDictionary } from "../analysis/null_dictionary.ts";
+import { encodeTopK, randomDictionary, scoreBlockReference } from "../analysis/null_dictionary.ts";
+import { linearAssignment } from "../analysis/assignment.ts";
 import {
   bridgeClaim,
   type Claim,
@@ -102,6 +104,14 @@ async function run(ctx: StageContext<ClaimsConfig>): Promise<void> {
     c = ms.length;
     modalityScores = Float64Array.from(ms);
   }
+  if (c === 0) c = Number(evals.find((e) => Number(e.meta.c) > 0)?.meta.c ?? 0);
+  const kNull = p.null.k > 0
+    ? p.null.k
+    : Number(evals.find((e) => Number(e.meta.k) > 0)?.meta.k ?? 8);
+  const evalSet = dataset
+    ? await readEmbeddings(`${dataset.dir}/embeddings.parquet`, { split: "eval", source: false })
+    : null;
+  const products = await syncProducts();
   if (evals.length > 0) {
     const points: ParetoPoint[] = [];
     for (const e of evals) {
@@ -121,13 +131,9 @@ async function run(ctx: StageContext<ClaimsConfig>): Promise<void> {
       });
     }
     const nullPoints: ParetoPoint[] = [];
-    if (dataset && c > 0) {
-      const set = await readEmbeddings(`${dataset.dir}/embeddings.parquet`, {
-        split: "eval",
-        source: false,
-      });
+    if (evalSet && c > 0) {
+      const set = evalSet;
       const dict = randomDictionary(c, set.d, p.null.seed);
-      const products = await syncProducts();
       const ks = [...new Set(points.map((q) => Math.max(1, Math.round(q.l0))))].sort((a, b) =>
         a - b
       );
@@ -140,6 +146,21 @@ async function run(ctx: StageContext<ClaimsConfig>): Promise<void> {
     claims.push(paretoClaim(points, nullPoints));
   } else skip("saes_beat_baselines_on_pareto", "no evaluations* inputs");
 
+  // Null of the stability gap: two random dictionaries (seeds s, s+1) matched exactly, frequencies
+  // from the first one's top-k codes on the eval rows; without the dataset, a label-shuffle null.
+  let randomNullGap: number | null = null;
+  const anyMatches = list(ctx, "seedMatches").length + list(ctx, "dietMatches").length > 0;
+  if (anyMatches && evalSet && c > 0) {
+    const { d } = evalSet;
+    const a = randomDictionary(c, d, p.null.seed), b = randomDictionary(c, d, p.null.seed + 1);
+    const z = encodeTopK(evalSet.vectors, evalSet.n, d, a, c, kNull, { scores: products.scores });
+    const freq = new Float64Array(c);
+    for (let e = 0; e < z.rowPtr[z.rows]; e++) if (z.value[e] > 0) freq[z.index[e]] += 1 / z.rows;
+    const sim = (products.scores ?? scoreBlockReference)(a, c, d, b, c);
+    const match = linearAssignment(sim, c, c, { maximize: true });
+    const stab = Float64Array.from(match.rowToCol, (j, i) => (j >= 0 ? sim[i * c + j] : 0));
+    randomNullGap = frequencyStabilityGap(stab, freq, p.stabilityTopN);
+  }
   for (const scope of ["seeds", "diets"] as const) {
     const matches = list(ctx, scope === "seeds" ? "seedMatches" : "dietMatches");
     if (matches.length === 0) {
@@ -150,7 +171,12 @@ async function run(ctx: StageContext<ClaimsConfig>): Promise<void> {
       continue;
     }
     const { gaps, nullGaps } = await stabilityGaps(matches, p.stabilityTopN, p.null.seed);
-    claims.push(stabilityClaim(scope, gaps, nullGaps, p.stabilityMargin));
+    claims.push(stabilityClaim(
+      scope,
+      gaps,
+      randomNullGap !== null ? [randomNullGap] : nullGaps,
+      p.stabilityMargin,
+    ));
   }
 
   let nullModality: Float64Array | null = null;
