@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { Rng } from "../data/random.ts";
 import { assignSplits } from "../data/splits.ts";
+import { generateWorld } from "../data/synthetic_world.ts";
+import { worldSection } from "../tasks/config/dataset.ts";
 import type { InputArtifact, StageContext } from "../pipeline/stage.ts";
 import { writeEmbeddings } from "../data/embeddings_io.ts";
 import { writeGroundTruth } from "../data/ground_truth_io.ts";
@@ -541,5 +543,29 @@ Deno.test("stages modality, bridge, validate and claims run end to end on a plan
     assert.ok(cctx.lines.some((l) => l.includes("diets")), "diet claim reported as left out");
   } finally {
     await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("the synthetic world's planted image-only directions score 1, text-only 0 (plantedModalityScores)", () => {
+  const { truth, set } = generateWorld({ ...worldSection.parse({}), images: 200 }, 3);
+  const planted = plantedModalityScores(truth, set.modality);
+  let image = 0, text = 0;
+  for (let p = 0; p < truth.m; p++) {
+    const kind = truth.conceptKind[truth.directionConcept[p]];
+    if (Number.isNaN(planted[p])) continue; // a rare direction may never fire in 200 images
+    if (kind === "image") {
+      assert.equal(planted[p], 1);
+      image++;
+    }
+    if (kind === "text") {
+      assert.equal(planted[p], 0);
+      text++;
+    }
+    if (kind === "shared") assert.equal(planted[p], truth.directionModality[p] === "image" ? 1 : 0);
+  }
+  assert.ok(image > 0 && text > 0);
+  for (const [a, b] of truth.twins) {
+    assert.equal(truth.directionModality[a], "image");
+    assert.equal(truth.directionModality[b], "text");
   }
 });
