@@ -187,6 +187,13 @@ Deno.test("import: COCO-500 CLIP fixture reproduces 0.851 and 0.55 / 0.51", asyn
       train: { image: 400, text: 400 },
       eval: { image: 100, text: 100 },
     });
+    // The random-weights control of the same fixture: gap but no semantics (1.136, 0.00).
+    const control = await importNpy({
+      path: `${FIXTURE}/random_init_control.npy`,
+      pairs: `${FIXTURE}/pairs.json`,
+    });
+    assert.equal(centroidDistance(control).toFixed(3), "1.136");
+    assert.equal(topOneRetrieval(control, 500).imageToText.toFixed(2), "0.00");
   });
 });
 

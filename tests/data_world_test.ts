@@ -192,6 +192,73 @@ Deno.test("world: the image−text centroid difference matches its closed form (
   assert.ok(dist(expected(p.gap + 0.2)) > 2 * tol);
 });
 
+/** Eigenvalues of a symmetric d×d matrix (cyclic Jacobi, float64), descending. */
+function symmetricEigenvalues(a: Float64Array, d: number): number[] {
+  const m = Float64Array.from(a);
+  for (let sweep = 0; sweep < 100; sweep++) {
+    let off = 0;
+    for (let p = 0; p < d; p++) for (let q = p + 1; q < d; q++) off += m[p * d + q] ** 2;
+    if (off < 1e-24) break;
+    for (let p = 0; p < d; p++) {
+      for (let q = p + 1; q < d; q++) {
+        const apq = m[p * d + q];
+        if (Math.abs(apq) < 1e-300) continue;
+        const theta = (m[q * d + q] - m[p * d + p]) / (2 * apq);
+        const t = Math.sign(theta || 1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
+        const c = 1 / Math.sqrt(t * t + 1), s = t * c;
+        for (let k = 0; k < d; k++) {
+          const akp = m[k * d + p], akq = m[k * d + q];
+          m[k * d + p] = c * akp - s * akq;
+          m[k * d + q] = s * akp + c * akq;
+        }
+        for (let k = 0; k < d; k++) {
+          const apk = m[p * d + k], aqk = m[q * d + k];
+          m[p * d + k] = c * apk - s * aqk;
+          m[q * d + k] = s * apk + c * aqk;
+        }
+      }
+    }
+  }
+  return Array.from({ length: d }, (_, i) => m[i * d + i]).sort((x, y) => y - x);
+}
+
+Deno.test("world: noise has the planted total variance and decaying spectrum (anisotropy)", () => {
+  // No concept ever fires (frequency 1e-12), no offsets, no normalisation: rows are pure noise.
+  const d = 12, noise = 0.8, decay = 1;
+  const p = smallWorld({
+    d,
+    images: 6000,
+    captionsPerImage: 1,
+    maxFrequency: 1e-12,
+    gap: 0,
+    cone: 0,
+    noise,
+    noiseDecay: decay,
+    normalise: false,
+  });
+  const { set, truth } = generateWorld(p, 2);
+  assert.equal(truth.rowActive.index.length, 0);
+  const cov = new Float64Array(d * d);
+  for (let r = 0; r < set.n; r++) {
+    for (let i = 0; i < d; i++) {
+      for (let j = 0; j < d; j++) cov[i * d + j] += set.vectors[r * d + i] * set.vectors[r * d + j];
+    }
+  }
+  for (let i = 0; i < d * d; i++) cov[i] /= set.n;
+  const eig = symmetricEigenvalues(cov, d);
+  // Planted: variance of component i ∝ (i+1)^(−2·decay), summing to noise².
+  let z = 0;
+  for (let i = 0; i < d; i++) z += Math.pow(i + 1, -2 * decay);
+  const want = Array.from({ length: d }, (_, i) => (noise ** 2 * Math.pow(i + 1, -2 * decay)) / z);
+  const total = eig.reduce((a, b) => a + b, 0);
+  assert.ok(Math.abs(total / noise ** 2 - 1) < 0.03, `total variance ${total} vs ${noise ** 2}`);
+  for (const i of [0, 1, 2]) {
+    assert.ok(Math.abs(eig[i] / want[i] - 1) < 0.1, `eigenvalue ${i}: ${eig[i]} vs ${want[i]}`);
+  }
+  // Anisotropic: the top component carries far more variance than the last.
+  assert.ok(eig[0] / eig[d - 1] > 50);
+});
+
 Deno.test("world: the same seed gives identical bytes, another seed different ones", () => {
   const p = smallWorld({ images: 300 });
   const a = generateWorld(p, 42), b = generateWorld(p, 42), c = generateWorld(p, 43);
