@@ -300,6 +300,9 @@ async function suite(t: Deno.TestContext, be: Backend): Promise<void> {
     be.axpby(0.5, X, -2, Y, Y);
     const want = Float64Array.from(x, (v, i) => 0.5 * v - 2 * y[i]);
     assertRel(await f32(Y), want, 1e-6, "axpby");
+    const Z3 = be.upload(y, [1001]);
+    be.axpby(2, Z3, 0.5, Z3, Z3); // x, y and out all the same tensor
+    assertRel(await f32(Z3), Float64Array.from(y, (v) => 2.5 * v), 1e-6, "axpby all aliased");
     const s = be.zeros([1]);
     be.sumSquares(X, s);
     be.sumSquares(X, s, true);
@@ -367,7 +370,6 @@ for (const gemm of providers) {
 
 Deno.test({
   name: "kernels parity: webgpu matches the float64 reference",
-  ignore: true,
   fn: async (t) => {
     const gpu = (navigator as Navigator & { gpu?: GPU }).gpu;
     const adapter = gpu ? await gpu.requestAdapter() : null;
