@@ -1,13 +1,14 @@
 /**
- * Exact area under the ROC curve of a score for a binary label, with ties handled through
- * mid-ranks (the Mann–Whitney U statistic): AUROC = P(s⁺ > s⁻) + ½·P(s⁺ = s⁻).
+ * Exact area under the ROC curve of a score for a binary label, with ties counting one half
+ * (the Mann–Whitney U statistic, equal to the mid-rank formula): AUROC = P(s⁺ > s⁻) + ½·P(s⁺ = s⁻).
  */
 import { UserError } from "../pipeline/errors.ts";
 
 /**
- * Exact AUROC of `scores` (n) for `positive` (n booleans, or 0/1 bytes): the probability that a
- * random positive scores above a random negative, ties counting one half. O(n log n).
- * @param scores length n, any finite values (NaN is rejected).
+ * Exact AUROC of `scores` (n) for `positive` (n booleans, or 0/1 numbers): the probability that a
+ * random positive scores above a random negative, ties counting one half. Sorts the positive
+ * and the negative scores separately (native numeric sort) and merges: O(n log n).
+ * @param scores length n, any finite or infinite values (NaN is rejected).
  * @param positive length n; true/1 marks a positive row.
  * @returns AUROC in [0, 1]; NaN when one class is empty.
  */
@@ -21,33 +22,31 @@ export function auroc(
       `auroc: scores has ${n} entries but labels have ${positive.length}; pass one label per score`,
     );
   }
-  const order = new Uint32Array(n);
+  let nPos = 0;
   for (let i = 0; i < n; i++) {
     if (Number.isNaN(scores[i])) {
       throw new UserError(`auroc: score ${i} is NaN; drop or impute NaN scores first`);
     }
-    order[i] = i;
-  }
-  order.sort((a, b) => scores[a] - scores[b]);
-  let nPos = 0;
-  let rankSumPos = 0;
-  let i = 0;
-  while (i < n) {
-    let j = i + 1;
-    const s = scores[order[i]];
-    while (j < n && scores[order[j]] === s) j++;
-    // Ranks i+1 .. j (1-based) share the mid-rank.
-    const midRank = (i + 1 + j) / 2;
-    for (let t = i; t < j; t++) {
-      if (positive[order[t]]) {
-        nPos++;
-        rankSumPos += midRank;
-      }
-    }
-    i = j;
+    if (positive[i]) nPos++;
   }
   const nNeg = n - nPos;
   if (nPos === 0 || nNeg === 0) return NaN;
-  const u = rankSumPos - (nPos * (nPos + 1)) / 2;
+  const pos = new Float64Array(nPos), neg = new Float64Array(nNeg);
+  for (let i = 0, a = 0, b = 0; i < n; i++) {
+    if (positive[i]) pos[a++] = scores[i];
+    else neg[b++] = scores[i];
+  }
+  pos.sort();
+  neg.sort();
+  // For each positive s (ascending): below = #neg < s, upTo = #neg ≤ s.
+  let below = 0, upTo = 0;
+  let u = 0;
+  for (let a = 0; a < nPos; a++) {
+    const s = pos[a];
+    while (below < nNeg && neg[below] < s) below++;
+    if (upTo < below) upTo = below;
+    while (upTo < nNeg && neg[upTo] <= s) upTo++;
+    u += below + 0.5 * (upTo - below);
+  }
   return u / (nPos * nNeg);
 }
