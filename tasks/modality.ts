@@ -149,6 +149,11 @@ async function run(ctx: StageContext<ModalityConfig>): Promise<void> {
 
   const fitRows = rowsOf(set, p.fitSplit, p.maxRows, p.seed);
   const evalRows = rowsOf(set, "eval", p.maxRows, p.seed + 1);
+  if (fitRows.length === 0) {
+    throw new UserError(
+      `analysis.modality.fitSplit: ${dataset.dir}/embeddings.parquet has no ${p.fitSplit} rows; set fitSplit to the split that has rows`,
+    );
+  }
   if (evalRows.length === 0) {
     throw new UserError(`${dataset.dir}/embeddings.parquet: column \`split\` has no eval rows`);
   }

@@ -237,3 +237,31 @@ Deno.test("bridge at c = 16,384 stays sparse and matches direct sums on sampled 
     }
   }
 });
+
+Deno.test("bridge: bad inputs throw one-line UserErrors naming the parameter", () => {
+  const rng = new Rng(2);
+  const c = 6, d = 3;
+  const dict = randomDictionary(c, d, 1);
+  const paired = { image: randomCodes(4, c, 2, rng), text: randomCodes(4, c, 2, rng) };
+  const m = new Float64Array(c).fill(0.5);
+  assert.throws(
+    () =>
+      bridgeScores(paired, dict, c, d, {
+        modalityScore: m,
+        normalisation: "cosine" as unknown as "raw",
+      }),
+    (e: Error) => e.name === "UserError" && e.message.includes("analysis.bridge.normalisation"),
+  );
+  assert.throws(
+    () => bridgeScores(paired, dict, c, d, { modalityScore: new Float64Array(c - 1) }),
+    (e: Error) => e.name === "UserError" && !e.message.includes("\n"),
+  );
+  assert.throws(
+    () => pairCodes(paired.image, ["a"], ["image"]),
+    (e: Error) => e.name === "UserError" && e.message.includes("encode the same rows"),
+  );
+  assert.throws(
+    () => encodeTopK(new Float32Array(6), 2, 3, dict, c, 0),
+    (e: Error) => e.name === "UserError" && e.message.includes("analysis.null.k"),
+  );
+});

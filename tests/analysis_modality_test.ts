@@ -226,3 +226,17 @@ Deno.test("direction AUROC: planted direction separates, its negation inverts, r
   assert.ok(Math.abs(a[2] - 0.5) < 0.1);
   assert.ok(Math.abs(a[0] + a[1] - 1) < 1e-12);
 });
+
+Deno.test("modality: bad inputs throw one-line UserErrors", () => {
+  const isUser = (e: Error) => e.name === "UserError" && !e.message.includes("\n");
+  assert.throws(() => auroc([1, 2, 3], [1, 0]), isUser);
+  assert.throws(() => auroc([1, NaN], [1, 0]), isUser);
+  const x = new Float32Array(8).fill(1);
+  assert.throws(() => modalitySubspace("mean", x, 4, 2, [1, 1, 1, 1]), isUser);
+  assert.throws(() => modalitySubspace("logistic", x, 4, 2, [0, 0, 0, 0]), isUser);
+  assert.throws(() => modalitySubspace("lda", x, 4, 2, [1, 1, 1, 1]), isUser);
+  assert.throws(
+    () => modalitySubspace("pca" as unknown as "mean", x, 4, 2, [1, 0, 1, 0]),
+    (e: Error) => isUser(e) && e.message.includes("analysis.modality.methods"),
+  );
+});
