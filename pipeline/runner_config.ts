@@ -1,0 +1,62 @@
+/**
+ * The `runner:` section of a study configuration: where stage instances run (docs/cluster.md).
+ * `local` runs them in the coordinating process; `slurm` submits each wave of ready instances as
+ * one Slurm job array. Every key has a default, so an empty section means `local`.
+ */
+import { z } from "zod";
+
+/** Slurm time limit: `MM`, `MM:SS`, `HH:MM:SS`, `D-HH`, `D-HH:MM`, `D-HH:MM:SS` or `UNLIMITED`. */
+const SLURM_TIME = /^(UNLIMITED|infinite|\d+(:\d{1,2}){0,2}|\d+-\d{1,2}(:\d{1,2}){0,2})$/;
+/** Slurm memory: an integer with an optional unit K, M, G or T (megabytes when none). */
+const SLURM_MEMORY = /^\d+[KMGT]?$/;
+
+/** Schema of the `runner` section. */
+export const runnerSection = z.strictObject({
+  /** `local` (default): in this process. `slurm`: as Slurm job arrays over a shared cache. */
+  kind: z.enum(["local", "slurm"]).default("local"),
+  /** `sbatch --partition` (default: the cluster's default partition). */
+  partition: z.string().min(1).optional(),
+  /** `sbatch --account`. */
+  account: z.string().min(1).optional(),
+  /** `sbatch --qos`. */
+  qos: z.string().min(1).optional(),
+  /** `sbatch --time` per task, e.g. `02:00:00` or `1-00:00:00`. */
+  timeLimit: z.string().regex(SLURM_TIME, "expected a Slurm time such as 30, 02:00:00 or 1-12:00")
+    .optional(),
+  /** `sbatch --cpus-per-task`. */
+  cpus: z.number().int().positive().default(1),
+  /** `sbatch --mem` per task, e.g. `16G` (default: the cluster's default). */
+  memory: z.string().regex(SLURM_MEMORY, "expected a Slurm memory size such as 8000, 16G")
+    .optional(),
+  /** `sbatch --gres`, e.g. `gpu:1`. */
+  gres: z.string().min(1).optional(),
+  /** More `sbatch` flags, one per item, e.g. `["--constraint=avx2", "--exclusive"]`. */
+  extraFlags: z.array(z.string().regex(/^-/, "each extra flag starts with -")).default([]),
+  /** Most tasks in one array job (the cluster's MaxArraySize - 1 or less); bigger waves split. */
+  maxArraySize: z.number().int().positive().max(1_000_000).default(1000),
+  /** Most tasks of one array running at once (`--array=0-N%K`); 0: no limit. */
+  maxRunning: z.number().int().min(0).default(0),
+  /** Times a failed task is resubmitted before the run stops with its error. */
+  retries: z.number().int().min(0).max(100).default(1),
+  /** Seconds between two looks at the queue and the exit files. */
+  pollSeconds: z.number().positive().max(600).default(5),
+  /** Job name prefix (the run id is appended): what `squeue --name` shows. */
+  jobName: z.string().regex(/^[A-Za-z0-9._-]+$/).default("atlas"),
+  /**
+   * Command that starts this program on a node, when it differs from the coordinator's, e.g.
+   * `["/shared/bin/deno", "run", "-A", "/shared/atlas/main.ts"]`. The worker appends `run-task`.
+   */
+  command: z.array(z.string().min(1)).min(1).optional(),
+  /** Submit a probe job first that checks the workers see the cache (refuses clearly if not). */
+  probe: z.boolean().default(true),
+  /** Seconds to wait for the probe job (it may queue) before giving up. */
+  probeTimeoutSeconds: z.number().positive().default(600),
+});
+
+/** A validated `runner` section. */
+export type RunnerSection = z.infer<typeof runnerSection>;
+
+/** The defaults of the section (`kind: local`). */
+export function defaultRunnerSection(): RunnerSection {
+  return runnerSection.parse({});
+}
