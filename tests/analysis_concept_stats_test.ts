@@ -11,6 +11,14 @@ import { binnedMeans, quantileBinIndex } from "../analysis/deciles.ts";
 import { encodeTopK } from "../analysis/null_dictionary.ts";
 import { generateWorld, type WorldParams } from "../data/synthetic_world.ts";
 import { worldSection } from "../tasks/config/dataset.ts";
+import { writeEmbeddings } from "../data/embeddings_io.ts";
+import { writeCodes } from "../data/codes_io.ts";
+import { writeDictionary } from "../data/dictionary_io.ts";
+import { readTable } from "../data/table_io.ts";
+import { UserError } from "../pipeline/errors.ts";
+import type { InputArtifact, StageContext } from "../pipeline/stage.ts";
+import { conceptsStage } from "../tasks/concepts.ts";
+import { conceptsConfig } from "../tasks/config/analysis_match.ts";
 
 function close(a: number, b: number, tol = 1e-12): boolean {
   return (Number.isNaN(a) && Number.isNaN(b)) || Math.abs(a - b) <= tol * Math.max(1, Math.abs(b));
@@ -156,4 +164,117 @@ Deno.test("quantile bins: equal sizes, ordered keys, deterministic ties, exclusi
   assert.deepEqual(bins.map((b) => b.count), [2, 2, 2, 2, 1]);
   assert.deepEqual(bins.map((b) => b.mean), [10, 15, 35, 60, 90]);
   assert.deepEqual(bins.map((b) => [b.keyMin, b.keyMax]), [[1, 1], [1, 2], [3, 4], [5, 7], [9, 9]]);
+});
+
+// ---- the concepts stage, run with a hand-made StageContext ---------------------------------------
+
+/** A StageContext over folders (inputs by role → dir), logging into `lines`. */
+function stageCtx<P>(
+  params: P,
+  outDir: string,
+  inputs: Record<string, string>,
+  meta: Record<string, Record<string, unknown>> = {},
+): StageContext<P> & { lines: string[]; meta: Record<string, unknown> } {
+  const lines: string[] = [];
+  const ownMeta: Record<string, unknown> = {};
+  const art = (role: string, dir: string): InputArtifact => ({
+    id: `${role}[test]`,
+    stage: role,
+    key: "0".repeat(64),
+    dir,
+    params: {},
+    meta: meta[role] ?? {},
+  });
+  return {
+    id: "concepts[test]",
+    params,
+    inputs: Object.fromEntries(Object.entries(inputs).map(([r, d]) => [r, art(r, d)])),
+    inputLists: {},
+    rawInputs: {},
+    outDir,
+    key: "0".repeat(64),
+    backend: "cpu",
+    setMeta: (k, v) => void (ownMeta[k] = v),
+    log: {
+      info: (m) => void lines.push(m),
+      warn: (m) => void lines.push(`warning: ${m}`),
+      progress: () => ({ tick() {}, done() {} }),
+    },
+    partialDir: outDir,
+    lines,
+    meta: ownMeta,
+  };
+}
+
+Deno.test("concepts stage writes the statistics of the eval rows and rejects mismatched codes", async () => {
+  const root = await Deno.makeTempDir({ prefix: "concepts_stage_" });
+  try {
+    const params = worldSection.parse({ images: 120, d: 32, sharedConcepts: 24 }) as WorldParams;
+    const { set, truth } = generateWorld(params, 3);
+    // every third image and its captions go to eval
+    const split = set.pairIds.map((p) => (Number(p.slice(3)) % 3 === 0 ? "eval" : "train"));
+    const full = { ...set, split: split as ("train" | "eval")[] };
+    for (const dir of ["dataset", "train", "encode", "out", "out2"]) {
+      await Deno.mkdir(`${root}/${dir}`);
+    }
+    await writeEmbeddings(`${root}/dataset/embeddings.parquet`, full);
+    const evalRows = split.flatMap((s, i) => (s === "eval" ? [i] : []));
+    const xEval = new Float32Array(evalRows.length * set.d);
+    evalRows.forEach((r, q) =>
+      xEval.set(set.vectors.subarray(r * set.d, (r + 1) * set.d), q * set.d)
+    );
+    const c = truth.m;
+    const z = encodeTopK(xEval, evalRows.length, set.d, truth.directions, c, 4);
+    await writeCodes(`${root}/encode/codes.parquet`, z);
+    await writeDictionary(`${root}/train/dictionary.parquet`, truth.directions, c, set.d);
+
+    const p = conceptsConfig.parse({ histogramBins: 10 });
+    const ctx = stageCtx(p, `${root}/out`, {
+      encode: `${root}/encode`,
+      dataset: `${root}/dataset`,
+      "train?": `${root}/train`,
+    });
+    await conceptsStage.run(ctx);
+    for (const f of conceptsStage.outputs) await Deno.stat(`${root}/out/${f}`);
+    const want = conceptStatistics(z, imageFlags(evalRows.map((r) => set.modality[r])));
+    const t = await readTable(`${root}/out/concepts.parquet`, {
+      concept: "i32",
+      energy: "f64",
+      frequency: "f64",
+      frequency_text: "f64",
+      modality_score: "f64",
+    });
+    assert.equal(t.concept.length, c);
+    for (let j = 0; j < c; j++) {
+      assert.equal(t.concept[j], j);
+      assert.ok(close(t.energy[j], want.energy[j]));
+      assert.ok(close(t.frequency[j], want.frequency[j]));
+      assert.ok(close(t.frequency_text[j], want.frequencyText[j]));
+      assert.ok(close(t.modality_score[j], want.modalityScore[j]));
+    }
+    const summary = JSON.parse(await Deno.readTextFile(`${root}/out/summary.json`));
+    const uni = unimodalFraction(want);
+    assert.equal(summary.concepts, c);
+    assert.equal(summary.rows, evalRows.length);
+    assert.equal(summary.live, uni.live);
+    assert.ok(close(summary.unimodal.fraction, uni.fraction));
+    const h = await readTable(`${root}/out/modality_histogram.parquet`, { count: "i32" });
+    assert.equal(h.count.reduce((s, x) => s + x, 0), uni.live);
+    assert.match(await Deno.readTextFile(`${root}/out/modality_histogram.svg`), /^<svg/);
+
+    // Codes of another dataset (fewer rows) are refused with a message naming the file.
+    const short = { ...z, rows: z.rows - 3, rowPtr: z.rowPtr.slice(0, z.rows - 2) };
+    await writeCodes(`${root}/encode/codes.parquet`, short);
+    const bad = stageCtx(p, `${root}/out2`, {
+      encode: `${root}/encode`,
+      dataset: `${root}/dataset`,
+    });
+    await assert.rejects(() => conceptsStage.run(bad), (e: Error) => {
+      assert.ok(e instanceof UserError);
+      assert.match(e.message, /codes\.parquet: encodes \d+ rows but .* eval rows/);
+      return true;
+    });
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
 });

@@ -8,6 +8,12 @@ import {
   unitRowDeviation,
 } from "../analysis/stability.ts";
 import { randomDictionary } from "../analysis/null_dictionary.ts";
+import { writeDictionary } from "../data/dictionary_io.ts";
+import { readTable, writeTable } from "../data/table_io.ts";
+import { UserError } from "../pipeline/errors.ts";
+import type { InputArtifact, StageContext } from "../pipeline/stage.ts";
+import { matchStage } from "../tasks/match.ts";
+import { matchConfig } from "../tasks/config/analysis_match.ts";
 
 function permuteRows(a: Float32Array, perm: Int32Array, d: number): Float32Array {
   const out = new Float32Array(perm.length * d);
@@ -112,4 +118,116 @@ Deno.test("planted: stability rises with frequency deciles; report equals a dire
   const withDead = stabilityReport(m, frequency, energy, { bins: 10, includeDead: true });
   assert.equal(withDead.byFrequency[0].count, 30);
   assert.equal(withDead.byFrequency[0].keyMin, 0);
+});
+
+// ---- the match stage, run with a hand-made StageContext ------------------------------------------
+
+function stageCtx<P>(params: P, outDir: string, inputs: Record<string, string>) {
+  const lines: string[] = [];
+  const art = (role: string, dir: string): InputArtifact => ({
+    id: `${role}[test]`,
+    stage: role,
+    key: "0".repeat(64),
+    dir,
+    params: {},
+    meta: {},
+  });
+  const ctx: StageContext<P> = {
+    id: "match[test]",
+    params,
+    inputs: Object.fromEntries(Object.entries(inputs).map(([r, d]) => [r, art(r, d)])),
+    inputLists: {},
+    rawInputs: {},
+    outDir,
+    key: "0".repeat(64),
+    backend: "cpu",
+    setMeta() {},
+    log: {
+      info: (m) => void lines.push(m),
+      warn: (m) => void lines.push(`warning: ${m}`),
+      progress: () => ({ tick() {}, done() {} }),
+    },
+    partialDir: outDir,
+  };
+  return { ctx, lines };
+}
+
+Deno.test("match stage: permuted, noisier copy of run a; artifacts agree with the planted permutation", async () => {
+  const root = await Deno.makeTempDir({ prefix: "match_stage_" });
+  try {
+    const cA = 120, cB = 150, d = 24;
+    const rng = new Rng(21);
+    const a = randomDictionary(cA, d, 22);
+    // b = a's concepts (perturbed, more for rare ones) + 30 extra, rows shuffled
+    const frequency = new Float64Array(cA), energy = new Float64Array(cA);
+    const bRaw = new Float32Array(cB * d);
+    bRaw.set(randomDictionary(cB, d, 23));
+    for (let j = 0; j < cA; j++) {
+      frequency[j] = j < 10 ? 0 : (j + 1) / cA;
+      energy[j] = 2 * frequency[j];
+      const noise = 0.8 * (1 - frequency[j]);
+      for (let t = 0; t < d; t++) {
+        bRaw[j * d + t] = a[j * d + t] + (noise * rng.normal()) / Math.sqrt(d);
+      }
+    }
+    const perm = rng.permutation(cB);
+    const b = permuteRows(normalizedRows(bRaw, cB, d), perm, d);
+    const where = new Int32Array(cB);
+    for (let r = 0; r < cB; r++) where[perm[r]] = r;
+    for (const dir of ["a", "b", "ca", "out", "bad"]) await Deno.mkdir(`${root}/${dir}`);
+    await writeDictionary(`${root}/a/dictionary.parquet`, a, cA, d);
+    await writeDictionary(`${root}/b/dictionary.parquet`, b, cB, d);
+    await writeTable(`${root}/ca/concepts.parquet`, {
+      concept: Int32Array.from({ length: cA }, (_, j) => cA - 1 - j), // any row order
+      frequency: frequency.slice().reverse(),
+      energy: energy.slice().reverse(),
+    });
+    const p = matchConfig.parse({ topN: 30 });
+    const { ctx } = stageCtx(p, `${root}/out`, {
+      a: `${root}/a`,
+      b: `${root}/b`,
+      concepts_a: `${root}/ca`,
+    });
+    await matchStage.run(ctx);
+    for (const f of matchStage.outputs) await Deno.stat(`${root}/out/${f}`);
+    const want = await matchDictionaries(a, cA, b, cB, d);
+    const t = await readTable(`${root}/out/matches.parquet`, {
+      concept_a: "i32",
+      concept_b: "i32",
+      cosine: "f64",
+      frequency: "f64",
+    });
+    let planted = 0;
+    for (let j = 0; j < cA; j++) {
+      assert.equal(t.concept_a[j], j);
+      assert.equal(t.concept_b[j], want.matchOfA[j]);
+      assert.ok(Math.abs(t.cosine[j] - want.cosine[j]) < 1e-5);
+      assert.equal(t.frequency[j], frequency[j]);
+      if (t.concept_b[j] === where[j]) planted++;
+    }
+    assert.ok(planted >= 0.9 * cA, `planted partners recovered: ${planted}/${cA}`);
+    const s = JSON.parse(await Deno.readTextFile(`${root}/out/stability.json`));
+    assert.ok(Math.abs(s.overall - want.stability) < 1e-5);
+    assert.equal(s.matched, cA);
+    assert.equal(s.live, cA - 10);
+    assert.equal(s.by_frequency.length, 10);
+    assert.equal(s.solver.certified, true);
+    assert.ok(s.by_frequency[9].mean_cosine > s.by_frequency[0].mean_cosine);
+    assert.ok(s.top_n.gap > 0);
+    assert.match(await Deno.readTextFile(`${root}/out/stability_vs_frequency.svg`), /^<svg/);
+
+    // concepts_a of another run (wrong size) is refused, naming the file.
+    const bad = stageCtx(p, `${root}/bad`, {
+      a: `${root}/b`,
+      b: `${root}/a`,
+      concepts_a: `${root}/ca`,
+    });
+    await assert.rejects(() => matchStage.run(bad.ctx), (e: Error) => {
+      assert.ok(e instanceof UserError);
+      assert.match(e.message, /concepts\.parquet: 120 concepts but .* has 150/);
+      return true;
+    });
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
 });
