@@ -39,6 +39,7 @@ import {
   randomUnitDirections,
 } from "../analysis/modality_subspace.ts";
 import { median } from "../analysis/claims.ts";
+import { conceptStatistics } from "../analysis/concept_stats.ts";
 import { type ModalityConfig, modalityConfig, type NullModelConfig } from "./config/analysis.ts";
 
 /** BLAS-backed synchronous products for the analyses, or JS defaults when BLAS is unavailable. */
@@ -105,25 +106,10 @@ export function gatherVectors(set: EmbeddingSet, rows: readonly number[]): Float
 
 /**
  * Modality score m_j = E_img[z_j] / (E_img[z_j] + E_txt[z_j]) of codes whose row r has modality
- * `isImage[r]`, per-modality means; NaN for concepts that never fire. Length cols.
+ * `isImage[r]` (per-modality means; NaN for dead concepts): analysis/concept_stats.ts. Length cols.
  */
 export function codesModalityScores(z: HostSparseCodes, isImage: ArrayLike<number>): Float64Array {
-  const si = new Float64Array(z.cols), st = new Float64Array(z.cols);
-  let ni = 0;
-  for (let r = 0; r < z.rows; r++) if (isImage[r]) ni++;
-  const nt = z.rows - ni;
-  for (let r = 0; r < z.rows; r++) {
-    for (let e = z.rowPtr[r]; e < z.rowPtr[r + 1]; e++) {
-      if (isImage[r]) si[z.index[e]] += z.value[e];
-      else st[z.index[e]] += z.value[e];
-    }
-  }
-  const out = new Float64Array(z.cols);
-  for (let j = 0; j < z.cols; j++) {
-    const a = ni ? si[j] / ni : 0, b = nt ? st[j] / nt : 0;
-    out[j] = a + b > 0 ? a / (a + b) : NaN;
-  }
-  return out;
+  return conceptStatistics(z, isImage).modalityScore;
 }
 
 /** k of the null model: configured, else the train run's `k` parameter, else `fallback`. */

@@ -1,10 +1,12 @@
 /**
- * The `analysis` section of the study configuration (see README "Configuration"): modality
+ * The `analysis` section of the study configuration (see README "Configuration"): concept
+ * statistics and matching (`concepts`, `match`: tasks/config/analysis_match.ts), modality
  * geometry, the Bridge Score, the null model, validation against planted truth and the claims.
  * Each sub-object is also the parameter schema of its stage (tasks/modality.ts, tasks/bridge.ts,
  * tasks/validate.ts, tasks/claims.ts). Every key has a default so an empty section is valid.
  */
 import { z } from "zod";
+import { conceptsConfig, matchConfig } from "./analysis_match.ts";
 
 /** The null model of method.md §8: a seeded random dictionary of the same size, top-k codes. */
 export const nullModelConfig = z.strictObject({
@@ -93,6 +95,8 @@ export const claimsConfig = z.strictObject({
 
 /** Schema of the `analysis` section; every key has a default so an empty section is valid. */
 export const analysisSection = z.strictObject({
+  concepts: conceptsConfig.default(() => conceptsConfig.parse({})),
+  match: matchConfig.default(() => matchConfig.parse({})),
   modality: modalityConfig.default(() => modalityConfig.parse({})),
   bridge: bridgeConfig.default(() => bridgeConfig.parse({})),
   validate: validateConfig.default(() => validateConfig.parse({})),
