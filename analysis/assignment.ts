@@ -469,7 +469,7 @@ function solveSparseCertified(
   const kRow = Math.max(1, opts.candidatesPerRow ?? 32);
   const kCol = Math.max(0, opts.candidatesPerCol ?? 8);
   const maxRounds = Math.max(1, opts.maxRounds ?? 6);
-  const ms: Record<string, number> = { select: 0, solve: 0, certify: 0, dense: 0 };
+  const ms: Record<string, number> = { select: 0, solve: 0, certify: 0, enlarge: 0, dense: 0 };
   let t = performance.now();
   const lap = (phase: string) => {
     const now = performance.now();
@@ -566,7 +566,7 @@ function solveSparseCertified(
       dense.fill(0);
       g = buildGraph(cost, rowSets, dense);
     }
-    lap("select");
+    lap("enlarge");
   }
   state = solveDense(cost);
   lap("dense");
