@@ -31,12 +31,16 @@ export const trainSection = z.strictObject({
   expansionFactor: z.number().positive().default(8),
   /** Fixed number of concepts (overrides expansionFactor when set). */
   c: positiveInt.nullable().default(null),
-  /** SAE epochs (method.md default 20; 10 keeps the default study quick). */
-  epochs: positiveInt.default(10),
-  /** SAE rows per batch (method.md default 4096; capped at the training rows). */
-  batchSize: positiveInt.default(1024),
+  /**
+   * SAE epochs. method.md's defaults (20 epochs, batch 4096, lr 5e-4) are for ~600k rows; the
+   * default synthetic world's natural diet has ~2k training rows, so the study defaults take
+   * more, smaller steps: 40 epochs of 256 rows at lr 2e-3 (~300 steps, a few seconds per run).
+   */
+  epochs: positiveInt.default(40),
+  /** SAE rows per batch (capped at the training rows; a final partial batch is dropped). */
+  batchSize: positiveInt.default(256),
   /** SAE peak learning rate. */
-  lr: z.number().positive().default(5e-4),
+  lr: z.number().positive().default(2e-3),
   /**
    * Per-method options, e.g. `{ topk: { weightDecay: 0 }, pca: { width: "c" }, omp: { iterations: 5 } }`;
    * validated by each method (learn/registry.ts, learn/sae/options.ts).
