@@ -398,11 +398,15 @@ export function createSlurmRunner(ctx: {
   argv0: string[];
   quiet: boolean;
 }): Promise<SlurmRunner> {
-  const raw = (ctx.config as { runner?: unknown } | null)?.runner ?? {};
-  const section = validate(runnerSection, raw, "the runner section");
-  return Promise.resolve(
-    new SlurmRunner({ cache: ctx.cache, section, argv0: ctx.argv0, quiet: ctx.quiet }),
-  );
+  try {
+    const raw = (ctx.config as { runner?: unknown } | null)?.runner ?? {};
+    const section = validate(runnerSection, raw, "the runner section");
+    return Promise.resolve(
+      new SlurmRunner({ cache: ctx.cache, section, argv0: ctx.argv0, quiet: ctx.quiet }),
+    );
+  } catch (e) {
+    return Promise.reject(e);
+  }
 }
 
 function sleep(ms: number): Promise<void> {

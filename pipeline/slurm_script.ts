@@ -64,7 +64,8 @@ export function probeScript(o: ProbeScriptOptions): string {
   return [
     "#!/bin/bash",
     "# Concept Atlas: can this node see the cache? (written by the Slurm runner)",
-    `if [ "$(cat ${shellQuote(o.tokenFile)} 2>/dev/null)" = ${shellQuote(o.token)} ]; then`,
+    `f=${shellQuote(o.tokenFile)}`,
+    `if [ -f "$f" ] && [ "$(cat "$f")" = ${shellQuote(o.token)} ]; then`,
     `  hostname > ${ack}.tmp && mv -f ${ack}.tmp ${ack} && exit 0`,
     "fi",
     `echo "error: $(hostname) cannot read ${o.tokenFile}" >&2`,
