@@ -1,8 +1,11 @@
 /**
  * Per-key locks: `<cache>/.locks/<key>.lock`, created exclusively (O_EXCL), holding the owner's
- * host, pid and a heartbeat (the file's mtime, refreshed every few seconds). A lock whose owner
- * is gone (same host and no such process, or a heartbeat older than {@link STALE_MS}) is taken over.
- * Two runs on one cache therefore never compute the same key at once.
+ * host, boot id, pid and a heartbeat (the file's mtime, refreshed every few seconds). A lock whose
+ * owner is gone (same machine — host name and boot id — and no such process, or a heartbeat older
+ * than {@link STALE_MS}) is taken over. Two runs on one cache therefore never compute the same key
+ * at once, also when the cache is shared by several nodes (cluster workers): a lock from another
+ * machine is only taken over once its heartbeat stops, and nodes that share a host name (containers)
+ * are told apart by their boot id.
  */
 import { join } from "node:path";
 import { hostname } from "node:os";
@@ -15,6 +18,19 @@ export interface HeldLock {
 /** Heartbeat age after which a lock from another host counts as abandoned (ms). */
 export const STALE_MS = 60_000;
 const HEARTBEAT_MS = 5_000;
+
+let bootIdMemo: string | undefined;
+/** This machine's boot id (Linux), or `""` where there is none. */
+export function bootId(): string {
+  if (bootIdMemo === undefined) {
+    try {
+      bootIdMemo = Deno.readTextFileSync("/proc/sys/kernel/random/boot_id").trim();
+    } catch {
+      bootIdMemo = "";
+    }
+  }
+  return bootIdMemo;
+}
 
 /** True when process `pid` exists on this machine. */
 export function processAlive(pid: number): boolean {
@@ -31,6 +47,7 @@ async function tryCreate(path: string): Promise<boolean> {
     const f = await Deno.open(path, { write: true, createNew: true });
     const body = JSON.stringify({
       host: hostname(),
+      boot: bootId(),
       pid: Deno.pid,
       since: new Date().toISOString(),
     });
@@ -44,7 +61,7 @@ async function tryCreate(path: string): Promise<boolean> {
 }
 
 async function isStale(path: string): Promise<boolean> {
-  let owner: { host?: string; pid?: number };
+  let owner: { host?: string; boot?: string; pid?: number };
   let mtime: number;
   try {
     owner = JSON.parse(await Deno.readTextFile(path));
@@ -58,10 +75,12 @@ async function isStale(path: string): Promise<boolean> {
       return false;
     }
   }
-  if (owner.host === hostname() && typeof owner.pid === "number") {
+  const heartbeatStopped = Date.now() - mtime > STALE_MS;
+  const sameMachine = owner.host === hostname() && (owner.boot ?? bootId()) === bootId();
+  if (sameMachine && typeof owner.pid === "number") {
     return owner.pid !== Deno.pid && !processAlive(owner.pid);
   }
-  return Date.now() - mtime > STALE_MS;
+  return heartbeatStopped;
 }
 
 /** Describe the owner of a lock file for a waiting message. */

@@ -14,7 +14,7 @@ import {
   readManifest,
   writeIndex,
 } from "./cache.ts";
-import { acquireKeyLock, processAlive } from "./lock.ts";
+import { acquireKeyLock, bootId, processAlive } from "./lock.ts";
 import { hostname } from "node:os";
 import { createStageLog } from "./stage_log.ts";
 
@@ -181,18 +181,26 @@ export async function executeTask(
   }
 }
 
-/** `<host>.<pid>` of this process, safe in a folder name. */
+/**
+ * `<machine>.<pid>` of this process, safe in a folder name; `<machine>` is the host name plus the
+ * start of the boot id, so that nodes sharing a host name (containers) on a shared cache never
+ * take each other's live temporary folders for abandoned ones.
+ */
 function tmpOwner(): string {
-  return `${hostname().replace(/[^A-Za-z0-9]/g, "_")}.${Deno.pid}`;
+  return `${machineTag()}.${Deno.pid}`;
+}
+
+function machineTag(): string {
+  return `${hostname()}_${bootId().slice(0, 8)}`.replace(/[^A-Za-z0-9]/g, "_");
 }
 
 /**
  * Remove temporary folders left by killed runs: those of this key (we hold its lock) and those
- * whose owner process on this host no longer exists.
+ * whose owner process on this machine no longer exists.
  */
 async function removeAbandonedTmp(layout: CacheLayout, spec: TaskSpec): Promise<void> {
   const prefix = `${spec.stage}-${spec.key.slice(0, 16)}-`;
-  const host = hostname().replace(/[^A-Za-z0-9]/g, "_");
+  const host = machineTag();
   try {
     for await (const e of Deno.readDir(layout.tmpRoot)) {
       const owner = e.name.split("-").at(-2) ?? "";
