@@ -85,3 +85,7 @@ export const APP_JS = `"use strict";
   applyFilters();
 })();
 `;
+
+/** `assets/favicon.svg` (also answers `/favicon.ico` requests of the server). */
+export const FAVICON_SVG =
+  '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><circle cx="8" cy="8" r="7" fill="#0072b2"/><circle cx="8" cy="8" r="3" fill="#e69f00"/></svg>';

@@ -135,6 +135,7 @@ export function page(opts: {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${esc(opts.title)} — Concept Atlas</title>
 <link rel="stylesheet" href="${root}assets/style.css">
+<link rel="icon" href="${root}assets/favicon.svg" type="image/svg+xml">
 </head><body>
 <nav><a href="${root}index.html"><b>Concept Atlas</b></a>${runNav} ${selector}</nav>
 <main>

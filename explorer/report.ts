@@ -109,7 +109,15 @@ export async function buildReport(
     if (!res) throw new Error(`report: no page for ${rel}`);
     await write(rel, res.body);
   };
-  for (const rel of ["index.html", "assets/style.css", "assets/app.js", "figures/pareto.svg"]) {
+  for (
+    const rel of [
+      "index.html",
+      "assets/style.css",
+      "assets/app.js",
+      "assets/favicon.svg",
+      "figures/pareto.svg",
+    ]
+  ) {
     await emit(rel);
   }
   for (const run of runs) {

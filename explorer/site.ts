@@ -5,7 +5,7 @@
  * ever read; any other path, `..` segment, absolute path or odd character is a 404.
  */
 import { extname, join } from "node:path";
-import { APP_JS, STYLE_CSS } from "./assets.ts";
+import { APP_JS, FAVICON_SVG, STYLE_CSS } from "./assets.ts";
 import { loadRunData } from "./run_data.ts";
 import { IMAGE_TYPES, isInside, resolveImageFile } from "./media.ts";
 import { overviewPage, paretoSvg } from "./views/overview.ts";
@@ -51,6 +51,8 @@ export async function renderPath(ctx: SiteContext, path: string): Promise<SiteRe
   if (rel === "index.html") return { type: HTML, body: await overviewPage(ctx) };
   if (rel === "assets/style.css") return { type: "text/css; charset=utf-8", body: STYLE_CSS };
   if (rel === "assets/app.js") return { type: "text/javascript; charset=utf-8", body: APP_JS };
+  if (rel === "assets/favicon.svg") return { type: SVG, body: FAVICON_SVG };
+  if (rel === "favicon.ico") return { type: SVG, body: FAVICON_SVG };
   if (rel === "figures/pareto.svg") {
     return { type: SVG, body: (await paretoSvg(atlas, rootOf(rel))).svg };
   }
