@@ -11,7 +11,8 @@
 # line is `export SLURM_CONF=DIR/etc/slurm.conf`: the client commands (sbatch, squeue, scancel)
 # need that variable. `--private PATH` starts slurmd in its own mount namespace with an empty
 # tmpfs over PATH, so that jobs do not see what the submitting host writes there (a cache that is
-# not shared with the nodes). `down` stops the three daemons by their pid files.
+# not shared with the nodes; DIR/run/private.ok exists when that worked: it needs unshare -m).
+# `down` stops the three daemons by their pid files.
 set -euo pipefail
 
 die() {
@@ -121,11 +122,14 @@ EOF
 export SLURM_CONF="$dir/etc/slurm.conf"
 
 slurmctld -f "$SLURM_CONF" -i
-if [ -n "$private" ]; then
+rm -f "$dir/run/private.ok"
+if [ -n "$private" ] && unshare -m --propagation private true 2>/dev/null; then
   mkdir -p "$private"
+  # slurmd (and so every job) sees an empty tmpfs over $private; run/private.ok says it worked.
   unshare -m --propagation private sh -c \
-    "mount -t tmpfs -o size=16m atlas-node-local '$private' && exec slurmd -f '$SLURM_CONF'"
+    "mount -t tmpfs -o size=16m atlas-node-local '$private' && touch '$dir/run/private.ok'; exec slurmd -f '$SLURM_CONF'"
 else
+  [ -z "$private" ] || echo "slurm_cluster: no private mount namespace here (unshare -m failed); --private ignored" >&2
   slurmd -f "$SLURM_CONF"
 fi
 
