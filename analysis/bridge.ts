@@ -7,8 +7,9 @@
  * - `raw`:         B_ij = C_ij · cos_ij, C_ij = E_p[z_img,p,i · z_txt,p,j]
  * - `correlation`: B_ij = C_ij · cos_ij / sqrt(E_p[z_img,i²] · E_p[z_txt,j²])
  * - `centred`:     B_ij = (C_ij − μ_i·ν_j) · cos_ij, μ = E_p[z_img], ν = E_p[z_txt] (cross-covariance).
- *   Its rank-one part is dense; the top-pair search bounds it (|μ_i ν_j cos_ij| ≤ μ_i ν_j) instead
- *   of materialising it, and the bridge mass sums it by blocks of rows.
+ *   Its rank-one part is dense: one pass over D·Dᵀ by blocks of rows (block×c at a time, through
+ *   an injectable BLAS product) sums the bridge mass and searches the non-co-active top pairs;
+ *   nothing c×c is ever held.
  */
 import type { HostSparseCodes } from "../learn/learner.ts";
 import type { Modality } from "../data/embeddings.ts";
@@ -349,33 +350,18 @@ export function bridgeScores(
   if (norm === "centred") {
     // Diagonal entries that never co-fire still carry −μ_i ν_i cos_ii.
     for (let i = 0; i < c; i++) {
-      if (selfCoactivation[i] === 0 && mu[i] * nu[i] > 0) {
+      if (mu[i] * nu[i] !== 0 && !map.has(i, i, i * c + i)) {
         selfBridge[i] = value(i, i, 0, dotRows(dict, d, i, i));
       }
     }
-    // Top pairs among non-co-active (i, j): B_ij = −μ_i ν_j cos_ij ≤ μ_i ν_j; bounded search.
-    const imgs = [...Array(c).keys()].filter((i) => imgDom(i) && mu[i] > 0).sort((a, b) =>
-      mu[b] - mu[a]
-    );
-    const txts = [...Array(c).keys()].filter((j) => txtDom(j) && nu[j] > 0).sort((a, b) =>
-      nu[b] - nu[a]
-    );
-    for (const i of imgs) {
-      if (txts.length === 0 || mu[i] * nu[txts[0]] <= heap.threshold()) break;
-      for (const j of txts) {
-        if (mu[i] * nu[j] <= heap.threshold()) break;
-        if (i === j || map.has(i, j, i * c + j)) continue;
-        const cos = dotRows(dict, d, i, j);
-        const v = value(i, j, 0, cos);
-        if (v > 0) heap.offer({ i, j, value: v, coactivation: 0, cosine: cos });
-      }
-    }
-    // Mass: Σ_j |(C_ij − μ_i ν_j) cos_ij| over all j, by blocks of rows.
+    // One pass over D·Dᵀ by blocks of rows (never c² at once) gives, per row i, the dense part
+    // −μ_i ν_j cos_ij of every entry: the bridge mass Σ_j |B_ij| and the top-pair candidates
+    // among the non-co-active (i, j) (co-active ones were offered above).
     const block = opts.block ?? 256;
     const cosineBlock = opts.cosineBlock ?? cosineBlockReference;
     const rowCo = new Float64Array(c);
+    const rowMark = new Uint8Array(c);
     const touched: number[] = [];
-    // Co-active entries grouped by row i.
     const byRow = new Map<number, number[]>();
     for (let s = 0; s < map.keys.length; s++) {
       const key = map.keys[s];
@@ -385,29 +371,44 @@ export function bridgeScores(
       if (list) list.push(s);
       else byRow.set(i, [s]);
     }
+    const active = (i: number) => mu[i] !== 0 || byRow.has(i);
+    const textMask = new Uint8Array(c);
+    for (let j = 0; j < c; j++) textMask[j] = txtDom(j) ? 1 : 0;
     for (let start = 0; start < c; start += block) {
       const count = Math.min(block, c - start);
       let any = false;
-      for (let r = 0; r < count && !any; r++) any = mu[start + r] > 0;
-      if (!any) continue; // rows with μ_i = 0 never co-fire: their mass is 0
+      for (let r = 0; r < count && !any; r++) any = active(start + r);
+      if (!any) continue; // a row that never fires has B_ij = 0 for every j
       const cosB = cosineBlock(dict, c, d, start, count);
       for (let r = 0; r < count; r++) {
         const i = start + r;
-        if (mu[i] === 0) continue;
+        if (!active(i)) continue;
         for (const s of byRow.get(i) ?? []) {
           const j = map.keys[s] - i * c;
           rowCo[j] = map.sums[s] / P;
+          rowMark[j] = 1;
           touched.push(j);
         }
+        const searchRow = imgDom(i);
+        let tau = heap.threshold();
         let m = 0;
         const o = r * c;
+        const mi = mu[i];
         for (let j = 0; j < c; j++) {
-          const v = Math.abs((rowCo[j] - mu[i] * nu[j]) * cosB[o + j]);
-          m += v;
-          massText[j] += v;
+          const v = (rowCo[j] - mi * nu[j]) * cosB[o + j];
+          const a = v < 0 ? -v : v;
+          m += a;
+          massText[j] += a;
+          if (v > tau && searchRow && rowMark[j] === 0 && textMask[j] === 1 && j !== i) {
+            heap.offer({ i, j, value: v, coactivation: 0, cosine: cosB[o + j] });
+            tau = heap.threshold();
+          }
         }
         massImage[i] = m;
-        for (const j of touched) rowCo[j] = 0;
+        for (const j of touched) {
+          rowCo[j] = 0;
+          rowMark[j] = 0;
+        }
         touched.length = 0;
       }
     }

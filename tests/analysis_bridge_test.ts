@@ -73,53 +73,68 @@ function denseBridge(
   return b;
 }
 
-Deno.test("sparse bridge equals a dense float64 reference for every normalisation", () => {
-  const rng = new Rng(1);
-  const c = 24, d = 6, P = 40;
-  const dict = randomDictionary(c, d, 3);
-  const paired: PairedCodes = {
-    image: randomCodes(P, c, 3, rng),
-    text: randomCodes(P, c, 4, rng),
-  };
-  const m = Array.from({ length: c }, (_, j) => (j % 3 === 0 ? NaN : j / c));
-  for (const norm of ["raw", "correlation", "centred"] as const) {
-    const ref = denseBridge(paired, dict, c, d, norm);
-    const got = bridgeScores(paired, dict, c, d, {
-      normalisation: norm,
-      modalityScore: m,
-      topN: 15,
-      imageMin: 0.4,
-      textMax: 0.6,
-      block: 5,
-    });
-    for (let i = 0; i < c; i++) {
-      assert.ok(Math.abs(got.selfBridge[i] - ref[i * c + i]) < 1e-6, `${norm} self ${i}`);
-      let rowMass = 0, colMass = 0;
+for (const signed of [false, true]) {
+  Deno.test(`sparse bridge equals a dense float64 reference for every normalisation${signed ? " (signed codes, cone-shaped dictionary)" : ""}`, () => {
+    const rng = new Rng(signed ? 8 : 1);
+    const c = 24, d = 6, P = 40;
+    const dict = randomDictionary(c, d, 3);
+    if (signed) {
+      // Every direction shares a common component: most cosines are positive.
       for (let j = 0; j < c; j++) {
-        rowMass += Math.abs(ref[i * c + j]);
-        colMass += Math.abs(ref[j * c + i]);
-      }
-      assert.ok(Math.abs(got.massImage[i] - rowMass) < 1e-6, `${norm} mass_image ${i}`);
-      assert.ok(Math.abs(got.massText[i] - colMass) < 1e-6, `${norm} mass_text ${i}`);
-    }
-    // Top pairs: the 15 largest positive B_ij with m_i > 0.4, m_j < 0.6, i ≠ j.
-    const cand: { i: number; j: number; v: number }[] = [];
-    for (let i = 0; i < c; i++) {
-      for (let j = 0; j < c; j++) {
-        const v = ref[i * c + j];
-        if (i !== j && v > 0 && m[i] > 0.4 && m[j] < 0.6) cand.push({ i, j, v });
+        dict[j * d] += 1.5;
+        const nn = Math.hypot(...dict.subarray(j * d, (j + 1) * d));
+        for (let t = 0; t < d; t++) dict[j * d + t] /= nn;
       }
     }
-    cand.sort((a, b) => b.v - a.v);
-    const want = cand.slice(0, 15);
-    assert.equal(got.top.length, want.length, `${norm} top length`);
-    got.top.forEach((p, r) => {
-      assert.ok(Math.abs(p.value - want[r].v) < 1e-6, `${norm} top ${r} value`);
-      assert.ok(Math.abs(ref[p.i * c + p.j] - p.value) < 1e-6, `${norm} top ${r} entry`);
-    });
-    if (norm === "centred") assert.ok(got.top.some((p) => p.coactivation === 0));
-  }
-});
+    const paired: PairedCodes = {
+      image: randomCodes(P, c, 3, rng),
+      text: randomCodes(P, c, 4, rng),
+    };
+    if (signed) {
+      for (const z of [paired.image, paired.text]) {
+        for (let e = 0; e < z.value.length; e++) if (rng.uniform() < 0.4) z.value[e] *= -1;
+      }
+    }
+    const m = Array.from({ length: c }, (_, j) => (j % 3 === 0 ? NaN : j / c));
+    for (const norm of ["raw", "correlation", "centred"] as const) {
+      const ref = denseBridge(paired, dict, c, d, norm);
+      const got = bridgeScores(paired, dict, c, d, {
+        normalisation: norm,
+        modalityScore: m,
+        topN: 15,
+        imageMin: 0.4,
+        textMax: 0.6,
+        block: 5,
+      });
+      for (let i = 0; i < c; i++) {
+        assert.ok(Math.abs(got.selfBridge[i] - ref[i * c + i]) < 1e-6, `${norm} self ${i}`);
+        let rowMass = 0, colMass = 0;
+        for (let j = 0; j < c; j++) {
+          rowMass += Math.abs(ref[i * c + j]);
+          colMass += Math.abs(ref[j * c + i]);
+        }
+        assert.ok(Math.abs(got.massImage[i] - rowMass) < 1e-6, `${norm} mass_image ${i}`);
+        assert.ok(Math.abs(got.massText[i] - colMass) < 1e-6, `${norm} mass_text ${i}`);
+      }
+      // Top pairs: the 15 largest positive B_ij with m_i > 0.4, m_j < 0.6, i ≠ j.
+      const cand: { i: number; j: number; v: number }[] = [];
+      for (let i = 0; i < c; i++) {
+        for (let j = 0; j < c; j++) {
+          const v = ref[i * c + j];
+          if (i !== j && v > 0 && m[i] > 0.4 && m[j] < 0.6) cand.push({ i, j, v });
+        }
+      }
+      cand.sort((a, b) => b.v - a.v);
+      const want = cand.slice(0, 15);
+      assert.equal(got.top.length, want.length, `${norm} top length`);
+      got.top.forEach((p, r) => {
+        assert.ok(Math.abs(p.value - want[r].v) < 1e-6, `${norm} top ${r} value`);
+        assert.ok(Math.abs(ref[p.i * c + p.j] - p.value) < 1e-6, `${norm} top ${r} entry`);
+      });
+      if (norm === "centred" && !signed) assert.ok(got.top.some((p) => p.coactivation === 0));
+    }
+  });
+}
 
 Deno.test("pairCodes: caption-level pairs and per-image caption averaging", () => {
   const z: HostSparseCodes = {
