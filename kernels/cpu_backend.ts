@@ -1,7 +1,10 @@
 /**
  * The CPU backend: host Float32Array tensors, dense GEMM through a pluggable
- * {@link GemmProvider} (OpenBLAS FFI, onnxruntime-node, or TS loops), every other op in tight
- * TypeScript loops that touch only active entries.
+ * {@link GemmProvider} (OpenBLAS FFI, onnxruntime-node, or TS loops). Tensors live in one shared
+ * WebAssembly memory ({@link WasmRuntime}) so that the sparse products and AdamW run as
+ * WebAssembly SIMD kernels split over all cores, in place; tensors that do not fit the 4 GiB
+ * wasm32 memory fall back to plain arrays and TypeScript loops. Other ops are TypeScript loops
+ * that touch only active entries.
  *
  * Ordering: ops run at once when the provider is synchronous. With an asynchronous provider
  * (ORT) ops are chained on a queue in call order; `read`/`readScalar` wait for it.
@@ -27,6 +30,7 @@ import {
   sumSquaresHost,
 } from "./cpu_dense.ts";
 import { checkShape, shapeError, shapeSize } from "./shape.ts";
+import { WasmRuntime } from "./wasm_runtime.ts";
 
 /** A host tensor of the CPU backend. */
 export class CpuTensor implements Tensor {
@@ -35,24 +39,32 @@ export class CpuTensor implements Tensor {
   readonly size: number;
   /** The host array (Float32Array for f32, Int32Array for i32). */
   data: Float32Array | Int32Array;
-  constructor(shape: readonly number[], dtype: DType, data?: Float32Array | Int32Array) {
+  /** Byte offset in the backend's wasm memory, or −1 for a plain host array. */
+  ptr: number;
+  constructor(
+    shape: readonly number[],
+    dtype: DType,
+    data?: Float32Array | Int32Array,
+    ptr = -1,
+  ) {
     this.shape = [...shape];
     this.dtype = dtype;
     this.size = shapeSize(shape);
     this.data = data ?? (dtype === "f32" ? new Float32Array(this.size) : new Int32Array(this.size));
+    this.ptr = ptr;
   }
 }
 
 /** Sparse codes held by the CPU backend. */
 class CpuSparse implements SparseCodes {
-  readonly rowPtr: CpuTensor;
-  readonly index: CpuTensor;
-  readonly value: CpuTensor;
-  constructor(readonly rows: number, readonly cols: number, readonly capacity: number) {
-    this.rowPtr = new CpuTensor([rows + 1], "i32");
-    this.index = new CpuTensor([capacity], "i32");
-    this.value = new CpuTensor([capacity], "f32");
-  }
+  constructor(
+    readonly rows: number,
+    readonly cols: number,
+    readonly capacity: number,
+    readonly rowPtr: CpuTensor,
+    readonly index: CpuTensor,
+    readonly value: CpuTensor,
+  ) {}
   csr(): CsrCodes {
     return {
       rows: this.rows,
@@ -71,11 +83,93 @@ export class CpuBackend implements Backend {
   #pending: Promise<void> | null = null;
   #topk = newBatchTopkScratch();
   #scratch = new Float32Array(0);
+  /** The wasm memory, heap and thread pool holding this backend's tensors. */
+  readonly rt: WasmRuntime;
+  #registry: FinalizationRegistry<number>;
+  #csc: { colPtr: CpuTensor; slotRow: CpuTensor; slotEntry: CpuTensor } | null = null;
+  #wasmScratch: CpuTensor | null = null;
 
-  /** @param provider the GEMM implementation (the backend owns it and closes it). */
-  constructor(provider: GemmProvider) {
+  /**
+   * @param provider the GEMM implementation (the backend owns it and closes it).
+   * @param threads threads for the wasm kernels (default: all cores, at most 8).
+   */
+  constructor(provider: GemmProvider, threads?: number) {
     this.provider = provider;
     this.name = `cpu:${provider.name}`;
+    this.rt = new WasmRuntime(threads);
+    const rt = this.rt;
+    this.#registry = new FinalizationRegistry((ptr: number) => rt.free(ptr));
+  }
+
+  /** Resolves once the kernel threads have started (ops work before, on one thread). */
+  async ready(): Promise<void> {
+    await this.rt.whenReady();
+  }
+
+  /** A new zeroed tensor in the wasm heap (a plain array when the heap is full). */
+  #new(shape: readonly number[], dtype: DType): CpuTensor {
+    const size = shapeSize(shape);
+    const ptr = size > 0 ? this.rt.alloc(size * 4) : -1;
+    if (ptr < 0) return new CpuTensor(shape, dtype);
+    const data = dtype === "f32" ? this.rt.f32(ptr, size) : this.rt.i32(ptr, size);
+    data.fill(0);
+    const t = new CpuTensor(shape, dtype, data, ptr);
+    this.#registry.register(t, ptr, t);
+    return t;
+  }
+
+  /** Scratch tensor of at least `size` floats in the heap (reused). */
+  #scratchF32(size: number): CpuTensor {
+    if (!this.#wasmScratch || this.#wasmScratch.size < size) {
+      if (this.#wasmScratch) this.dispose(this.#wasmScratch);
+      this.#wasmScratch = this.#new([size], "f32");
+    }
+    return this.#wasmScratch;
+  }
+
+  /**
+   * Column-major (CSC) view of the codes' entries, in heap scratch: entries of concept j are
+   * slots colPtr[j]..colPtr[j+1]-1, each with its row and its CSR entry position. Rebuilt per
+   * call (O(nnz + cols)). Null when the heap is full.
+   */
+  #buildCsc(z: CpuSparse): { colPtr: number; slotRow: number; slotEntry: number } | null {
+    const nnz = (z.rowPtr.data as Int32Array)[z.rows];
+    const c = z.cols;
+    let s = this.#csc;
+    if (!s || s.colPtr.size < c + 1 || s.slotRow.size < nnz) {
+      if (s) { for (const t of [s.colPtr, s.slotRow, s.slotEntry]) this.dispose(t); }
+      const cap = Math.max(nnz, s ? s.slotRow.size : 0, 1);
+      s = this.#csc = {
+        colPtr: this.#new([Math.max(c + 1, s ? s.colPtr.size : 0)], "i32"),
+        slotRow: this.#new([cap], "i32"),
+        slotEntry: this.#new([cap], "i32"),
+      };
+    }
+    if (s.colPtr.ptr < 0 || s.slotRow.ptr < 0 || s.slotEntry.ptr < 0) return null;
+    const colPtr = s.colPtr.data as Int32Array;
+    const slotRow = s.slotRow.data as Int32Array;
+    const slotEntry = s.slotEntry.data as Int32Array;
+    const rowPtr = z.rowPtr.data as Int32Array, index = z.index.data as Int32Array;
+    colPtr.fill(0, 0, c + 1);
+    for (let e = 0; e < nnz; e++) colPtr[index[e] + 1]++;
+    for (let j = 0; j < c; j++) colPtr[j + 1] += colPtr[j];
+    // fill slots; colPtr[j] used as a cursor, restored afterwards
+    for (let i = 0; i < z.rows; i++) {
+      for (let e = rowPtr[i]; e < rowPtr[i + 1]; e++) {
+        const q = colPtr[index[e]]++;
+        slotRow[q] = i;
+        slotEntry[q] = e;
+      }
+    }
+    for (let j = c; j > 0; j--) colPtr[j] = colPtr[j - 1];
+    colPtr[0] = 0;
+    return { colPtr: s.colPtr.ptr, slotRow: s.slotRow.ptr, slotEntry: s.slotEntry.ptr };
+  }
+
+  /** True when every tensor lives in the wasm heap (the kernels can run). */
+  #inHeap(...ts: (CpuTensor | null)[]): boolean {
+    for (const t of ts) if (t && t.ptr < 0) return false;
+    return true;
   }
 
   #exec(fn: () => void | Promise<void>): void {
@@ -114,7 +208,7 @@ export class CpuBackend implements Backend {
 
   // ---- memory ----
   zeros(shape: readonly number[], dtype: DType = "f32"): Tensor {
-    return new CpuTensor(shape, dtype);
+    return this.#new(shape, dtype);
   }
   upload(data: Float32Array | Int32Array, shape: readonly number[]): Tensor {
     const size = shapeSize(shape);
@@ -122,7 +216,9 @@ export class CpuBackend implements Backend {
       throw shapeError("upload", `data length ${data.length} ≠ product of shape [${shape}]`);
     }
     const dtype: DType = data instanceof Int32Array ? "i32" : "f32";
-    return new CpuTensor(shape, dtype, data.slice());
+    const t = this.#new(shape, dtype);
+    t.data.set(data);
+    return t;
   }
   write(t: Tensor, data: Float32Array | Int32Array, offset = 0): void {
     const c = this.#t(t, "write");
@@ -160,11 +256,29 @@ export class CpuBackend implements Backend {
       d.data.set(s.data.subarray(start * cols, (start + count) * cols));
     });
   }
-  dispose(_t: Tensor): void {}
-  sparse(rows: number, cols: number, capacity: number): SparseCodes {
-    return new CpuSparse(rows, cols, capacity);
+  dispose(t: Tensor): void {
+    if (!(t instanceof CpuTensor) || t.ptr < 0) return;
+    const ptr = t.ptr;
+    this.#registry.unregister(t);
+    t.ptr = -1;
+    t.data = t.dtype === "f32" ? new Float32Array(0) : new Int32Array(0);
+    if (this.#pending) this.#pending.then(() => this.rt.free(ptr), () => this.rt.free(ptr));
+    else this.rt.free(ptr);
   }
-  disposeSparse(_z: SparseCodes): void {}
+  sparse(rows: number, cols: number, capacity: number): SparseCodes {
+    return new CpuSparse(
+      rows,
+      cols,
+      capacity,
+      this.#new([rows + 1], "i32"),
+      this.#new([capacity], "i32"),
+      this.#new([capacity], "f32"),
+    );
+  }
+  disposeSparse(z: SparseCodes): void {
+    if (!(z instanceof CpuSparse)) return;
+    for (const t of [z.rowPtr, z.index, z.value]) this.dispose(t);
+  }
 
   // ---- dense ----
   gemm(a: Tensor, b: Tensor, c: Tensor, opts: GemmOptions = {}): void {
@@ -272,7 +386,19 @@ export class CpuBackend implements Backend {
     const B = bias ? this.#f(bias, "sparseDecode bias") : null;
     if (B && B.length !== d) throw shapeError("sparseDecode", `bias length ${B.length} ≠ d=${d}`);
     const O = this.#f(out, "sparseDecode out");
-    this.#exec(() => sparseDecodeHost(Z.csr(), D, d, B, O));
+    const tD = dict as CpuTensor, tO = out as CpuTensor, tB = bias as CpuTensor | null;
+    this.#exec(() => {
+      if (this.#inHeap(Z.rowPtr, Z.index, Z.value, tD, tO, tB)) {
+        const nnz = (Z.rowPtr.data as Int32Array)[Z.rows];
+        this.rt.run(
+          "decode",
+          [Z.rowPtr.ptr, Z.index.ptr, Z.value.ptr, tD.ptr, d, tB ? tB.ptr : 0, tO.ptr],
+          0,
+          Z.rows,
+          (nnz + Z.rows) * d,
+        );
+      } else sparseDecodeHost(Z.csr(), D, d, B, O);
+    });
   }
   sparseSample(g: Tensor, dict: Tensor, z: SparseCodes, vals: Tensor): void {
     const Z = this.#z(z, "sparseSample");
@@ -280,7 +406,19 @@ export class CpuBackend implements Backend {
     checkShape("sparseSample g", this.#t(g, "sparseSample g").shape, [Z.rows, d]);
     checkShape("sparseSample vals", this.#t(vals, "sparseSample vals").shape, [Z.capacity]);
     const G = this.#f(g, "sparseSample g"), V = this.#f(vals, "sparseSample vals");
-    this.#exec(() => sparseSampleHost(G, D, d, Z.csr(), V));
+    const tG = g as CpuTensor, tD = dict as CpuTensor, tV = vals as CpuTensor;
+    this.#exec(() => {
+      if (this.#inHeap(Z.rowPtr, Z.index, tG, tD, tV)) {
+        const nnz = (Z.rowPtr.data as Int32Array)[Z.rows];
+        this.rt.run(
+          "sample",
+          [tG.ptr, tD.ptr, d, Z.rowPtr.ptr, Z.index.ptr, tV.ptr],
+          0,
+          Z.rows,
+          nnz * d,
+        );
+      } else sparseSampleHost(G, D, d, Z.csr(), V);
+    });
   }
   sparseTransposeProduct(
     z: SparseCodes,
@@ -301,7 +439,12 @@ export class CpuBackend implements Backend {
       throw shapeError("sparseTransposeProduct", `vals length ${V.length} ≠ capacity`);
     }
     const G = this.#f(g, "g"), O = this.#f(out, "out");
-    this.#exec(() => sparseTransposeProductHost(Z.csr(), V, G, d, O, beta));
+    const tV = (vals ?? Z.value) as CpuTensor, tG = g as CpuTensor, tO = out as CpuTensor;
+    this.#exec(() => {
+      if (!(this.#gatherRows(Z, tV, tG, d, tO, beta))) {
+        sparseTransposeProductHost(Z.csr(), V, G, d, O, beta);
+      }
+    });
   }
   sparseOuterToColumns(x: Tensor, z: SparseCodes, vals: Tensor, out: Tensor, beta: number): void {
     const Z = this.#z(z, "sparseOuterToColumns");
@@ -313,11 +456,40 @@ export class CpuBackend implements Backend {
     checkShape("sparseOuterToColumns out", this.#t(out, "out").shape, [d, Z.cols]);
     checkShape("sparseOuterToColumns vals", this.#t(vals, "vals").shape, [Z.capacity]);
     const X = this.#f(x, "x"), V = this.#f(vals, "vals"), O = this.#f(out, "out");
+    const tX = x as CpuTensor, tV = vals as CpuTensor;
     this.#exec(() => {
+      const acc = this.#inHeap(tX, tV, Z.rowPtr, Z.index) ? this.#scratchF32(Z.cols * d) : null;
+      if (acc && this.#gatherRows(Z, tV, tX, d, acc, 0)) {
+        transposeInto(acc.data as Float32Array, Z.cols, d, O, beta);
+        return;
+      }
       if (this.#scratch.length < Z.cols * d) this.#scratch = new Float32Array(Z.cols * d);
       sparseOuterToColumnsHost(X, d, Z.csr(), V, O, beta, this.#scratch);
     });
   }
+  /** out (c×d) = beta·out + Zᵀ·src with values `vals`, by concept on the wasm kernels. */
+  #gatherRows(
+    z: CpuSparse,
+    vals: CpuTensor,
+    src: CpuTensor,
+    d: number,
+    out: CpuTensor,
+    beta: number,
+  ): boolean {
+    if (!this.#inHeap(z.rowPtr, z.index, vals, src, out)) return false;
+    const csc = this.#buildCsc(z);
+    if (!csc) return false;
+    const nnz = (z.rowPtr.data as Int32Array)[z.rows];
+    this.rt.run(
+      "gather",
+      [csc.colPtr, csc.slotRow, csc.slotEntry, vals.ptr, src.ptr, d, out.ptr, beta],
+      0,
+      z.cols,
+      (nnz + z.cols) * d,
+    );
+    return true;
+  }
+
   sparseColumnSum(z: SparseCodes, vals: Tensor, out: Tensor, beta: number): void {
     const Z = this.#z(z, "sparseColumnSum");
     checkShape("sparseColumnSum vals", this.#t(vals, "vals").shape, [Z.capacity]);
@@ -373,10 +545,54 @@ export class CpuBackend implements Backend {
     checkShape("adamw v", this.#t(v, "v").shape, s);
     if (!(o.step >= 1)) throw shapeError("adamw", `step must be ≥ 1, got ${o.step}`);
     const P = this.#f(param, "p"), G = this.#f(grad, "g"), M = this.#f(m, "m"), V = this.#f(v, "v");
-    this.#exec(() => adamwHost(P, G, M, V, o.lr, o.beta1, o.beta2, o.eps, o.weightDecay, o.step));
+    const ts = [param, grad, m, v] as CpuTensor[];
+    this.#exec(() => {
+      if (!this.#inHeap(...ts)) {
+        adamwHost(P, G, M, V, o.lr, o.beta1, o.beta2, o.eps, o.weightDecay, o.step);
+        return;
+      }
+      const bc1 = 1 - Math.pow(o.beta1, o.step);
+      const bc2 = 1 - Math.pow(o.beta2, o.step);
+      this.rt.run(
+        "adamw",
+        [
+          ...ts.map((t) => t.ptr),
+          o.beta1,
+          1 - o.beta1,
+          o.beta2,
+          1 - o.beta2,
+          o.lr / bc1,
+          1 / Math.sqrt(bc2),
+          o.eps,
+          1 - o.lr * o.weightDecay,
+        ],
+        0,
+        P.length,
+        P.length * 8,
+        16,
+      );
+    });
   }
 
   close(): void {
     this.provider.close();
+    this.rt.close();
+  }
+}
+
+/** out (d×c) = beta·out + accᵀ for acc (c×d), in 32×32 blocks. */
+function transposeInto(acc: Float32Array, c: number, d: number, out: Float32Array, beta: number) {
+  const B = 32;
+  for (let t0 = 0; t0 < d; t0 += B) {
+    const t1 = Math.min(d, t0 + B);
+    for (let j0 = 0; j0 < c; j0 += B) {
+      const j1 = Math.min(c, j0 + B);
+      for (let t = t0; t < t1; t++) {
+        const ro = t * c;
+        if (beta === 0) { for (let j = j0; j < j1; j++) out[ro + j] = acc[j * d + t]; }
+        else if (beta === 1) { for (let j = j0; j < j1; j++) out[ro + j] += acc[j * d + t]; }
+        else for (let j = j0; j < j1; j++) out[ro + j] = beta * out[ro + j] + acc[j * d + t];
+      }
+    }
   }
 }

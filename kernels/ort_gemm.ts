@@ -50,8 +50,10 @@ export async function loadOrtGemm(): Promise<GemmProvider | null> {
         return;
       }
       const s = await session(transA, transB, alpha);
-      const A = new ort.Tensor("float32", call.a, transA ? [k, m] : [m, k]);
-      const B = new ort.Tensor("float32", call.b, transB ? [n, k] : [k, n]);
+      // onnxruntime-node rejects views of shared memory (the CPU backend's wasm heap): copy
+      const own = (x: Float32Array) => x.buffer instanceof SharedArrayBuffer ? x.slice() : x;
+      const A = new ort.Tensor("float32", own(call.a), transA ? [k, m] : [m, k]);
+      const B = new ort.Tensor("float32", own(call.b), transB ? [n, k] : [k, n]);
       const out = await s.run({ A, B });
       const y = out.Y.data as Float32Array;
       if (beta === 0) c.set(y.subarray(0, m * n));

@@ -101,6 +101,7 @@ export async function createBackend(
   }
   const provider = await createGemmProvider(opts.gemm);
   const b = new CpuBackend(provider);
+  await b.ready();
   log(`backend: ${b.name} (${provider.detail})`);
   return b;
 }

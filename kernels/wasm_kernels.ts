@@ -1,0 +1,324 @@
+/**
+ * The CPU backend's WebAssembly SIMD kernels, written with the tiny assembler of
+ * {@link ./wasm_asm.ts}. Every kernel works on byte offsets into one shared
+ * `WebAssembly.Memory` (where the CPU backend keeps its tensors) and on a half-open range of
+ * rows / concepts / elements, so that a thread pool can split it. Shapes: row-major float32,
+ * CSR codes as in kernels/backend.ts.
+ *
+ * Exports (argument order; p* = byte offsets):
+ * - `decode(pRowPtr, pIndex, pValue, pDict, d, pBias|0, pOut, r0, r1)`: out_i = bias + Σ_e v_e·D_j
+ * - `sample(pG, pDict, d, pRowPtr, pIndex, pVals, r0, r1)`: vals_e = ⟨G_i, D_j⟩
+ * - `gather(pColPtr, pSlotRow, pSlotEntry, pVals, pSrc, d, pOut, beta, j0, j1)`:
+ *   out_j = beta·out_j + Σ_{s ∈ column j} vals[slotEntry_s]·src_{slotRow_s}  (Zᵀ·G by concept)
+ * - `adamw(pP, pG, pM, pV, beta1, a1, beta2, a2, stepSize, invSqrtBc2, eps, decay, i0, i1)`
+ *
+ * The range is always the last two arguments.
+ */
+import { assembleModule, F32, FnBuilder, I32, OP, SIMD, V128 } from "./wasm_asm.ts";
+
+/** Names of the exported kernels, in export order (the thread pool calls them by index). */
+export const KERNEL_NAMES = ["decode", "sample", "gather", "adamw"] as const;
+/** One kernel name. */
+export type KernelName = typeof KERNEL_NAMES[number];
+
+/** Emit `out[o..o+d) += v·src[s..s+d)` (byte offsets; d4b = 16·⌊d/4⌋, db = 4·d). */
+function axpy(
+  f: FnBuilder,
+  o: number,
+  s: number,
+  vS: number,
+  vV: number,
+  t: number,
+  d4b: number,
+  db: number,
+): void {
+  // 64 bytes per iteration while they fit, then 16, then scalars
+  const d16b = f.local(I32), po = f.local(I32), ps = f.local(I32);
+  f.get(d4b).i32(-64).op(OP.i32And).set(d16b);
+  f.forRange(t, () => f.i32(0), d16b, 64, () => {
+    f.get(o).get(t).op(OP.i32Add).set(po);
+    f.get(s).get(t).op(OP.i32Add).set(ps);
+    for (const off of [0, 16, 32, 48]) {
+      f.get(po);
+      f.get(po).mem(SIMD.load, 2, off, true);
+      f.get(ps).mem(SIMD.load, 2, off, true);
+      f.get(vV).simd(SIMD.f32x4Mul).simd(SIMD.f32x4Add);
+      f.mem(SIMD.store, 2, off, true);
+    }
+  });
+  f.forRange(t, () => f.get(d16b), d4b, 16, () => {
+    f.get(o).get(t).op(OP.i32Add);
+    f.get(o).get(t).op(OP.i32Add).mem(SIMD.load, 2, 0, true);
+    f.get(s).get(t).op(OP.i32Add).mem(SIMD.load, 2, 0, true);
+    f.get(vV).simd(SIMD.f32x4Mul).simd(SIMD.f32x4Add);
+    f.mem(SIMD.store, 2, 0, true);
+  });
+  f.forRange(t, () => f.get(d4b), db, 4, () => {
+    f.get(o).get(t).op(OP.i32Add);
+    f.get(o).get(t).op(OP.i32Add).mem(OP.f32Load, 2);
+    f.get(s).get(t).op(OP.i32Add).mem(OP.f32Load, 2);
+    f.get(vS).op(OP.f32Mul, OP.f32Add);
+    f.mem(OP.f32Store, 2);
+  });
+}
+
+/** Emit `out[o..o+d) = beta·out[o..o+d)` (beta 0 writes zeros, even over NaN). */
+function scaleRow(
+  f: FnBuilder,
+  o: number,
+  beta: number,
+  t: number,
+  d4b: number,
+  db: number,
+  betaV: number,
+): void {
+  f.get(beta).f32(1).op(OP.f32Ne).if(() => {
+    f.get(beta).f32(0).op(OP.f32Eq).if(() => {
+      f.forRange(t, () => f.i32(0), db, 4, () => {
+        f.get(o).get(t).op(OP.i32Add).f32(0).mem(OP.f32Store, 2);
+      });
+    }, () => {
+      f.forRange(t, () => f.i32(0), d4b, 16, () => {
+        f.get(o).get(t).op(OP.i32Add);
+        f.get(o).get(t).op(OP.i32Add).mem(SIMD.load, 2, 0, true);
+        f.get(betaV).simd(SIMD.f32x4Mul).mem(SIMD.store, 2, 0, true);
+      });
+      f.forRange(t, () => f.get(d4b), db, 4, () => {
+        f.get(o).get(t).op(OP.i32Add);
+        f.get(o).get(t).op(OP.i32Add).mem(OP.f32Load, 2);
+        f.get(beta).op(OP.f32Mul).mem(OP.f32Store, 2);
+      });
+    });
+  });
+}
+
+function decodeFn(): FnBuilder {
+  const [pRowPtr, pIndex, pValue, pDict, d, pBias, pOut, r0, r1] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+  const f = new FnBuilder("decode", [I32, I32, I32, I32, I32, I32, I32, I32, I32]);
+  const i = f.local(I32), e = f.local(I32), e1 = f.local(I32), o = f.local(I32);
+  const s = f.local(I32), t = f.local(I32), d4b = f.local(I32), db = f.local(I32);
+  const vS = f.local(F32), vV = f.local(V128);
+  f.get(d).i32(2).op(OP.i32Shl).set(db);
+  f.get(d).i32(-4).op(OP.i32And).i32(2).op(OP.i32Shl).set(d4b);
+  f.forRange(i, () => f.get(r0), r1, 1, () => {
+    f.get(pOut).get(i).get(db).op(OP.i32Mul).op(OP.i32Add).set(o);
+    // out row = bias or 0
+    f.get(pBias).if(() => {
+      f.forRange(t, () => f.i32(0), db, 4, () => {
+        f.get(o).get(t).op(OP.i32Add);
+        f.get(pBias).get(t).op(OP.i32Add).mem(OP.f32Load, 2);
+        f.mem(OP.f32Store, 2);
+      });
+    }, () => {
+      f.forRange(t, () => f.i32(0), db, 4, () => {
+        f.get(o).get(t).op(OP.i32Add).f32(0).mem(OP.f32Store, 2);
+      });
+    });
+    // e range
+    f.get(pRowPtr).get(i).i32(2).op(OP.i32Shl).op(OP.i32Add).mem(OP.i32Load, 2, 4).set(e1);
+    f.forRange(
+      e,
+      () => {
+        f.get(pRowPtr).get(i).i32(2).op(OP.i32Shl).op(OP.i32Add).mem(OP.i32Load, 2);
+      },
+      e1,
+      1,
+      () => {
+        f.get(pValue).get(e).i32(2).op(OP.i32Shl).op(OP.i32Add).mem(OP.f32Load, 2).tee(vS);
+        f.simd(SIMD.f32x4Splat).set(vV);
+        f.get(pDict);
+        f.get(pIndex).get(e).i32(2).op(OP.i32Shl).op(OP.i32Add).mem(OP.i32Load, 2);
+        f.get(db).op(OP.i32Mul).op(OP.i32Add).set(s);
+        axpy(f, o, s, vS, vV, t, d4b, db);
+      },
+    );
+  });
+  return f;
+}
+
+function sampleFn(): FnBuilder {
+  const [pG, pDict, d, pRowPtr, pIndex, pVals, r0, r1] = [0, 1, 2, 3, 4, 5, 6, 7];
+  const f = new FnBuilder("sample", [I32, I32, I32, I32, I32, I32, I32, I32]);
+  const i = f.local(I32), e = f.local(I32), e1 = f.local(I32), gi = f.local(I32);
+  const s = f.local(I32), t = f.local(I32), d4b = f.local(I32), db = f.local(I32);
+  const acc = f.local(V128), acc2 = f.local(V128), sum = f.local(F32), d8b = f.local(I32);
+  const acc3 = f.local(V128), acc4 = f.local(V128), pg = f.local(I32), ps = f.local(I32);
+  f.get(d).i32(2).op(OP.i32Shl).set(db);
+  f.get(d).i32(-4).op(OP.i32And).i32(2).op(OP.i32Shl).set(d4b);
+  f.get(d).i32(-16).op(OP.i32And).i32(2).op(OP.i32Shl).set(d8b);
+  f.forRange(i, () => f.get(r0), r1, 1, () => {
+    f.get(pG).get(i).get(db).op(OP.i32Mul).op(OP.i32Add).set(gi);
+    f.get(pRowPtr).get(i).i32(2).op(OP.i32Shl).op(OP.i32Add).mem(OP.i32Load, 2, 4).set(e1);
+    f.forRange(
+      e,
+      () => {
+        f.get(pRowPtr).get(i).i32(2).op(OP.i32Shl).op(OP.i32Add).mem(OP.i32Load, 2);
+      },
+      e1,
+      1,
+      () => {
+        f.get(pDict);
+        f.get(pIndex).get(e).i32(2).op(OP.i32Shl).op(OP.i32Add).mem(OP.i32Load, 2);
+        f.get(db).op(OP.i32Mul).op(OP.i32Add).set(s);
+        f.f32(0).simd(SIMD.f32x4Splat).tee(acc).tee(acc2).tee(acc3).set(acc4);
+        // four independent accumulators over 16 floats
+        f.forRange(t, () => f.i32(0), d8b, 64, () => {
+          f.get(gi).get(t).op(OP.i32Add).set(pg);
+          f.get(s).get(t).op(OP.i32Add).set(ps);
+          [acc, acc2, acc3, acc4].forEach((a, u) => {
+            f.get(a);
+            f.get(pg).mem(SIMD.load, 2, 16 * u, true);
+            f.get(ps).mem(SIMD.load, 2, 16 * u, true);
+            f.simd(SIMD.f32x4Mul).simd(SIMD.f32x4Add).set(a);
+          });
+        });
+        f.forRange(t, () => f.get(d8b), d4b, 16, () => {
+          f.get(acc);
+          f.get(gi).get(t).op(OP.i32Add).mem(SIMD.load, 2, 0, true);
+          f.get(s).get(t).op(OP.i32Add).mem(SIMD.load, 2, 0, true);
+          f.simd(SIMD.f32x4Mul).simd(SIMD.f32x4Add).set(acc);
+        });
+        f.get(acc).get(acc2).simd(SIMD.f32x4Add).get(acc3).simd(SIMD.f32x4Add);
+        f.get(acc4).simd(SIMD.f32x4Add).set(acc);
+        f.get(acc).simd(SIMD.f32x4ExtractLane).op(0);
+        f.get(acc).simd(SIMD.f32x4ExtractLane).op(1).op(OP.f32Add);
+        f.get(acc).simd(SIMD.f32x4ExtractLane).op(2);
+        f.get(acc).simd(SIMD.f32x4ExtractLane).op(3).op(OP.f32Add).op(OP.f32Add).set(sum);
+        f.forRange(t, () => f.get(d4b), db, 4, () => {
+          f.get(sum);
+          f.get(gi).get(t).op(OP.i32Add).mem(OP.f32Load, 2);
+          f.get(s).get(t).op(OP.i32Add).mem(OP.f32Load, 2);
+          f.op(OP.f32Mul, OP.f32Add).set(sum);
+        });
+        f.get(pVals).get(e).i32(2).op(OP.i32Shl).op(OP.i32Add).get(sum).mem(OP.f32Store, 2);
+      },
+    );
+  });
+  return f;
+}
+
+function gatherFn(): FnBuilder {
+  const [pColPtr, pSlotRow, pSlotEntry, pVals, pSrc, d, pOut, beta, j0, j1] = [
+    0,
+    1,
+    2,
+    3,
+    4,
+    5,
+    6,
+    7,
+    8,
+    9,
+  ];
+  const f = new FnBuilder("gather", [I32, I32, I32, I32, I32, I32, I32, F32, I32, I32]);
+  const j = f.local(I32), q = f.local(I32), q1 = f.local(I32), o = f.local(I32);
+  const s = f.local(I32), t = f.local(I32), d4b = f.local(I32), db = f.local(I32);
+  const vS = f.local(F32), vV = f.local(V128), betaV = f.local(V128);
+  f.get(d).i32(2).op(OP.i32Shl).set(db);
+  f.get(d).i32(-4).op(OP.i32And).i32(2).op(OP.i32Shl).set(d4b);
+  f.get(beta).simd(SIMD.f32x4Splat).set(betaV);
+  f.forRange(j, () => f.get(j0), j1, 1, () => {
+    f.get(pOut).get(j).get(db).op(OP.i32Mul).op(OP.i32Add).set(o);
+    scaleRow(f, o, beta, t, d4b, db, betaV);
+    f.get(pColPtr).get(j).i32(2).op(OP.i32Shl).op(OP.i32Add).mem(OP.i32Load, 2, 4).set(q1);
+    f.forRange(
+      q,
+      () => {
+        f.get(pColPtr).get(j).i32(2).op(OP.i32Shl).op(OP.i32Add).mem(OP.i32Load, 2);
+      },
+      q1,
+      1,
+      () => {
+        // v = vals[slotEntry[q]]
+        f.get(pVals);
+        f.get(pSlotEntry).get(q).i32(2).op(OP.i32Shl).op(OP.i32Add).mem(OP.i32Load, 2);
+        f.i32(2).op(OP.i32Shl).op(OP.i32Add).mem(OP.f32Load, 2).tee(vS);
+        f.f32(0).op(OP.f32Ne).if(() => {
+          f.get(vS).simd(SIMD.f32x4Splat).set(vV);
+          f.get(pSrc);
+          f.get(pSlotRow).get(q).i32(2).op(OP.i32Shl).op(OP.i32Add).mem(OP.i32Load, 2);
+          f.get(db).op(OP.i32Mul).op(OP.i32Add).set(s);
+          axpy(f, o, s, vS, vV, t, d4b, db);
+        });
+      },
+    );
+  });
+  return f;
+}
+
+function adamwFn(): FnBuilder {
+  const P = [I32, I32, I32, I32, F32, F32, F32, F32, F32, F32, F32, F32, I32, I32];
+  const f = new FnBuilder("adamw", P);
+  const [pP, pG, pM, pV, b1, a1, b2, a2, ss, isb, eps, dec, i0, i1] = P.map((_, i) => i);
+  const i = f.local(I32), i4 = f.local(I32), off = f.local(I32);
+  const g = f.local(V128), m = f.local(V128), v = f.local(V128);
+  const gs = f.local(F32), ms = f.local(F32), vs = f.local(F32);
+  const vb1 = f.local(V128), va1 = f.local(V128), vb2 = f.local(V128), va2 = f.local(V128);
+  const vss = f.local(V128), visb = f.local(V128), veps = f.local(V128), vdec = f.local(V128);
+  for (const [src, dst] of [[b1, vb1], [a1, va1], [b2, vb2], [a2, va2], [ss, vss], [isb, visb]]) {
+    f.get(src).simd(SIMD.f32x4Splat).set(dst);
+  }
+  f.get(eps).simd(SIMD.f32x4Splat).set(veps);
+  f.get(dec).simd(SIMD.f32x4Splat).set(vdec);
+  // i4 = i0 + 4·⌊(i1 − i0)/4⌋
+  f.get(i1).get(i0).op(OP.i32Sub).i32(-4).op(OP.i32And).get(i0).op(OP.i32Add).set(i4);
+  f.forRange(i, () => f.get(i0), i4, 4, () => {
+    f.get(i).i32(2).op(OP.i32Shl).set(off);
+    f.get(pG).get(off).op(OP.i32Add).mem(SIMD.load, 2, 0, true).set(g);
+    // m = b1·m + a1·g
+    f.get(vb1).get(pM).get(off).op(OP.i32Add).mem(SIMD.load, 2, 0, true).simd(SIMD.f32x4Mul);
+    f.get(va1).get(g).simd(SIMD.f32x4Mul).simd(SIMD.f32x4Add).set(m);
+    // v = b2·v + a2·g·g
+    f.get(vb2).get(pV).get(off).op(OP.i32Add).mem(SIMD.load, 2, 0, true).simd(SIMD.f32x4Mul);
+    f.get(va2).get(g).simd(SIMD.f32x4Mul).get(g).simd(SIMD.f32x4Mul).simd(SIMD.f32x4Add).set(v);
+    f.get(pM).get(off).op(OP.i32Add).get(m).mem(SIMD.store, 2, 0, true);
+    f.get(pV).get(off).op(OP.i32Add).get(v).mem(SIMD.store, 2, 0, true);
+    // p = p·dec − ss·m / (sqrt(v)·isb + eps)
+    f.get(pP).get(off).op(OP.i32Add);
+    f.get(pP).get(off).op(OP.i32Add).mem(SIMD.load, 2, 0, true).get(vdec).simd(SIMD.f32x4Mul);
+    f.get(vss).get(m).simd(SIMD.f32x4Mul);
+    f.get(v).simd(SIMD.f32x4Sqrt).get(visb).simd(SIMD.f32x4Mul).get(veps).simd(SIMD.f32x4Add);
+    f.simd(SIMD.f32x4Div).simd(SIMD.f32x4Sub);
+    f.mem(SIMD.store, 2, 0, true);
+  });
+  f.forRange(i, () => f.get(i4), i1, 1, () => {
+    f.get(i).i32(2).op(OP.i32Shl).set(off);
+    f.get(pG).get(off).op(OP.i32Add).mem(OP.f32Load, 2).set(gs);
+    f.get(b1).get(pM).get(off).op(OP.i32Add).mem(OP.f32Load, 2).op(OP.f32Mul);
+    f.get(a1).get(gs).op(OP.f32Mul, OP.f32Add).set(ms);
+    f.get(b2).get(pV).get(off).op(OP.i32Add).mem(OP.f32Load, 2).op(OP.f32Mul);
+    f.get(a2).get(gs).op(OP.f32Mul).get(gs).op(OP.f32Mul, OP.f32Add).set(vs);
+    f.get(pM).get(off).op(OP.i32Add).get(ms).mem(OP.f32Store, 2);
+    f.get(pV).get(off).op(OP.i32Add).get(vs).mem(OP.f32Store, 2);
+    f.get(pP).get(off).op(OP.i32Add);
+    f.get(pP).get(off).op(OP.i32Add).mem(OP.f32Load, 2).get(dec).op(OP.f32Mul);
+    f.get(ss).get(ms).op(OP.f32Mul);
+    f.get(vs).op(OP.f32Sqrt).get(isb).op(OP.f32Mul).get(eps).op(OP.f32Add);
+    f.op(OP.f32Div, OP.f32Sub);
+    f.mem(OP.f32Store, 2);
+  });
+  return f;
+}
+
+/** Maximum memory of the kernels' module, in 64 KiB pages (4 GiB: the wasm32 limit). */
+export const MAX_PAGES = 65536;
+
+let compiled: WebAssembly.Module | null = null;
+
+/** The compiled kernel module (compiled once per process; imports `env.memory`, shared). */
+export function kernelModule(): WebAssembly.Module {
+  if (!compiled) {
+    const bytes = assembleModule([decodeFn(), sampleFn(), gatherFn(), adamwFn()], 1, MAX_PAGES);
+    compiled = new WebAssembly.Module(bytes as BufferSource);
+  }
+  return compiled;
+}
+
+/** The exported kernels of one instance, as JS functions over numbers. */
+export type KernelExports = Record<KernelName, (...args: number[]) => void>;
+
+/** Instantiate the kernels on `memory` (shared, created with maximum {@link MAX_PAGES}). */
+export function instantiateKernels(memory: WebAssembly.Memory): KernelExports {
+  const inst = new WebAssembly.Instance(kernelModule(), { env: { memory } });
+  return inst.exports as unknown as KernelExports;
+}
