@@ -6,6 +6,7 @@ import { dietsSection } from "./diets.ts";
 import { trainSection } from "./train.ts";
 import { analysisSection } from "./analysis.ts";
 import { reportSection } from "./report.ts";
+import { runnerSection } from "../../pipeline/runner_config.ts";
 
 /** Schema of the study configuration; unknown keys are errors, missing ones take defaults. */
 export const studyConfigSchema = z.strictObject({
@@ -15,6 +16,7 @@ export const studyConfigSchema = z.strictObject({
   train: trainSection.default(() => trainSection.parse({})),
   analysis: analysisSection.default(() => analysisSection.parse({})),
   report: reportSection.default(() => reportSection.parse({})),
+  runner: runnerSection.default(() => runnerSection.parse({})),
 });
 
 /** A validated study configuration. */

@@ -1,0 +1,14 @@
+/** The Concept Atlas study handed to the engine: config schema, stages, fan-out, summary. */
+import type { StudyDefinition } from "../pipeline/study.ts";
+import { type StudyConfig, studyConfigSchema } from "./config/mod.ts";
+import { buildStudy, studyStages } from "./study.ts";
+import { studyReport } from "./study_report.ts";
+
+/** The study of method.md on the configured dataset (default: the synthetic world). */
+export const atlasStudy: StudyDefinition<StudyConfig> = {
+  name: "concept-atlas",
+  configSchema: studyConfigSchema,
+  stages: studyStages,
+  build: (config) => buildStudy(config),
+  report: (_config, summaries) => studyReport(summaries),
+};

@@ -1,0 +1,106 @@
+/**
+ * The short summary printed at the end of a study run: the data, the Pareto front at a glance,
+ * the claims beside their null model, and the checks against planted truth. Also the `claims`
+ * and `validation` members of the `--json` summary (design.md).
+ */
+import { join } from "node:path";
+import type { StageSummary } from "../pipeline/execute.ts";
+import type { StudyReport } from "../pipeline/study.ts";
+import type { Claim } from "../analysis/claims.ts";
+import type { ValidationCheck } from "../analysis/truth_checks.ts";
+import { readTable } from "../data/table_io.ts";
+
+async function readJson<T>(path: string): Promise<T | null> {
+  try {
+    return JSON.parse(await Deno.readTextFile(path)) as T;
+  } catch {
+    return null;
+  }
+}
+
+const fmt = (
+  v: number,
+) => (Number.isFinite(v) ? (Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(3)) : "n/a");
+
+/** Summarise a finished study from its artifacts. */
+export async function studyReport(summaries: StageSummary[]): Promise<StudyReport> {
+  const one = (stage: string) => summaries.find((s) => s.stage === stage);
+  const lines: string[] = [];
+  const json: Record<string, unknown> = {};
+
+  const data = one("dataset") ?? one("embed");
+  if (data) {
+    const m = await readJson<{ meta: Record<string, unknown> }>(join(data.dir, "manifest.json"));
+    const meta = m?.meta ?? {};
+    const parts = [`${meta.n ?? "?"} rows`, `d=${meta.d ?? "?"}`];
+    if (typeof meta.centroid_distance === "number") {
+      parts.push(`modality gap ${fmt(meta.centroid_distance)}`);
+    }
+    if (typeof meta.retrieval_i2t === "number") {
+      parts.push(`top-1 retrieval i→t ${(meta.retrieval_i2t as number).toFixed(2)}`);
+    }
+    lines.push(`Data: ${data.id}${meta.kind ? ` (${meta.kind})` : ""}: ${parts.join(", ")}`);
+  }
+
+  const pareto = one("pareto");
+  if (pareto) {
+    try {
+      const t = await readTable(join(pareto.dir, "pareto.parquet"));
+      const method = t.method as string[];
+      const r2 = t.r2 as unknown as Float64Array;
+      const l0 = t.l0 as unknown as Float64Array;
+      const best = new Map<string, { r2: number; l0: number }>();
+      for (let i = 0; i < method.length; i++) {
+        // R² at the sparsest setting with ℓ0 ≥ 7.5 (≈ k = 8), for a one-line comparison.
+        if (l0[i] < 7.5) continue;
+        const b = best.get(method[i]);
+        if (!b || l0[i] < b.l0) best.set(method[i], { r2: r2[i], l0: l0[i] });
+      }
+      const ranked = [...best.entries()].sort((a, b) => b[1].r2 - a[1].r2);
+      if (ranked.length) {
+        lines.push(
+          `Pareto (eval R² at the sparsest ℓ0 ≥ 8): ${
+            ranked.map(([m, v]) => `${m} ${v.r2.toFixed(3)}@${v.l0.toFixed(1)}`).join(", ")
+          }`,
+        );
+      }
+      lines.push(`  table and plot: ${join(pareto.dir, "pareto.parquet")}, pareto.svg`);
+    } catch { /* the pareto table is optional in the summary */ }
+  }
+
+  const claims = one("claims")
+    ? await readJson<Claim[]>(join(one("claims")!.dir, "claims.json"))
+    : null;
+  if (claims) {
+    json.claims = claims.map((c) => ({
+      claim: c.claim,
+      value: c.value,
+      null_value: c.null_value,
+      holds: c.holds,
+    }));
+    lines.push("Claims of the study (learned dictionary vs a random dictionary of the same size):");
+    for (const c of claims) {
+      lines.push(
+        `  ${c.holds ? "holds " : "fails "} ${c.claim}: ${fmt(c.value)} (null ${
+          fmt(c.null_value)
+        })`,
+      );
+    }
+  }
+
+  const validation = one("validate")
+    ? await readJson<ValidationCheck[]>(join(one("validate")!.dir, "validation.json"))
+    : null;
+  if (validation) {
+    json.validation = validation;
+    lines.push("Checks against planted truth:");
+    for (const v of validation) {
+      lines.push(
+        `  ${v.holds ? "pass" : "FAIL"}  ${v.check}: ${fmt(v.value)} (threshold ${
+          fmt(v.threshold)
+        })`,
+      );
+    }
+  }
+  return { text: lines.join("\n"), json };
+}
