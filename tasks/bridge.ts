@@ -167,7 +167,7 @@ export const bridgeStage: Stage<BridgeConfig> = {
   name: "bridge",
   version: 1,
   description: "Bridge Score: top image→text concept pairs, self-bridges, bridge mass (+ null)",
-  inputs: { train: "train", encode: "encode", dataset: "dataset", concepts: "concepts" },
+  inputs: { train: "train", encode: "encode", dataset: "dataset|embed", concepts: "concepts" },
   params: bridgeConfig,
   outputs: ["bridge_pairs.parquet", "self_bridges.parquet", "bridge_mass.parquet", "summary.json"],
   run,

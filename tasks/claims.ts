@@ -268,7 +268,7 @@ export const claimsStage: Stage<ClaimsConfig> = {
     "concepts?": "concepts",
     "modality?": "modality",
     "bridge?": "bridge",
-    "dataset?": "dataset",
+    "dataset?": "dataset|embed",
   },
   params: claimsConfig,
   outputs: ["claims.json"],

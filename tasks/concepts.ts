@@ -141,7 +141,7 @@ export const conceptsStage: Stage<ConceptsConfig> = {
   name: "concepts",
   version: 1,
   description: "concept energy, frequency and modality score; unimodal fraction and histogram",
-  inputs: { encode: "encode", dataset: "dataset", "train?": "train" },
+  inputs: { encode: "encode", dataset: "dataset|embed", "train?": "train" },
   params: conceptsConfig,
   outputs: [
     "concepts.parquet",

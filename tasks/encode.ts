@@ -46,7 +46,7 @@ export const encodeStage: Stage<Record<string, never>> = {
   name: "encode",
   version: 1,
   description: "sparse codes of the eval split under one trained dictionary",
-  inputs: { train: "train", dataset: "dataset" },
+  inputs: { train: "train", dataset: "dataset|embed" },
   params: encodeParamsSchema as unknown as z.ZodType<Record<string, never>>,
   outputs: ["codes.parquet"],
   run: runEncode,

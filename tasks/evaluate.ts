@@ -100,7 +100,7 @@ export const evaluateStage: Stage<Record<string, never>> = {
   name: "evaluate",
   version: 1,
   description: "R², R²(zero), ℓ0 and dead fraction on the eval split, pooled and per modality",
-  inputs: { train: "train", encode: "encode", dataset: "dataset" },
+  inputs: { train: "train", encode: "encode", dataset: "dataset|embed" },
   params: evaluateParamsSchema as unknown as z.ZodType<Record<string, never>>,
   outputs: ["metrics.parquet", "metrics.json"],
   run: runEvaluate,

@@ -269,7 +269,7 @@ export const modalityStage: Stage<ModalityConfig> = {
   name: "modality",
   version: 1,
   description: "modality subspaces, concept projections vs k/d, concepts as modality classifiers",
-  inputs: { train: "train", dataset: "dataset" },
+  inputs: { train: "train", dataset: "dataset|embed" },
   params: modalityConfig,
   outputs: ["subspaces.parquet", "projections.parquet", "classifier.parquet", "summary.json"],
   run,

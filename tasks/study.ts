@@ -175,6 +175,9 @@ export function buildStudy(config: StudyConfig, baseDir = Deno.cwd()): StageInst
     dietMatches.push(matchOf(primaryId, stabilityRun(seeds[0], diet), "diets"));
   }
 
+  // Concept statistics of every run (cheap), so that every run can be explored.
+  for (const id of runs.keys()) conceptsOf(id);
+
   // ---- the primary run's geometry --------------------------------------------------------------
   const primaryCoords = runCoords(runs.get(primaryId)!);
   const primaryConcepts = conceptsOf(primaryId);
