@@ -134,6 +134,26 @@ export interface Backend {
   /** Multiply every element of `x` by `scale` (f32 [1]) in place. */
   scaleBy(x: Tensor, scale: Tensor): void;
 
+  /** out = a ⊙ b elementwise (same sizes; out may alias a or b). */
+  mul(a: Tensor, b: Tensor, out: Tensor): void;
+  /** x ← max(x, lo) elementwise, in place. */
+  clampMin(x: Tensor, lo: number): void;
+  /** dst = src element by element (same size, any shapes: a reshaping copy; no aliasing). */
+  copy(src: Tensor, dst: Tensor): void;
+  /** out (m×q) = beta·out + diag(v)·a, v f32 [m]; out must not alias a. */
+  scaleRows(v: Tensor, a: Tensor, out: Tensor, beta?: number): void;
+  /** out f32 [q] = beta·out + column sums of a (m×q; a 1-D tensor is one row). */
+  columnSum(a: Tensor, out: Tensor, beta?: number): void;
+
+  // ---- dense masks (ReLU / JumpReLU at high density) -------------------------------------------
+  // `pre` is m×q (a 1-D tensor is one row); theta f32 [q], or [1] for one shared threshold.
+  /** out = pre where pre[i,j] > theta[j], else 0 (dense JumpReLU / ReLU codes); no aliasing. */
+  thresholdDense(pre: Tensor, theta: Tensor, out: Tensor): void;
+  /** out = x where pre[i,j] > theta[j], else 0 (same shapes; out may alias x, not pre). */
+  maskAbove(pre: Tensor, theta: Tensor, x: Tensor, out: Tensor): void;
+  /** out f32 [q] = beta·out + #{i : pre[i,j] > theta[j]} per column j. */
+  countAbove(pre: Tensor, theta: Tensor, out: Tensor, beta?: number): void;
+
   // ---- dictionary geometry and optimiser ---------------------------------------------------------
   /** Scale every row of `d` (c×d) to unit L2 norm (zero rows left as they are). */
   normalizeRows(d: Tensor): void;

@@ -30,6 +30,14 @@ import {
   sumSquaresHost,
 } from "./cpu_dense.ts";
 import { checkShape, shapeError, shapeSize } from "./shape.ts";
+import {
+  clampMinHost,
+  columnSumHost,
+  countAboveHost,
+  maskAboveHost,
+  mulHost,
+  scaleRowsHost,
+} from "./cpu_mask.ts";
 import { WasmRuntime } from "./wasm_runtime.ts";
 
 /** A host tensor of the CPU backend. */
@@ -522,6 +530,79 @@ export class CpuBackend implements Backend {
   scaleBy(x: Tensor, scale: Tensor): void {
     const X = this.#f(x, "scaleBy x"), S = this.#f(scale, "scaleBy scale");
     this.#exec(() => scaleHost(X, S[0]));
+  }
+
+  mul(a: Tensor, b: Tensor, out: Tensor): void {
+    const A = this.#f(a, "mul a"), B = this.#f(b, "mul b"), O = this.#f(out, "mul out");
+    if (B.length !== A.length || O.length !== A.length) {
+      throw shapeError("mul", `sizes ${A.length}, ${B.length}, ${O.length} differ`);
+    }
+    this.#exec(() => mulHost(A, B, O));
+  }
+  clampMin(x: Tensor, lo: number): void {
+    const X = this.#f(x, "clampMin x");
+    this.#exec(() => clampMinHost(X, lo));
+  }
+  copy(src: Tensor, dst: Tensor): void {
+    const S = this.#t(src, "copy src"), D = this.#t(dst, "copy dst");
+    if (S.size !== D.size) throw shapeError("copy", `sizes ${S.size} ≠ ${D.size}`);
+    if (S.dtype !== D.dtype) throw shapeError("copy", `dtypes ${S.dtype} ≠ ${D.dtype}`);
+    if (S === D) return;
+    this.#exec(() => D.data.set(S.data));
+  }
+  scaleRows(v: Tensor, a: Tensor, out: Tensor, beta = 0): void {
+    const as = this.#t(a, "scaleRows a").shape;
+    if (as.length !== 2) throw shapeError("scaleRows", "a must be 2-D");
+    checkShape("scaleRows v", this.#t(v, "scaleRows v").shape, [as[0]]);
+    checkShape("scaleRows out", this.#t(out, "scaleRows out").shape, as);
+    if (a === out) throw shapeError("scaleRows", "out must not alias a");
+    const V = this.#f(v, "v"), A = this.#f(a, "a"), O = this.#f(out, "out");
+    this.#exec(() => scaleRowsHost(V, A, as[0], as[1], O, beta));
+  }
+  /** [m, q] of a tensor read as rows (1-D: one row). */
+  #rows(t: Tensor, what: string): [number, number] {
+    const s = this.#t(t, what).shape;
+    if (s.length === 1) return [1, s[0]];
+    if (s.length !== 2) throw shapeError(what, "expects a 1-D or 2-D tensor");
+    return [s[0], s[1]];
+  }
+  #theta(op: string, theta: Tensor, q: number): Float32Array {
+    const th = this.#f(theta, `${op} theta`);
+    if (th.length !== q && th.length !== 1) {
+      throw shapeError(op, `theta has ${th.length} entries, expected ${q} or 1`);
+    }
+    return th;
+  }
+  columnSum(a: Tensor, out: Tensor, beta = 0): void {
+    const [m, q] = this.#rows(a, "columnSum a");
+    checkShape("columnSum out", this.#t(out, "columnSum out").shape, [q]);
+    const A = this.#f(a, "a"), O = this.#f(out, "out");
+    this.#exec(() => columnSumHost(A, m, q, O, beta));
+  }
+  thresholdDense(pre: Tensor, theta: Tensor, out: Tensor): void {
+    const [m, q] = this.#rows(pre, "thresholdDense pre");
+    checkShape("thresholdDense out", this.#t(out, "out").shape, this.#t(pre, "pre").shape);
+    if (pre === out) throw shapeError("thresholdDense", "out must not alias pre");
+    const P = this.#f(pre, "pre"), T = this.#theta("thresholdDense", theta, q);
+    const O = this.#f(out, "out");
+    this.#exec(() => maskAboveHost(P, m, q, T, null, O));
+  }
+  maskAbove(pre: Tensor, theta: Tensor, x: Tensor, out: Tensor): void {
+    const [m, q] = this.#rows(pre, "maskAbove pre");
+    const ps = this.#t(pre, "pre").shape;
+    checkShape("maskAbove x", this.#t(x, "x").shape, ps);
+    checkShape("maskAbove out", this.#t(out, "out").shape, ps);
+    if (pre === out) throw shapeError("maskAbove", "out must not alias pre");
+    const P = this.#f(pre, "pre"), T = this.#theta("maskAbove", theta, q);
+    const X = this.#f(x, "x"), O = this.#f(out, "out");
+    this.#exec(() => maskAboveHost(P, m, q, T, X, O));
+  }
+  countAbove(pre: Tensor, theta: Tensor, out: Tensor, beta = 0): void {
+    const [m, q] = this.#rows(pre, "countAbove pre");
+    checkShape("countAbove out", this.#t(out, "out").shape, [q]);
+    const P = this.#f(pre, "pre"), T = this.#theta("countAbove", theta, q);
+    const O = this.#f(out, "out");
+    this.#exec(() => countAboveHost(P, m, q, T, O, beta));
   }
 
   // ---- geometry and optimiser ----

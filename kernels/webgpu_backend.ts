@@ -8,6 +8,7 @@
 import type { AdamWOptions, Backend, DType, GemmOptions, SparseCodes, Tensor } from "./backend.ts";
 import { checkShape, shapeError, shapeSize } from "./shape.ts";
 import * as K from "./wgsl.ts";
+import * as KM from "./wgsl_mask.ts";
 
 /** A device tensor. */
 class GpuTensor implements Tensor {
@@ -573,6 +574,114 @@ class WebGpuBackend implements Backend {
     const X = this.#t(x, "scaleBy x"), S = this.#t(scale, "scaleBy scale");
     const g = this.#grid(Math.ceil(X.size / K.WG));
     this.#dispatch(K.SCALE, [X.size, g[0], 0, 0], [S.buffer, X.buffer], g);
+  }
+
+  #flatGrid(total: number): [number, number] {
+    return this.#grid(Math.ceil(total / K.WG));
+  }
+  mul(a: Tensor, b: Tensor, out: Tensor): void {
+    const A = this.#t(a, "mul a"), B = this.#t(b, "mul b"), O = this.#t(out, "mul out");
+    if (B.size !== A.size || O.size !== A.size) {
+      throw shapeError("mul", `sizes ${A.size}, ${B.size}, ${O.size} differ`);
+    }
+    const mode = (A === O ? 1 : 0) | (B === O ? 2 : 0);
+    const g = this.#flatGrid(A.size);
+    this.#dispatch(KM.MUL, [A.size, g[0], mode, 0], [
+      A === O ? this.#dummy : A.buffer,
+      B === O ? this.#dummy : B.buffer,
+      O.buffer,
+    ], g);
+    this.#touch(O);
+  }
+  clampMin(x: Tensor, lo: number): void {
+    const X = this.#t(x, "clampMin x");
+    const g = this.#flatGrid(X.size);
+    this.#dispatch(KM.CLAMP_MIN, [X.size, g[0], 0, 0, ["f", lo], 0, 0, 0], [X.buffer], g);
+    this.#touch(X);
+  }
+  copy(src: Tensor, dst: Tensor): void {
+    const S = this.#t(src, "copy src"), D = this.#t(dst, "copy dst");
+    if (S.size !== D.size) throw shapeError("copy", `sizes ${S.size} ≠ ${D.size}`);
+    if (S.dtype !== D.dtype) throw shapeError("copy", `dtypes ${S.dtype} ≠ ${D.dtype}`);
+    if (S === D) return;
+    const g = this.#flatGrid(S.size);
+    this.#dispatch(KM.COPY, [S.size, g[0], 0, 0], [S.buffer, D.buffer], g);
+    this.#touch(D);
+  }
+  scaleRows(v: Tensor, a: Tensor, out: Tensor, beta = 0): void {
+    const A = this.#t(a, "scaleRows a"), V = this.#t(v, "scaleRows v");
+    const O = this.#t(out, "scaleRows out");
+    if (A.shape.length !== 2) throw shapeError("scaleRows", "a must be 2-D");
+    checkShape("scaleRows v", V.shape, [A.shape[0]]);
+    checkShape("scaleRows out", O.shape, A.shape);
+    if (A === O) throw shapeError("scaleRows", "out must not alias a");
+    const g = this.#flatGrid(A.size);
+    this.#dispatch(KM.SCALE_ROWS, [A.size, A.shape[1], g[0], 0, ["f", beta], 0, 0, 0], [
+      V.buffer,
+      A.buffer,
+      O.buffer,
+    ], g);
+    this.#touch(O);
+  }
+  #rows(t: GpuTensor, what: string): [number, number] {
+    if (t.shape.length === 1) return [1, t.shape[0]];
+    if (t.shape.length !== 2) throw shapeError(what, "expects a 1-D or 2-D tensor");
+    return [t.shape[0], t.shape[1]];
+  }
+  #theta(op: string, theta: Tensor, q: number): GpuTensor {
+    const T = this.#t(theta, `${op} theta`);
+    if (T.size !== q && T.size !== 1) {
+      throw shapeError(op, `theta has ${T.size} entries, expected ${q} or 1`);
+    }
+    return T;
+  }
+  columnSum(a: Tensor, out: Tensor, beta = 0): void {
+    const A = this.#t(a, "columnSum a"), O = this.#t(out, "columnSum out");
+    const [m, q] = this.#rows(A, "columnSum a");
+    checkShape("columnSum out", O.shape, [q]);
+    const g = this.#flatGrid(q);
+    this.#dispatch(KM.COLUMN_SUM_DENSE, [m, q, g[0], 0, ["f", beta], 0, 0, 0], [
+      A.buffer,
+      O.buffer,
+    ], g);
+    this.#touch(O);
+  }
+  #mask(op: string, pre: Tensor, theta: Tensor, x: Tensor | null, out: Tensor): void {
+    const P = this.#t(pre, `${op} pre`), O = this.#t(out, `${op} out`);
+    const [m, q] = this.#rows(P, `${op} pre`);
+    const T = this.#theta(op, theta, q);
+    checkShape(`${op} out`, O.shape, P.shape);
+    if (P === O) throw shapeError(op, "out must not alias pre");
+    const X = x ? this.#t(x, `${op} x`) : null;
+    if (X) checkShape(`${op} x`, X.shape, P.shape);
+    const mode = X === O ? 1 : X ? 0 : 2;
+    const g = this.#flatGrid(m * q);
+    this.#dispatch(KM.MASK_ABOVE, [m * q, q, g[0], mode, T.size, 0, 0, 0], [
+      P.buffer,
+      T.buffer,
+      X && X !== O ? X.buffer : this.#dummy,
+      O.buffer,
+    ], g);
+    this.#touch(O);
+  }
+  thresholdDense(pre: Tensor, theta: Tensor, out: Tensor): void {
+    this.#mask("thresholdDense", pre, theta, null, out);
+  }
+  maskAbove(pre: Tensor, theta: Tensor, x: Tensor, out: Tensor): void {
+    this.#mask("maskAbove", pre, theta, x, out);
+  }
+  countAbove(pre: Tensor, theta: Tensor, out: Tensor, beta = 0): void {
+    const P = this.#t(pre, "countAbove pre"), O = this.#t(out, "countAbove out");
+    const [m, q] = this.#rows(P, "countAbove pre");
+    const T = this.#theta("countAbove", theta, q);
+    checkShape("countAbove out", O.shape, [q]);
+    const g = this.#flatGrid(q);
+    this.#dispatch(KM.COUNT_ABOVE, [m, q, g[0], T.size, ["f", beta], 0, 0, 0], [
+      P.buffer,
+      T.buffer,
+      O.buffer,
+    ], g);
+    this.#touch(O);
   }
 
   // ---- geometry and optimiser ----

@@ -316,6 +316,76 @@ async function suite(t: Deno.TestContext, be: Backend): Promise<void> {
     assertRel(await f32(X), Float64Array.from(x, (v) => 3 * v), 1e-6, "scaleBy");
   });
 
+  await t.step("dense ops: mul, clampMin, copy, scaleRows, columnSum, masks, counts", async () => {
+    for (const [m, q] of [[1, 1], [1, 7], [37, 65], [130, 3]]) {
+      const a = randn(rng, m * q), b = randn(rng, m * q);
+      const A = be.upload(a, [m, q]), B = be.upload(b, [m, q]);
+      // mul, out aliased with a and with b, and separate
+      const O = be.zeros([m, q]);
+      be.mul(A, B, O);
+      assertRel(await f32(O), Float64Array.from(a, (v, i) => v * b[i]), 1e-6, "mul");
+      const A2 = be.upload(a, [m, q]);
+      be.mul(A2, B, A2);
+      assertRel(await f32(A2), Float64Array.from(a, (v, i) => v * b[i]), 1e-6, "mul a=out");
+      const B2 = be.upload(b, [m, q]);
+      be.mul(A, B2, B2);
+      assertRel(await f32(B2), Float64Array.from(a, (v, i) => v * b[i]), 1e-6, "mul b=out");
+      // clampMin
+      const C = be.upload(a, [m, q]);
+      be.clampMin(C, 0.25);
+      assert.deepEqual(await f32(C), Float32Array.from(a, (v) => Math.max(v, 0.25)));
+      // copy as a reshape
+      const flat = be.zeros([m * q]);
+      be.copy(A, flat);
+      assert.deepEqual(await f32(flat), a);
+      assert.throws(() => be.copy(A, be.zeros([m * q + 1])), /size/);
+      // scaleRows with beta 0 and 0.5
+      const v = randn(rng, m);
+      for (const beta of [0, 0.5]) {
+        const o0 = randn(rng, m * q);
+        const out = be.upload(o0, [m, q]);
+        be.scaleRows(be.upload(v, [m]), A, out, beta);
+        const want = Float64Array.from(a, (x, i) => beta * o0[i] + v[Math.floor(i / q)] * x);
+        assertRel(await f32(out), want, 1e-6, `scaleRows beta=${beta}`);
+      }
+      // columnSum against float64
+      for (const beta of [0, 2]) {
+        const o0 = randn(rng, q);
+        const out = be.upload(o0, [q]);
+        be.columnSum(A, out, beta);
+        const ones = new Float64Array(m).fill(1);
+        assertClose(
+          await f32(out),
+          refGemm(ones, a, o0, 1, q, m, false, false, 1, beta),
+          m + 1,
+          "colsum",
+        );
+      }
+      // masks: shared and per-column theta; counts
+      for (const theta of [new Float32Array([0.1]), randn(rng, q, 0.5)]) {
+        const T = be.upload(theta, [theta.length]);
+        const th = (j: number) => theta.length === 1 ? theta[0] : theta[j];
+        const on = (i: number) => a[i] > th(i % q);
+        const dense = be.zeros([m, q]);
+        be.thresholdDense(A, T, dense);
+        assert.deepEqual(await f32(dense), Float32Array.from(a, (x, i) => on(i) ? x : 0));
+        const X = be.upload(b, [m, q]);
+        const mo = be.zeros([m, q]);
+        be.maskAbove(A, T, X, mo);
+        assert.deepEqual(await f32(mo), Float32Array.from(b, (x, i) => on(i) ? x : 0));
+        be.maskAbove(A, T, X, X); // in place
+        assert.deepEqual(await f32(X), Float32Array.from(b, (x, i) => on(i) ? x : 0));
+        const cnt0 = randn(rng, q);
+        const cnt = be.upload(cnt0, [q]);
+        be.countAbove(A, T, cnt, 1);
+        const want = Float64Array.from(cnt0);
+        for (let i = 0; i < m * q; i++) if (on(i)) want[i % q]++;
+        assertRel(await f32(cnt), want, 1e-6, "countAbove");
+      }
+      assert.throws(() => be.maskAbove(A, be.zeros([q + 1]), B, O), /theta/);
+    }
+  });
+
   await t.step("geometry and AdamW", async () => {
     for (const [c, d] of [[1, 1], [7, 130], [65, 33]]) {
       const dict = randn(rng, c * d);
