@@ -40,6 +40,13 @@ export const saeOptionsSchema = z.strictObject({
   /** Steps between host syncs of the controllers and the dead-concept tracker. */
   syncEvery: z.number().int().positive().default(10),
 
+  /**
+   * relu / jumprelu: train through dense GEMMs (masked dense gradients) while the code density
+   * ℓ0/c measured at the last sync exceeds this fraction (sparse ops below it). 0: always dense;
+   * 1: always sparse.
+   */
+  denseAbove: z.number().min(0).max(1).default(0.02),
+
   // ---- dead concepts ----------------------------------------------------------------------
   /** `auxk`: AuxK auxiliary loss (Gao et al. 2024) on dead concepts; `none`: nothing. */
   deadHandling: z.enum(["auxk", "none"]).default("auxk"),

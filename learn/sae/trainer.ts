@@ -141,6 +141,8 @@ class SaeTrainer {
   lambda: number;
   lastFired: Float64Array;
   deadCount = 0;
+  /** Code density ℓ0/c measured at the last sync (1 before the first). */
+  density = 1;
   rowsSeen = 0;
   windowRows = 0;
 
@@ -295,6 +297,7 @@ class SaeTrainer {
       else if (this.rowsSeen - this.lastFired[j] >= this.deadAfter) dead++;
     }
     const l0 = total / this.windowRows;
+    this.density = l0 / this.c;
     const controlled = (this.method === "relu" && this.o.reluControl) ||
       (this.method === "jumprelu" && this.o.jumpL0Penalty === null);
     if (controlled) {
@@ -392,13 +395,88 @@ class SaeTrainer {
 
   /** One optimiser step on the batch already written to `xb` (0-based `t`). */
   step(t: number): void {
-    const { b, v, B, c, d, o, method } = this;
+    const { b, v, B, d, o, method } = this;
     // ---- forward ----------------------------------------------------------------------------
     if (this.bDec) {
       b.linear(v.constant([B, 1], 1), v.constant([1, d], 0), this.bDec, this.xc);
       b.axpby(1, this.xb, -1, this.xc, this.xc);
     }
     b.linear(this.xc, this.W, this.bEnc, this.pre);
+    const gBdRow = this.bDec ? v.scratch("bdec.row", [1, d]) : null;
+    if (gBdRow) v.zero(gBdRow);
+    const P = this.prefixes.length;
+    const gScale = 2 / (B * P);
+    const dense = (method === "relu" || method === "jumprelu") && this.density > o.denseAbove;
+    if (dense) this.denseCore(gScale, gBdRow);
+    else this.sparseCore(t, gScale, gBdRow);
+    this.finishStep(t, gScale, gBdRow);
+  }
+
+  /**
+   * relu / jumprelu at high density: dense codes Zd = pre·1[pre > θ] and dense GEMMs
+   * Â = Zd·D, ∂D = Zdᵀ·G, S = (G·Dᵀ) ⊙ 1[pre > θ] (+ λ/B for relu), ∂W = Xᵀ·S, ∂b = colsum S.
+   */
+  denseCore(gScale: number, gBdRow: Tensor | null): void {
+    const { b, v, B, c, o, method } = this;
+    const th = method === "relu" ? v.constant([1], 0) : this.theta!;
+    const Zd = v.scratch("dense.z", [B, c]);
+    const Gf = v.scratch("dense.g", [B, c]);
+    b.thresholdDense(this.pre, th, Zd);
+    const cnt = v.scratch("dense.cnt", [c]);
+    b.countAbove(this.pre, th, cnt, 0);
+    b.axpby(1, this.count, 1, cnt, this.count);
+    b.axpby(1, this.window, 1, cnt, this.window);
+    if (method === "relu") b.columnSum(Zd, this.l1, 1);
+    b.linear(Zd, this.D, this.bDec, this.xhat);
+    b.axpby(1, this.xhat, -1, this.xb, this.r);
+    b.sumSquares(this.r, this.sse, true);
+    b.axpby(gScale, this.r, 0, this.r, this.r); // r now holds G
+    b.gemm(Zd, this.r, this.gradOf(this.D), { transA: true });
+    if (gBdRow) b.gemm(v.constant([1, B], 1), this.r, gBdRow, { beta: 1 });
+    b.gemm(this.r, this.D, Gf, { transB: true });
+    if (method === "jumprelu") {
+      const eps = o.jumpBandwidth;
+      const lo = v.scratch("jump.lo", [c]);
+      const hi = v.scratch("jump.hi", [c]);
+      b.axpby(1, this.theta!, -eps / 2, v.constant([c], 1), lo);
+      b.axpby(1, this.theta!, eps / 2, v.constant([c], 1), hi);
+      const tmp = v.scratch("dense.tmp", [B, c]);
+      const sBand = v.scratch("jump.s", [c]);
+      const nBand = v.scratch("jump.n", [c]);
+      const s2 = v.scratch("jump.s2", [c]);
+      const n2 = v.scratch("jump.n2", [c]);
+      b.maskAbove(this.pre, lo, Gf, tmp);
+      b.columnSum(tmp, sBand, 0);
+      b.maskAbove(this.pre, hi, Gf, tmp);
+      b.columnSum(tmp, s2, 0);
+      b.axpby(1, sBand, -1, s2, sBand);
+      b.countAbove(this.pre, lo, nBand, 0);
+      b.countAbove(this.pre, hi, n2, 0);
+      b.axpby(1, nBand, -1, n2, nBand);
+      this.thetaGradFromBand(sBand, nBand);
+    } else {
+      b.gemm(v.constant([B, 1], 1), v.constant([1, c], 1), Gf, {
+        alpha: this.lambda / B,
+        beta: 1,
+      });
+    }
+    b.maskAbove(this.pre, th, Gf, Gf); // S
+    b.gemm(this.xc, Gf, this.gradOf(this.W), { transA: true });
+    b.columnSum(Gf, this.gradOf(this.bEnc), 0);
+  }
+
+  /** ∂θ = −(θ/ε)·sBand − (λ/(B·ε))·nBand (see module doc). */
+  thetaGradFromBand(sBand: Tensor, nBand: Tensor): void {
+    const { b, v, B, o } = this;
+    const eps = o.jumpBandwidth;
+    const gT = this.gradOf(this.theta!);
+    v.mul(this.theta!, sBand, gT);
+    b.axpby(-1 / eps, gT, -this.lambda / (B * eps), nBand, gT);
+  }
+
+  /** The sparse path: codes Z = Π(pre) in CSR, sparse decode and sparse gradients. */
+  sparseCore(t: number, gScale: number, gBdRow: Tensor | null): void {
+    const { b, v, B, c, d, o, method } = this;
     let zA: SparseCodes | null = null;
     let zB: SparseCodes | null = null;
     if (method === "relu") b.threshold(this.pre, v.constant([1], 0), this.z);
@@ -420,8 +498,15 @@ class SaeTrainer {
       const a = t === 0 ? 1 : o.thresholdMomentum;
       b.axpby(1 - a, this.thetaRun!, a, minKept, this.thetaRun!);
     }
-    b.sparseColumnSum(this.z, this.onesCap, this.count, 1);
-    b.sparseColumnSum(this.z, this.onesCap, this.window, 1);
+    // top-k may keep non-positive pre-activations (value 0): they neither fire nor get gradient
+    const zero = v.constant([1], 0);
+    let fired = this.onesCap;
+    if (method === "topk") {
+      fired = v.scratch("topk.fired", [this.z.capacity]);
+      b.maskAbove(this.z.value, zero, this.onesCap, fired);
+    }
+    b.sparseColumnSum(this.z, fired, this.count, 1);
+    b.sparseColumnSum(this.z, fired, this.window, 1);
     if (method === "relu") b.sparseColumnSum(this.z, this.z.value, this.l1, 1);
 
     // ---- reconstruction and its gradient --------------------------------------------------------
@@ -429,8 +514,6 @@ class SaeTrainer {
     const gB = this.gradOf(this.bEnc);
     const gD = this.gradOf(this.D);
     v.zero(gD);
-    const gBdRow = this.bDec ? v.scratch("bdec.row", [1, d]) : null;
-    if (gBdRow) v.zero(gBdRow);
     const P = this.prefixes.length;
     if (P > 1) {
       // partial prefixes first (scratch residual), the full prefix last (kept in r for AuxK)
@@ -454,7 +537,6 @@ class SaeTrainer {
     b.sparseDecode(this.z, this.D, this.bDec, this.xhat);
     b.axpby(1, this.xhat, -1, this.xb, this.r);
     b.sumSquares(this.r, this.sse, true);
-    const gScale = 2 / (B * P);
     b.axpby(gScale, this.r, 0, this.r, this.r); // r now holds G of the full reconstruction
     b.sparseTransposeProduct(this.z, null, this.r, gD, 1);
     if (gBdRow) b.gemm(v.constant([1, B], 1), this.r, gBdRow, { beta: 1 });
@@ -464,9 +546,18 @@ class SaeTrainer {
       b.axpby(1, this.vals, 1, vp, this.vals);
     } else b.sparseSample(this.r, this.D, this.z, this.vals);
     if (method === "relu") b.axpby(1, this.vals, this.lambda / B, this.onesCap, this.vals);
+    if (method === "topk") b.maskAbove(this.z.value, zero, this.vals, this.vals);
     b.sparseOuterToColumns(this.xc, this.z, this.vals, gW, 0);
     b.sparseColumnSum(this.z, this.vals, gB, 0);
     if (method === "jumprelu") this.jumpThetaGrad(zA!, zB!);
+  }
+
+  /** AuxK, decoder-bias gradient, clipping, AdamW and renormalisation (both paths). */
+  finishStep(t: number, gScale: number, gBdRow: Tensor | null): void {
+    const { b, v, B, c, d, o } = this;
+    const gW = this.gradOf(this.W);
+    const gB = this.gradOf(this.bEnc);
+    const gD = this.gradOf(this.D);
 
     // ---- AuxK on dead concepts ----------------------------------------------------------------------
     if (o.deadHandling === "auxk" && this.deadCount > 0 && o.auxCoefficient > 0) {
@@ -483,6 +574,7 @@ class SaeTrainer {
       b.axpby(2 * o.auxCoefficient / B, rAux, 0, rAux, rAux);
       b.sparseTransposeProduct(zAux, null, rAux, gD, 1);
       b.sparseSample(rAux, this.D, zAux, valsAux);
+      b.maskAbove(zAux.value, v.constant([1], 0), valsAux, valsAux);
       b.sparseOuterToColumns(this.xc, zAux, valsAux, gW, 1);
       b.sparseColumnSum(zAux, valsAux, gB, 1);
     }
@@ -519,9 +611,7 @@ class SaeTrainer {
 
   /** JumpReLU: ∂θ from the band (θ−ε/2, θ+ε/2] = A \ B (see module doc). */
   jumpThetaGrad(zA: SparseCodes, zB: SparseCodes): void {
-    const { b, v, c, B, o } = this;
-    const eps = o.jumpBandwidth;
-    const gT = this.gradOf(this.theta!);
+    const { b, v, c } = this;
     const gA = v.scratch("jump.gA", [zA.capacity]);
     const gBv = v.scratch("jump.gB", [zB.capacity]);
     const sBand = v.scratch("jump.s", [c]);
@@ -534,8 +624,7 @@ class SaeTrainer {
     b.sparseColumnSum(zA, this.onesCap, nBand, 0);
     const negOnes = v.constant([zB.capacity], -1);
     b.sparseColumnSum(zB, negOnes, nBand, 1);
-    v.mul(this.theta!, sBand, gT);
-    b.axpby(-1 / eps, gT, -this.lambda / (B * eps), nBand, gT);
+    this.thetaGradFromBand(sBand, nBand);
   }
 
   jumpCodes(name: "a" | "b"): SparseCodes {
