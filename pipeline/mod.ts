@@ -20,7 +20,7 @@ export { applySet, loadConfig, validate } from "./config_loader.ts";
 export { studyToMermaid } from "./mermaid.ts";
 export { codeVersion } from "./code_version.ts";
 export { createStageLog, writeErr } from "./stage_log.ts";
-export { defaultRunnerSection, runnerSection, type RunnerSection } from "./runner_config.ts";
+export { defaultRunnerSection, type RunnerSection, runnerSection } from "./runner_config.ts";
 export { createSlurmRunner, SlurmRunner } from "./slurm_runner.ts";
 export type { StudyDefinition, StudyReport } from "./study.ts";
 export { DEFAULT_CACHE, recordRun, runCli } from "./cli.ts";

@@ -10,7 +10,9 @@ async function manifests(root: string): Promise<Map<string, Record<string, { sha
   for await (const stage of Deno.readDir(root)) {
     if (!stage.isDirectory || stage.name.startsWith(".")) continue;
     for await (const key of Deno.readDir(join(root, stage.name))) {
-      const m = JSON.parse(await Deno.readTextFile(join(root, stage.name, key.name, "manifest.json")));
+      const m = JSON.parse(
+        await Deno.readTextFile(join(root, stage.name, key.name, "manifest.json")),
+      );
       out.set(`${stage.name}/${key.name} (${m.id})`, m.files);
     }
   }
@@ -38,7 +40,9 @@ if (import.meta.main) {
     }
   }
   if (problems.length) {
-    console.error(`error: the two runs differ in ${problems.length} artifact(s):\n${problems.join("\n")}`);
+    console.error(
+      `error: the two runs differ in ${problems.length} artifact(s):\n${problems.join("\n")}`,
+    );
     Deno.exit(1);
   }
   const files = [...ma.values()].reduce((s, f) => s + Object.keys(f).length, 0);
