@@ -206,9 +206,20 @@ async function cpuGroup(
       be.close();
     }
   }
-  // the step on the fastest CPU backend
+  return out;
+}
+
+/** The BatchTopK step on the fastest CPU backend, with its floor measured in the same run. */
+async function cpuStepGroup(
+  quick: boolean,
+  log: (line: string) => void,
+): Promise<BenchResult[]> {
+  const out: BenchResult[] = [];
+  const sz = quick ? QUICK : FULL;
+  const reps = quick ? 2 : 5;
   const be = await createBackend("cpu", { log });
   try {
+    const best = await gemmGflops(be, sz.B, sz.d, sz.c, reps);
     const s = newBatchTopkState(be, sz.d, sz.c, sz.B, sz.k);
     let t = 0;
     const sec = await bestOf(reps, () => batchTopkStep(be, s, t++));
@@ -225,11 +236,22 @@ async function cpuGroup(
       reference: REFERENCE_TORCH_STEP_S,
       speedup_vs_reference: REFERENCE_TORCH_STEP_S / sec,
       shape: `d=${sz.d} c=${sz.c} B=${sz.B} k=${sz.k}`,
+      gemm_gflops: best,
+      load_average: loadAverage(),
     });
   } finally {
     be.close();
   }
   return out;
+}
+
+/** The 1-minute load average (Linux), or null: timings on a shared machine need it. */
+export function loadAverage(): number | null {
+  try {
+    return Number(Deno.readTextFileSync("/proc/loadavg").split(" ")[0]);
+  } catch {
+    return null;
+  }
 }
 
 async function webgpuGroup(
@@ -286,5 +308,6 @@ async function webgpuGroup(
 /** The kernel benchmarks (CPU, then WebGPU when an adapter exists). */
 export const benchmarks: Benchmark[] = [
   { group: "kernels.cpu", run: ({ quick, log }) => cpuGroup(quick, log) },
+  { group: "kernels.cpu.train_step", run: ({ quick, log }) => cpuStepGroup(quick, log) },
   { group: "kernels.webgpu", run: ({ quick, log }) => webgpuGroup(quick, log) },
 ];
