@@ -47,3 +47,31 @@ for (const method of ["relu", "jumprelu"] as const) {
     }
   });
 }
+
+Deno.test("sae topk with k = c trains exactly like an ℓ1-free relu (non-positive picks are inert)", async () => {
+  const n = 64, d = 10, c = 24;
+  const x = data(n, d, 5);
+  const be = await createBackend("cpu");
+  try {
+    const common = { c, seed: 3, batchSize: 32, epochs: 2, deadHandling: "none" as const };
+    const topk = await fitSae("topk", x, n, d, { ...common, k: c }, be);
+    const relu = await fitSae(
+      "relu",
+      x,
+      n,
+      d,
+      { ...common, k: 4, reluLambda: 1e-30, reluControl: false, denseAbove: 1 },
+      be,
+    );
+    let md = 0;
+    for (let i = 0; i < topk.dictionary.length; i++) {
+      md = Math.max(md, Math.abs(topk.dictionary[i] - relu.dictionary[i]));
+    }
+    assert.ok(md < 1e-5, `dictionaries differ by ${md}`);
+    // about half the pre-activations are negative: ℓ0 counts only the positive picks
+    assert.ok(topk.log[1].l0 < 0.8 * c, `topk ℓ0 ${topk.log[1].l0} counts non-positive picks`);
+    assert.ok(Math.abs(topk.log[1].l0 - relu.log[1].l0) < 1e-9, "same ℓ0 as relu");
+  } finally {
+    be.close();
+  }
+});
