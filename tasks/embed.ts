@@ -7,10 +7,10 @@
 import { z } from "zod";
 import type { Stage, StageContext } from "../pipeline/stage.ts";
 import { UserError } from "../pipeline/errors.ts";
+import { assignSplits } from "../data/splits.ts";
 import { DualEncoder } from "../embed/dual_encoder.ts";
 import { embedPairs, writeEmbeddingsFromShards } from "../embed/embed_pairs.ts";
 import { readPairSource } from "../embed/pair_source.ts";
-import { splitByPair } from "../embed/pair_split.ts";
 import { ShardStore } from "../embed/shard_store.ts";
 import { embedModelSchema, type EmbedSection, embedSourceSchema } from "./config/embed.ts";
 
@@ -100,7 +100,9 @@ async function run(ctx: StageContext<EmbedParams>): Promise<void> {
     if (result.resumedShards > 0) {
       ctx.log.info(`resumed ${result.resumedShards} finished shard(s) from ${ctx.partialDir}`);
     }
-    const split = splitByPair(pairs.images.map((x) => x.id), p.evalFraction, p.seed);
+    const imageIds = pairs.images.map((x) => x.id);
+    const imageSplits = assignSplits(imageIds, p.evalFraction, p.seed);
+    const split = new Map(imageIds.map((id, i) => [id, imageSplits[i]]));
     const rows = await writeEmbeddingsFromShards(
       `${ctx.outDir}/embeddings.parquet`,
       store,
@@ -119,7 +121,7 @@ async function run(ctx: StageContext<EmbedParams>): Promise<void> {
     ctx.setMeta("normalized", encoder.preset.normalize);
     ctx.setMeta("images_per_s", result.imagesPerSecond);
     ctx.setMeta("texts_per_s", result.textsPerSecond);
-    ctx.setMeta("split_rule", "splitByPair(embed/pair_split.ts)");
+    ctx.setMeta("split_rule", "assignSplits(data/splits.ts)");
   } finally {
     await encoder.release();
   }

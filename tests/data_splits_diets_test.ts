@@ -69,6 +69,22 @@ Deno.test("splits: by pair, exact eval count, deterministic per seed", () => {
   assert.deepEqual(c, { train: { image: 1, text: 1 }, eval: { image: 0, text: 1 } });
 });
 
+Deno.test("splits: order of first appearance; repeated pair ids change nothing; clamped counts", () => {
+  // The embed stage splits its distinct image ids with assignSplits (tasks/embed.ts).
+  const ids = Array.from({ length: 50 }, (_, i) => `p${i}`);
+  const withDup = [...ids, ...ids.slice(0, 10)];
+  const a = assignSplits(withDup, 0.2, 3);
+  assert.equal(a.length, 60);
+  assert.deepEqual(a.slice(50), a.slice(0, 10));
+  assert.equal(a.slice(0, 50).filter((s) => s === "eval").length, 10);
+  assert.deepEqual(assignSplits(ids, 0.2, 3), a.slice(0, 50));
+  assert.notDeepEqual(assignSplits(ids, 0.2, 4), a.slice(0, 50));
+  assert.equal(assignSplits(ids, 0.001, 1).filter((s) => s === "eval").length, 1);
+  assert.equal(assignSplits(ids, 0.999, 1).filter((s) => s === "train").length, 1);
+  assert.throws(() => assignSplits(ids, 0, 0), UserError);
+  assert.throws(() => assignSplits(ids, 1.5, 0), UserError);
+});
+
 Deno.test("diets: maxDietTotal equals brute force", () => {
   const rng = new Rng(3);
   for (let t = 0; t < 300; t++) {

@@ -2,7 +2,6 @@
 import assert from "node:assert/strict";
 import { parseCsv } from "../embed/csv.ts";
 import { detectFamily, familyPreset, resolvePreset } from "../embed/presets.ts";
-import { splitByPair } from "../embed/pair_split.ts";
 import { l2NormalizeRows } from "../embed/l2_normalize.ts";
 import { ShardStore } from "../embed/shard_store.ts";
 import { DualEncoder } from "../embed/dual_encoder.ts";
@@ -59,22 +58,6 @@ Deno.test("embed presets: families from config.json, lengths, overrides, unknown
     () => resolvePreset({ model_type: "bert" }, "/m/config.json"),
     (e) => e instanceof UserError && /\/m\/config\.json: model_type "bert"/.test(e.message),
   );
-});
-
-Deno.test("embed split by pair: exact fraction, deterministic per seed, order of first occurrence", () => {
-  const ids = Array.from({ length: 50 }, (_, i) => `p${i}`);
-  const withDup = [...ids, ...ids.slice(0, 10)];
-  const a = splitByPair(withDup, 0.2, 3);
-  assert.equal(a.size, 50);
-  assert.equal([...a.values()].filter((s) => s === "eval").length, 10);
-  const by = (m: Map<string, string>) => ids.map((i) => m.get(i));
-  assert.deepEqual(by(splitByPair(ids, 0.2, 3)), by(a));
-  assert.notDeepEqual(by(splitByPair(ids, 0.2, 4)), by(a));
-  // clamped to 1..P−1 pairs in eval
-  assert.equal([...splitByPair(ids, 0.001, 1).values()].filter((s) => s === "eval").length, 1);
-  assert.equal([...splitByPair(ids, 0.999, 1).values()].filter((s) => s === "train").length, 1);
-  assert.throws(() => splitByPair(ids, 0, 0), RangeError);
-  assert.throws(() => splitByPair(ids, 1.5, 0), RangeError);
 });
 
 Deno.test("embed l2NormalizeRows: matches float64, zero rows stay zero", () => {
