@@ -4,6 +4,7 @@
  * strings (numbers are written in their JSON form; null / empty CSV fields are null).
  */
 import { UserError } from "../pipeline/errors.ts";
+import { parseCsv } from "./csv.ts";
 
 /** A parsed pairs table: column names (first appearance order) and rows. */
 export interface PairsTable {
@@ -69,49 +70,11 @@ export function parsePairsJson(text: string, name: string): PairsTable {
  * @param name file name for error messages
  */
 export function parsePairsCsv(text: string, name: string): PairsTable {
-  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-  const records: string[][] = [];
-  let field = "", rec: string[] = [], quoted = false, i = 0, wasQuoted = false;
-  const endField = () => {
-    rec.push(wasQuoted || field !== "" ? field : "\u0000");
-    field = "";
-    wasQuoted = false;
-  };
-  while (i < text.length) {
-    const ch = text[i];
-    if (quoted) {
-      if (ch === '"') {
-        if (text[i + 1] === '"') {
-          field += '"';
-          i += 2;
-          continue;
-        }
-        quoted = false;
-      } else field += ch;
-      i++;
-      continue;
-    }
-    if (ch === '"' && field === "") {
-      quoted = true;
-      wasQuoted = true;
-    } else if (ch === ",") endField();
-    else if (ch === "\n" || ch === "\r") {
-      endField();
-      if (!(rec.length === 1 && rec[0] === "\u0000")) records.push(rec);
-      rec = [];
-      if (ch === "\r" && text[i + 1] === "\n") i++;
-    } else field += ch;
-    i++;
-  }
-  if (quoted) throw new UserError(`${name}: unterminated quoted field at the end of the file`);
-  if (field !== "" || wasQuoted || rec.length > 0) {
-    endField();
-    if (!(rec.length === 1 && rec[0] === "\u0000")) records.push(rec);
-  }
+  const records = parseCsv(text, name);
   if (records.length === 0) {
     throw new UserError(`${name}: the pairs file is empty; give a header and one row per pair`);
   }
-  const header = records[0].map((h) => (h === "\u0000" ? "" : h.trim()));
+  const header = records[0].map((h) => (h ?? "").trim());
   header.forEach((h, j) => {
     if (h === "") throw new UserError(`${name}: header column ${j + 1} has no name`);
     if (header.indexOf(h) !== j) throw new UserError(`${name}: header names column \`${h}\` twice`);
@@ -128,7 +91,7 @@ export function parsePairsCsv(text: string, name: string): PairsTable {
       );
     }
     const o: Record<string, string | null> = {};
-    header.forEach((h, j) => (o[h] = r[j] === "\u0000" ? null : r[j]));
+    header.forEach((h, j) => (o[h] = r[j]));
     return o;
   });
   return { columns: header, rows };

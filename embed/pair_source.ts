@@ -6,7 +6,7 @@
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { UserError } from "../pipeline/errors.ts";
 import { readTable } from "../data/table_io.ts";
-import { parseCsv } from "./csv.ts";
+import { parseCsv } from "../data/csv.ts";
 
 /** How to read the pairs. Relative paths resolve against the current directory. */
 export interface PairSourceSpec {
@@ -136,12 +136,13 @@ async function readCsvPairs(
   ic: string,
   cc: string,
 ): Promise<PairSet> {
-  let rows: string[][];
+  let text: string;
   try {
-    rows = parseCsv(await Deno.readTextFile(path));
+    text = await Deno.readTextFile(path);
   } catch (e) {
     throw new UserError(`${path}: cannot read the CSV (${(e as Error).message})`);
   }
+  const rows = parseCsv(text, path).map((r) => r.map((f) => f ?? ""));
   if (rows.length === 0) throw new UserError(`${path}: the CSV is empty; it needs a header row`);
   const header = rows[0].map((h) => h.trim());
   const ii = header.indexOf(ic);

@@ -1,6 +1,5 @@
 /** Unit tests of the embed wing's small parts: CSV, presets, split by pair, L2, shard store. */
 import assert from "node:assert/strict";
-import { parseCsv } from "../embed/csv.ts";
 import { detectFamily, familyPreset, resolvePreset } from "../embed/presets.ts";
 import { l2NormalizeRows } from "../embed/l2_normalize.ts";
 import { ShardStore } from "../embed/shard_store.ts";
@@ -8,20 +7,6 @@ import { DualEncoder } from "../embed/dual_encoder.ts";
 import { writeTinyDualEncoder } from "../embed/testing/tiny_dual_encoder.ts";
 import { Rng } from "../data/random.ts";
 import { UserError } from "../pipeline/errors.ts";
-
-Deno.test("embed csv: quotes, doubled quotes, embedded newlines, CRLF, BOM", () => {
-  const text =
-    '\ufeffimage,caption\r\na.png,"a cat, on a mat"\r\nb.png,"say ""hi""\nthen"\nc.png,plain\n';
-  assert.deepEqual(parseCsv(text), [
-    ["image", "caption"],
-    ["a.png", "a cat, on a mat"],
-    ["b.png", 'say "hi"\nthen'],
-    ["c.png", "plain"],
-  ]);
-  assert.deepEqual(parseCsv("x,y"), [["x", "y"]]);
-  assert.deepEqual(parseCsv("x,\n"), [["x", ""]]);
-  assert.throws(() => parseCsv('a,"open\n'), /unterminated/);
-});
 
 Deno.test("embed presets: families from config.json, lengths, overrides, unknown model", () => {
   assert.equal(detectFamily({ model_type: "clip" }), "clip");
