@@ -10,7 +10,8 @@ import { readCodes } from "../data/codes_io.ts";
 import { type Column, readTable } from "../data/table_io.ts";
 import type { HostSparseCodes } from "../learn/learner.ts";
 import type { Atlas, Instance, Run } from "./atlas.ts";
-import { codeStatistics, type ConceptColumns, conceptColumns } from "./activations.ts";
+import { conceptStatistics } from "../analysis/concept_stats.ts";
+import { type ConceptColumns, conceptColumns } from "./activations.ts";
 import { pairRows, type RowPairing } from "./pairing.ts";
 import { pcaMap } from "./pca_map.ts";
 
@@ -148,8 +149,8 @@ async function readRun(atlas: Atlas, run: Run): Promise<RunData> {
   if (has(run.concepts, "concepts.parquet")) {
     const t = await readTable(join(run.concepts.dir, "concepts.parquet"));
     for (const [name] of statNames) put(name, byConcept(t, name, c), run.concepts);
-  } else if (cols && rows && run.encode) {
-    const s = codeStatistics(cols, rows.isImage) as unknown as Record<string, Float64Array>;
+  } else if (codes && rows && run.encode) {
+    const s = conceptStatistics(codes, rows.isImage) as unknown as Record<string, Float64Array>;
     for (const [name, key] of statNames) put(name, s[key], run.encode);
   }
 

@@ -7,12 +7,8 @@
 import assert from "node:assert/strict";
 import { Rng } from "../data/random.ts";
 import type { HostSparseCodes } from "../learn/learner.ts";
-import {
-  activationHistogram,
-  codeStatistics,
-  conceptColumns,
-  topActivations,
-} from "../explorer/activations.ts";
+import { activationHistogram, conceptColumns, topActivations } from "../explorer/activations.ts";
+import { conceptStatistics } from "../analysis/concept_stats.ts";
 import { nearestConcepts } from "../explorer/nearest.ts";
 import { pcaMap } from "../explorer/pca_map.ts";
 import { conceptBridgePartners, pairExamples, pairRows } from "../explorer/pairing.ts";
@@ -58,7 +54,7 @@ Deno.test("explorer activations: statistics, top rows, histograms match dense fl
   const Z = dense(z);
   const isImage = Uint8Array.from({ length: rows }, (_, r) => (r % 3 === 0 ? 1 : 0));
   const cols = conceptColumns(z);
-  const s = codeStatistics(cols, isImage);
+  const s = conceptStatistics(z, isImage); // what explorer/run_data.ts shows without concepts
   const nI = isImage.reduce((a, b) => a + b, 0), nT = rows - nI;
   for (let j = 0; j < c; j++) {
     let ei = 0, et = 0, fi = 0, ft = 0;
