@@ -4,11 +4,11 @@
  * entry, rows ascending.
  */
 import { UserError } from "../pipeline/errors.ts";
-import type { HostSparseCodes } from "../learn/learner.ts";
+import type { CsrCodes } from "./csr_codes.ts";
 import { readTable, writeTable } from "./table_io.ts";
 
 /** Write the CSR codes `z` as the codes table (every stored entry, zeros included). */
-export async function writeCodes(path: string, z: HostSparseCodes): Promise<void> {
+export async function writeCodes(path: string, z: CsrCodes): Promise<void> {
   const nnz = z.rowPtr[z.rows];
   const row = new Int32Array(nnz);
   for (let i = 0; i < z.rows; i++) row.fill(i, z.rowPtr[i], z.rowPtr[i + 1]);
@@ -28,7 +28,7 @@ export async function readCodes(
   path: string,
   rows: number,
   cols: number,
-): Promise<HostSparseCodes> {
+): Promise<CsrCodes> {
   const t = await readTable(path, { row: "i32", concept: "i32", value: "f32" });
   const nnz = t.row.length;
   const counts = new Int32Array(rows + 1);
