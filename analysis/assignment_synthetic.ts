@@ -4,6 +4,7 @@
  * unique to each run; rows of the second shuffled.
  */
 import { Rng } from "../data/random.ts";
+import { normalizeRows } from "../data/rows.ts";
 
 /** Options of {@link seedLikeDictionaries}. */
 export interface SeedLikeOptions {
@@ -27,13 +28,6 @@ export interface SeedLikePair {
   partner: Int32Array;
 }
 
-function unitRow(out: Float32Array, o: number, d: number): void {
-  let s = 0;
-  for (let t = 0; t < d; t++) s += out[o + t] * out[o + t];
-  const inv = 1 / Math.sqrt(s);
-  for (let t = 0; t < d; t++) out[o + t] *= inv;
-}
-
 /**
  * Generate the pair (deterministic for `seed`).
  * @param c concepts of the first dictionary
@@ -49,12 +43,11 @@ export function seedLikeDictionaries(
   const shared = Math.floor(Math.min(c, cB) * (opts.sharedFraction ?? 0.7));
   const noise = (opts.noise ?? 0.5) / Math.sqrt(d);
   const rng = new Rng(seed);
-  const truth = rng.fillNormal(new Float32Array(shared * d));
+  const truth = normalizeRows(rng.fillNormal(new Float32Array(shared * d)), shared, d);
   const a = new Float32Array(c * d);
   const bRaw = new Float32Array(cB * d);
   for (let j = 0; j < shared; j++) {
     const o = j * d;
-    unitRow(truth, o, d);
     for (let t = 0; t < d; t++) {
       a[o + t] = truth[o + t] + noise * rng.normal();
       bRaw[o + t] = truth[o + t] + noise * rng.normal();
@@ -62,8 +55,8 @@ export function seedLikeDictionaries(
   }
   for (let t = shared * d; t < c * d; t++) a[t] = rng.normal();
   for (let t = shared * d; t < cB * d; t++) bRaw[t] = rng.normal();
-  for (let j = 0; j < c; j++) unitRow(a, j * d, d);
-  for (let j = 0; j < cB; j++) unitRow(bRaw, j * d, d);
+  normalizeRows(a, c, d);
+  normalizeRows(bRaw, cB, d);
   const perm = rng.permutation(cB); // row r of b = row perm[r] of bRaw
   const b = new Float32Array(cB * d);
   const where = new Int32Array(cB);

@@ -52,18 +52,6 @@ export function unitRowDeviation(dict: Float32Array, c: number, d: number): numb
   return worst;
 }
 
-/** Copy of a row-major c×d matrix with unit rows (zero rows stay zero). */
-export function normalizedRows(dict: Float32Array, c: number, d: number): Float32Array {
-  const out = new Float32Array(c * d);
-  for (let j = 0; j < c; j++) {
-    let s = 0;
-    for (let t = 0; t < d; t++) s += dict[j * d + t] * dict[j * d + t];
-    const inv = s > 0 ? 1 / Math.sqrt(s) : 0;
-    for (let t = 0; t < d; t++) out[j * d + t] = dict[j * d + t] * inv;
-  }
-  return out;
-}
-
 /** The optimal one-to-one matching of two dictionaries. */
 export interface DictionaryMatch {
   cA: number;

@@ -7,7 +7,7 @@ import * as ort from "onnxruntime-node";
 import { UserError } from "../pipeline/errors.ts";
 import { CaptionTokenizer, type TokenBatch } from "./caption_tokenizer.ts";
 import { ImagePreprocessor, type PixelBatch } from "./image_preprocessor.ts";
-import { l2NormalizeRows } from "./l2_normalize.ts";
+import { normalizeRows } from "../data/rows.ts";
 import { type ModelFolder, openModelFolder } from "./model_folder.ts";
 import { type EncoderPreset, type PresetOverrides, resolvePreset } from "./presets.ts";
 
@@ -181,7 +181,7 @@ export class DualEncoder {
     }
     this.#dim = d;
     const out = new Float32Array(t.data as Float32Array);
-    return this.preset.normalize ? l2NormalizeRows(out, n, d) : out;
+    return this.preset.normalize ? normalizeRows(out, n, d) : out;
   }
 
   #dummyPixels(): ort.Tensor {

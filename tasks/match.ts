@@ -15,11 +15,11 @@ import type { Stage, StageContext } from "../pipeline/stage.ts";
 import { UserError } from "../pipeline/errors.ts";
 import { readDictionary } from "../data/dictionary_io.ts";
 import { readTable, writeTable } from "../data/table_io.ts";
+import { normalizedRows } from "../data/rows.ts";
 import { hostGemm } from "../kernels/host_gemm.ts";
 import type { QuantileBin } from "../analysis/deciles.ts";
 import {
   matchDictionaries,
-  normalizedRows,
   type SimilarityFn,
   stabilityReport,
   unitRowDeviation,

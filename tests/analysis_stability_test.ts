@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { Rng } from "../data/random.ts";
+import { normalizedRows } from "../data/rows.ts";
 import {
   matchDictionaries,
-  normalizedRows,
   similarityReference,
   stabilityReport,
   unitRowDeviation,

@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { decodeNpy, encodeNpy, halfToFloat } from "../data/npy.ts";
+import { normalizeRows } from "../data/rows.ts";
 import { decodeNpz, encodeNpz } from "../data/npz.ts";
 import { parsePairsCsv, parsePairsJson } from "../data/pairs_table.ts";
 import { importNpy } from "../data/import_npy.ts";
@@ -73,12 +74,7 @@ function unitRows(n: number, d: number, seed: number): Float32Array {
     x = (Math.imul(x, 1103515245) + 12345) >>> 0;
     v[i] = (x / 2 ** 32) - 0.5;
   }
-  for (let r = 0; r < n; r++) {
-    let s = 0;
-    for (let i = 0; i < d; i++) s += v[r * d + i] ** 2;
-    for (let i = 0; i < d; i++) v[r * d + i] /= Math.sqrt(s);
-  }
-  return v;
+  return normalizeRows(v, n, d);
 }
 
 async function withDir(fn: (dir: string) => Promise<void>) {

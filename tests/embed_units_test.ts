@@ -1,11 +1,9 @@
 /** Unit tests of the embed wing's small parts: CSV, presets, split by pair, L2, shard store. */
 import assert from "node:assert/strict";
 import { detectFamily, familyPreset, resolvePreset } from "../embed/presets.ts";
-import { l2NormalizeRows } from "../embed/l2_normalize.ts";
 import { ShardStore } from "../embed/shard_store.ts";
 import { DualEncoder } from "../embed/dual_encoder.ts";
 import { writeTinyDualEncoder } from "../embed/testing/tiny_dual_encoder.ts";
-import { Rng } from "../data/random.ts";
 import { UserError } from "../pipeline/errors.ts";
 
 Deno.test("embed presets: families from config.json, lengths, overrides, unknown model", () => {
@@ -43,23 +41,6 @@ Deno.test("embed presets: families from config.json, lengths, overrides, unknown
     () => resolvePreset({ model_type: "bert" }, "/m/config.json"),
     (e) => e instanceof UserError && /\/m\/config\.json: model_type "bert"/.test(e.message),
   );
-});
-
-Deno.test("embed l2NormalizeRows: matches float64, zero rows stay zero", () => {
-  const rng = new Rng(2);
-  const n = 7, d = 13;
-  const x = rng.fillNormal(new Float32Array(n * d));
-  x.fill(0, 2 * d, 3 * d);
-  const ref = Array.from(x);
-  l2NormalizeRows(x, n, d);
-  for (let i = 0; i < n; i++) {
-    let s = 0;
-    for (let j = 0; j < d; j++) s += ref[i * d + j] ** 2;
-    for (let j = 0; j < d; j++) {
-      const want = s === 0 ? 0 : ref[i * d + j] / Math.sqrt(s);
-      assert.ok(Math.abs(x[i * d + j] - want) < 1e-7);
-    }
-  }
 });
 
 Deno.test("embed shard store: round trip, stale tmp removed, a new plan clears old shards", async () => {

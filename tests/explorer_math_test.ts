@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { Rng } from "../data/random.ts";
+import { normalizeRows } from "../data/rows.ts";
 import type { HostSparseCodes } from "../learn/learner.ts";
 import { activationHistogram, conceptColumns, topActivations } from "../explorer/activations.ts";
 import { conceptStatistics } from "../analysis/concept_stats.ts";
@@ -35,13 +36,7 @@ function dense(z: HostSparseCodes): Float64Array {
 }
 
 function unitDict(rng: Rng, c: number, d: number): Float32Array {
-  const out = new Float32Array(c * d);
-  for (let j = 0; j < c; j++) {
-    let s = 0;
-    for (let t = 0; t < d; t++) s += (out[j * d + t] = rng.normal()) ** 2;
-    for (let t = 0; t < d; t++) out[j * d + t] /= Math.sqrt(s);
-  }
-  return out;
+  return normalizeRows(rng.fillNormal(new Float32Array(c * d)), c, d);
 }
 
 const close = (a: number, b: number, tol = 1e-6) =>

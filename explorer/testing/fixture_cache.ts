@@ -8,6 +8,7 @@
  */
 import { join } from "node:path";
 import { Rng } from "../../data/random.ts";
+import { normalizeRows } from "../../data/rows.ts";
 import type { EmbeddingSet } from "../../data/embeddings.ts";
 import { writeEmbeddings } from "../../data/embeddings_io.ts";
 import { writeDictionary } from "../../data/dictionary_io.ts";
@@ -134,16 +135,7 @@ export function topkCodes(
 }
 
 function unitRows(rng: Rng, c: number, d: number): Float32Array {
-  const out = new Float32Array(c * d);
-  for (let j = 0; j < c; j++) {
-    let s = 0;
-    for (let t = 0; t < d; t++) {
-      out[j * d + t] = rng.normal();
-      s += out[j * d + t] ** 2;
-    }
-    for (let t = 0; t < d; t++) out[j * d + t] /= Math.sqrt(s);
-  }
-  return out;
+  return normalizeRows(rng.fillNormal(new Float32Array(c * d)), c, d);
 }
 
 /**

@@ -1,0 +1,35 @@
+/**
+ * Row-wise math on row-major float32 matrices shared by every layer (embed, analysis, explorer,
+ * tasks): unit-norm rows. Pure; norms are accumulated in float64 and each row is multiplied by
+ * 1/‖row‖ (so every caller gets the same bits).
+ */
+
+/**
+ * Scale every row of `x` (row-major n×d) to unit L2 norm, in place; a zero row stays zero.
+ * @param x n×d values (length exactly n·d)
+ * @returns `x`
+ * @throws RangeError when x.length ≠ n·d
+ */
+export function normalizeRows(x: Float32Array, n: number, d: number): Float32Array {
+  if (x.length !== n * d) {
+    throw new RangeError(`normalizeRows: length ${x.length} is not ${n}·${d}`);
+  }
+  for (let i = 0; i < n; i++) {
+    const o = i * d;
+    let s = 0;
+    for (let t = 0; t < d; t++) s += x[o + t] * x[o + t];
+    if (s === 0) continue;
+    const inv = 1 / Math.sqrt(s);
+    for (let t = 0; t < d; t++) x[o + t] *= inv;
+  }
+  return x;
+}
+
+/**
+ * A copy of the first n rows of `x` (row-major, d columns) with unit L2 norm; zero rows stay zero.
+ * @param x at least n·d values
+ * @returns a new n×d array
+ */
+export function normalizedRows(x: Float32Array, n: number, d: number): Float32Array {
+  return normalizeRows(x.slice(0, n * d), n, d);
+}
