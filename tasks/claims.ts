@@ -23,7 +23,7 @@ import { Rng } from "../data/random.ts";
 import { readEmbeddings } from "../data/embeddings_io.ts";
 import { readTable } from "../data/table_io.ts";
 import { reconstructionR2 } from "../learn/metrics.ts";
-import type { HostSparseCodes } from "../learn/learner.ts";
+import { sparseDecode } from "../learn/baselines/ops.ts";
 import { encodeTopK, randomDictionary, scoreBlockReference } from "../analysis/null_dictionary.ts";
 import { linearAssignment } from "../analysis/assignment.ts";
 import {
@@ -40,6 +40,7 @@ import {
 import { unimodalFractionOf } from "../analysis/truth_checks.ts";
 import { type ClaimsConfig, claimsConfig } from "./config/analysis.ts";
 import { syncProducts } from "./modality.ts";
+import { openBackend } from "./train.ts";
 
 function one(ctx: StageContext<ClaimsConfig>, role: string): InputArtifact | undefined {
   return ctx.inputs[`${role}?`] ?? ctx.inputs[role];
@@ -52,18 +53,6 @@ function num(col: unknown, path: string, name: string): ArrayLike<number> {
     throw new UserError(`${path}: numeric column \`${name}\` is missing; re-run its stage`);
   }
   return col as unknown as ArrayLike<number>;
-}
-
-/** Decode Z·D (n×d) of sparse codes. */
-function decode(z: HostSparseCodes, dict: Float32Array, d: number): Float32Array {
-  const out = new Float32Array(z.rows * d);
-  for (let r = 0; r < z.rows; r++) {
-    for (let e = z.rowPtr[r]; e < z.rowPtr[r + 1]; e++) {
-      const v = z.value[e], o = z.index[e] * d;
-      for (let t = 0; t < d; t++) out[r * d + t] += v * dict[o + t];
-    }
-  }
-  return out;
 }
 
 async function stabilityGaps(
@@ -137,10 +126,16 @@ async function run(ctx: StageContext<ClaimsConfig>): Promise<void> {
       const ks = [...new Set(points.map((q) => Math.max(1, Math.round(q.l0))))].sort((a, b) =>
         a - b
       );
-      for (const k of ks) {
-        const z = encodeTopK(set.vectors, set.n, set.d, dict, c, k, { scores: products.scores });
-        const r2 = reconstructionR2(set.vectors, decode(z, dict, set.d), set.n, set.d).r2;
-        nullPoints.push({ method: "null", l0: z.rowPtr[z.rows] / z.rows, r2 });
+      const backend = ks.length > 0 ? await openBackend(ctx) : null;
+      try {
+        for (const k of ks) {
+          const z = encodeTopK(set.vectors, set.n, set.d, dict, c, k, { scores: products.scores });
+          const xhat = await sparseDecode(backend!, z, dict, set.d);
+          const r2 = reconstructionR2(set.vectors, xhat, set.n, set.d).r2;
+          nullPoints.push({ method: "null", l0: z.rowPtr[z.rows] / z.rows, r2 });
+        }
+      } finally {
+        backend?.close();
       }
     }
     claims.push(paretoClaim(points, nullPoints));
@@ -259,7 +254,7 @@ async function run(ctx: StageContext<ClaimsConfig>): Promise<void> {
  */
 export const claimsStage: Stage<ClaimsConfig> = {
   name: "claims",
-  version: 1,
+  version: 2, // 2: the null Pareto points decode on the backend (sparseDecode)
   description: "the study's claims with measured and null values",
   inputs: {
     "evaluations*": "evaluate",
