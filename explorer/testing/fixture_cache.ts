@@ -9,6 +9,7 @@
 import { join } from "node:path";
 import { Rng } from "../../data/random.ts";
 import { normalizeRows } from "../../data/rows.ts";
+import { encodeTopK } from "../../analysis/null_dictionary.ts";
 import type { EmbeddingSet } from "../../data/embeddings.ts";
 import { writeEmbeddings } from "../../data/embeddings_io.ts";
 import { writeDictionary } from "../../data/dictionary_io.ts";
@@ -97,41 +98,6 @@ async function publish(
   };
   await Deno.writeTextFile(join(dir, "manifest.json"), JSON.stringify(manifest, null, 2));
   return { id, key, stage };
-}
-
-/** Top-k ReLU codes of rows x (n×d) against dict (c×d): keep the k largest positive scores. */
-export function topkCodes(
-  x: Float32Array,
-  n: number,
-  d: number,
-  dict: Float32Array,
-  c: number,
-  k: number,
-): HostSparseCodes {
-  const rowPtr = new Int32Array(n + 1);
-  const index: number[] = [], value: number[] = [];
-  for (let r = 0; r < n; r++) {
-    const s: { j: number; v: number }[] = [];
-    for (let j = 0; j < c; j++) {
-      let dot = 0;
-      for (let t = 0; t < d; t++) dot += x[r * d + t] * dict[j * d + t];
-      if (dot > 0) s.push({ j, v: dot });
-    }
-    s.sort((a, b) => b.v - a.v || a.j - b.j);
-    const keep = s.slice(0, k).sort((a, b) => a.j - b.j);
-    for (const e of keep) {
-      index.push(e.j);
-      value.push(e.v);
-    }
-    rowPtr[r + 1] = index.length;
-  }
-  return {
-    rows: n,
-    cols: c,
-    rowPtr,
-    index: Int32Array.from(index),
-    value: Float32Array.from(value),
-  };
 }
 
 function unitRows(rng: Rng, c: number, d: number): Float32Array {
@@ -361,7 +327,7 @@ export async function makeFixtureCache(cache: string, opts: FixtureOptions): Pro
         JSON.stringify({ method: "topk", c, d, k }),
       );
     });
-    const codes = topkCodes(xEval, evalRows.length, d, dict, c, k);
+    const codes = encodeTopK(xEval, evalRows.length, d, dict, c, k);
     const encode = await publish(cache, "encode", `encode[${id}]`, { split: "eval" }, {
       train,
       dataset,
