@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { testArtifacts, testContext } from "./helpers/stage_context.ts";
 import { Rng } from "../data/random.ts";
 import type { HostSparseCodes } from "../learn/learner.ts";
 import {
@@ -16,7 +17,6 @@ import { writeCodes } from "../data/codes_io.ts";
 import { writeDictionary } from "../data/dictionary_io.ts";
 import { readTable } from "../data/table_io.ts";
 import { UserError } from "../pipeline/errors.ts";
-import type { InputArtifact, StageContext } from "../pipeline/stage.ts";
 import { conceptsStage } from "../tasks/concepts.ts";
 import { conceptsConfig } from "../tasks/config/analysis_match.ts";
 
@@ -174,36 +174,13 @@ function stageCtx<P>(
   outDir: string,
   inputs: Record<string, string>,
   meta: Record<string, Record<string, unknown>> = {},
-): StageContext<P> & { lines: string[]; meta: Record<string, unknown> } {
-  const lines: string[] = [];
-  const ownMeta: Record<string, unknown> = {};
-  const art = (role: string, dir: string): InputArtifact => ({
-    id: `${role}[test]`,
-    stage: role,
-    key: "0".repeat(64),
-    dir,
-    params: {},
-    meta: meta[role] ?? {},
-  });
-  return {
+) {
+  const opts = {
     id: "concepts[test]",
-    params,
-    inputs: Object.fromEntries(Object.entries(inputs).map(([r, d]) => [r, art(r, d)])),
-    inputLists: {},
-    rawInputs: {},
-    outDir,
-    key: "0".repeat(64),
-    backend: "cpu",
-    setMeta: (k, v) => void (ownMeta[k] = v),
-    log: {
-      info: (m) => void lines.push(m),
-      warn: (m) => void lines.push(`warning: ${m}`),
-      progress: () => ({ tick() {}, done() {} }),
-    },
+    inputs: testArtifacts(inputs, {}, meta),
     partialDir: outDir,
-    lines,
-    meta: ownMeta,
   };
+  return testContext(params, outDir, opts);
 }
 
 Deno.test("concepts stage writes the statistics of the eval rows and rejects mismatched codes", async () => {

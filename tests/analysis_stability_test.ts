@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { testArtifacts, testContext } from "./helpers/stage_context.ts";
 import { Rng } from "../data/random.ts";
 import { normalizedRows } from "../data/rows.ts";
 import {
@@ -11,7 +12,6 @@ import { randomDictionary } from "../analysis/null_dictionary.ts";
 import { writeDictionary } from "../data/dictionary_io.ts";
 import { readTable, writeTable } from "../data/table_io.ts";
 import { UserError } from "../pipeline/errors.ts";
-import type { InputArtifact, StageContext } from "../pipeline/stage.ts";
 import { matchStage } from "../tasks/match.ts";
 import { matchConfig } from "../tasks/config/analysis_match.ts";
 
@@ -123,33 +123,9 @@ Deno.test("planted: stability rises with frequency deciles; report equals a dire
 // ---- the match stage, run with a hand-made StageContext ------------------------------------------
 
 function stageCtx<P>(params: P, outDir: string, inputs: Record<string, string>) {
-  const lines: string[] = [];
-  const art = (role: string, dir: string): InputArtifact => ({
-    id: `${role}[test]`,
-    stage: role,
-    key: "0".repeat(64),
-    dir,
-    params: {},
-    meta: {},
-  });
-  const ctx: StageContext<P> = {
-    id: "match[test]",
-    params,
-    inputs: Object.fromEntries(Object.entries(inputs).map(([r, d]) => [r, art(r, d)])),
-    inputLists: {},
-    rawInputs: {},
-    outDir,
-    key: "0".repeat(64),
-    backend: "cpu",
-    setMeta() {},
-    log: {
-      info: (m) => void lines.push(m),
-      warn: (m) => void lines.push(`warning: ${m}`),
-      progress: () => ({ tick() {}, done() {} }),
-    },
-    partialDir: outDir,
-  };
-  return { ctx, lines };
+  const opts = { id: "match[test]", inputs: testArtifacts(inputs), partialDir: outDir };
+  const ctx = testContext(params, outDir, opts);
+  return { ctx, lines: ctx.lines };
 }
 
 Deno.test("match stage: permuted, noisier copy of run a; artifacts agree with the planted permutation", async () => {

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
+import { testArtifact, testContext } from "./helpers/stage_context.ts";
 import { Rng } from "../data/random.ts";
 import { assignSplits } from "../data/splits.ts";
 import { generateWorld } from "../data/synthetic_world.ts";
 import { worldSection } from "../tasks/config/dataset.ts";
-import type { InputArtifact, StageContext } from "../pipeline/stage.ts";
 import { writeEmbeddings } from "../data/embeddings_io.ts";
 import { writeGroundTruth } from "../data/ground_truth_io.ts";
 import { writeDictionary } from "../data/dictionary_io.ts";
@@ -354,36 +354,16 @@ function fakeCtx<P>(
   inputs: Record<string, string>,
   inputLists: Record<string, string[]> = {},
   inputParams: Record<string, Record<string, unknown>> = {},
-): StageContext<P> & { lines: string[] } {
-  const lines: string[] = [];
-  const art = (role: string, dir: string): InputArtifact => ({
-    id: `${role}[test]`,
-    stage: role,
-    key: "0".repeat(64),
-    dir,
-    params: inputParams[role] ?? {},
-    meta: inputParams[role] ?? {},
-  });
-  return {
-    id: "test",
-    params,
+) {
+  const art = (role: string, dir: string) =>
+    testArtifact(role, dir, inputParams[role], inputParams[role]);
+  return testContext(params, outDir, {
     inputs: Object.fromEntries(Object.entries(inputs).map(([r, d]) => [r, art(r, d)])),
     inputLists: Object.fromEntries(
       Object.entries(inputLists).map(([r, ds]) => [r, ds.map((d) => art(r, d))]),
     ),
-    rawInputs: {},
-    outDir,
-    key: "0".repeat(64),
-    backend: "cpu",
-    setMeta() {},
-    log: {
-      info: (m) => lines.push(m),
-      warn: (m) => lines.push(`warning: ${m}`),
-      progress: () => ({ tick() {}, done() {} }),
-    },
     partialDir: outDir,
-    lines,
-  };
+  });
 }
 
 Deno.test("stages modality, bridge, validate and claims run end to end on a planted world", async () => {

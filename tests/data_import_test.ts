@@ -4,6 +4,7 @@
  * bad-input case (its error, and nothing written).
  */
 import assert from "node:assert/strict";
+import { testContext } from "./helpers/stage_context.ts";
 import { join } from "node:path";
 import { decodeNpy, encodeNpy, halfToFloat } from "../data/npy.ts";
 import { normalizeRows } from "../data/rows.ts";
@@ -15,7 +16,6 @@ import { centroidDistance, topOneRetrieval } from "../data/geometry.ts";
 import type { EmbeddingSet } from "../data/embeddings.ts";
 import { type DatasetSection, datasetSection } from "../tasks/config/dataset.ts";
 import { datasetRawInputs, datasetStage } from "../tasks/dataset.ts";
-import type { StageContext } from "../pipeline/stage.ts";
 import { UserError } from "../pipeline/errors.ts";
 
 const FIXTURE = "../shared/data/coco500-clip-vitb16";
@@ -45,25 +45,9 @@ function asInt32(npy: Uint8Array): Uint8Array {
 const b64 = (s: string) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
 
 function ctxFor(params: DatasetSection, outDir: string, lines: string[]) {
-  const meta: Record<string, unknown> = {};
-  const ctx = {
-    id: "dataset",
-    params,
-    inputs: {},
-    inputLists: {},
-    rawInputs: datasetRawInputs(params),
-    outDir,
-    key: "0".repeat(64),
-    backend: "cpu",
-    setMeta: (k: string, v: unknown) => (meta[k] = v),
-    log: {
-      info: (m: string) => lines.push(m),
-      warn: (m: string) => lines.push(`warning: ${m}`),
-      progress: () => ({ tick() {}, done() {} }),
-    },
-    partialDir: join(outDir, ".partial"),
-  } as StageContext<DatasetSection>;
-  return { ctx, meta };
+  const rawInputs = datasetRawInputs(params);
+  const ctx = testContext(params, outDir, { id: "dataset", rawInputs, lines });
+  return { ctx, meta: ctx.meta };
 }
 
 /** Random unit rows (n×d), deterministic. */

@@ -3,6 +3,7 @@
  * and closed forms, the `diet` stage end to end, and the config sections.
  */
 import assert from "node:assert/strict";
+import { testContext } from "./helpers/stage_context.ts";
 import { join } from "node:path";
 import { assignSplits, countSplits } from "../data/splits.ts";
 import { dietImageFraction, maxDietTotal, selectDiet } from "../data/diets.ts";
@@ -12,33 +13,12 @@ import { datasetSection } from "../tasks/config/dataset.ts";
 import { DEFAULT_DIET_RATIOS, dietsSection } from "../tasks/config/diets.ts";
 import { datasetStage } from "../tasks/dataset.ts";
 import { dietInstanceParams, dietParams, dietStage } from "../tasks/diet.ts";
-import type { InputArtifact, StageContext } from "../pipeline/stage.ts";
+import type { InputArtifact } from "../pipeline/stage.ts";
 import { UserError } from "../pipeline/errors.ts";
 
-function ctxFor<P>(
-  params: P,
-  outDir: string,
-  inputs: Record<string, InputArtifact> = {},
-): { ctx: StageContext<P>; meta: Record<string, unknown>; lines: string[] } {
-  const meta: Record<string, unknown> = {}, lines: string[] = [];
-  const ctx = {
-    id: "x",
-    params,
-    inputs,
-    inputLists: {},
-    rawInputs: {},
-    outDir,
-    key: "0".repeat(64),
-    backend: "cpu",
-    setMeta: (k: string, v: unknown) => (meta[k] = v),
-    log: {
-      info: (m: string) => lines.push(m),
-      warn: (m: string) => lines.push(`warning: ${m}`),
-      progress: () => ({ tick() {}, done() {} }),
-    },
-    partialDir: join(outDir, ".partial"),
-  } as StageContext<P>;
-  return { ctx, meta, lines };
+function ctxFor<P>(params: P, outDir: string, inputs: Record<string, InputArtifact> = {}) {
+  const ctx = testContext(params, outDir, { id: "x", inputs });
+  return { ctx, meta: ctx.meta, lines: ctx.lines };
 }
 
 /** Pair ids of `P` pairs with 1..4 captions each, rows grouped by pair. */

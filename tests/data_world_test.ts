@@ -4,6 +4,7 @@
  * the truth tables round trip, and the `dataset` stage on a synthetic world.
  */
 import assert from "node:assert/strict";
+import { testContext } from "./helpers/stage_context.ts";
 import { join } from "node:path";
 import { generateWorld, type WorldParams, zipfFrequencies } from "../data/synthetic_world.ts";
 import { centroidDistance, topOneRetrieval } from "../data/geometry.ts";
@@ -11,7 +12,6 @@ import { readGroundTruth, writeGroundTruth } from "../data/ground_truth_io.ts";
 import { readEmbeddings } from "../data/embeddings_io.ts";
 import { datasetSection, worldSection } from "../tasks/config/dataset.ts";
 import { datasetStage } from "../tasks/dataset.ts";
-import type { StageContext } from "../pipeline/stage.ts";
 import { UserError } from "../pipeline/errors.ts";
 
 /** A small world for statistics (fast): d 48, 3000 images × 2 captions. */
@@ -27,27 +27,6 @@ function smallWorld(over: Partial<WorldParams> = {}): WorldParams {
     zipf: 0.8,
     ...over,
   });
-}
-
-/** A hand-made stage context writing into `outDir`; log lines collected into `lines`. */
-function ctxFor<P>(params: P, outDir: string, lines: string[], meta: Record<string, unknown>) {
-  return {
-    id: "dataset",
-    params,
-    inputs: {},
-    inputLists: {},
-    rawInputs: {},
-    outDir,
-    key: "0".repeat(64),
-    backend: "cpu",
-    setMeta: (k: string, v: unknown) => (meta[k] = v),
-    log: {
-      info: (m: string) => lines.push(m),
-      warn: (m: string) => lines.push(`warning: ${m}`),
-      progress: () => ({ tick() {}, done() {} }),
-    },
-    partialDir: join(outDir, ".partial"),
-  } as StageContext<P>;
 }
 
 Deno.test("world: planted frequencies are Zipf and empirical frequencies match them (4σ)", () => {
@@ -336,7 +315,7 @@ Deno.test("dataset stage (synthetic): files, meta, pair-level split, identical b
       const out = join(root, name);
       await Deno.mkdir(out);
       const lines: string[] = [], meta: Record<string, unknown> = {};
-      await datasetStage.run(ctxFor(p, out, lines, meta));
+      await datasetStage.run(testContext(p, out, { id: "dataset", lines, meta }));
       return { out, lines, meta };
     };
     const a = await run("a");

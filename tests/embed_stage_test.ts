@@ -4,6 +4,7 @@
  * resumption from shards, and clean failures that leave no partial shard.
  */
 import assert from "node:assert/strict";
+import { testContext } from "./helpers/stage_context.ts";
 import * as transformers from "@huggingface/transformers";
 import { type EmbedParams, embedParams, embedParamsFor, embedStage } from "../tasks/embed.ts";
 import { embedSection } from "../tasks/config/embed.ts";
@@ -12,7 +13,6 @@ import { readEmbeddings } from "../data/embeddings_io.ts";
 import { writeTable } from "../data/table_io.ts";
 import { Rng } from "../data/random.ts";
 import { UserError } from "../pipeline/errors.ts";
-import type { StageContext } from "../pipeline/stage.ts";
 import { assertClose, refImage, refText } from "./helpers/tiny_onnx.ts";
 
 const S = 8;
@@ -61,35 +61,8 @@ async function fixture(): Promise<Fixture> {
   return { dir, pixels, captions };
 }
 
-function context(
-  params: EmbedParams,
-  outDir: string,
-  partialDir: string,
-): StageContext<EmbedParams> & { ticks: number[]; infos: string[] } {
-  const ticks: number[] = [];
-  const infos: string[] = [];
-  const meta: Record<string, unknown> = {};
-  return {
-    id: "embed[test]",
-    params,
-    inputs: {},
-    inputLists: {},
-    rawInputs: {},
-    outDir,
-    key: "0".repeat(64),
-    backend: "cpu",
-    setMeta: (k, v) => {
-      meta[k] = v;
-    },
-    log: {
-      info: (m) => infos.push(m),
-      warn: (m) => infos.push(m),
-      progress: () => ({ tick: (n = 1) => ticks.push(n), done: () => {} }),
-    },
-    partialDir,
-    ticks,
-    infos,
-  };
+function context(params: EmbedParams, outDir: string, partialDir: string) {
+  return testContext(params, outDir, { id: "embed[test]", partialDir });
 }
 
 async function listDir(dir: string): Promise<string[]> {
@@ -201,7 +174,7 @@ Deno.test("embed stage: an interrupted run resumes from its finished shards", as
     await new Promise((r) => setTimeout(r, 20));
     const c3 = context(p2, `${f.dir}/out`, partial);
     await embedStage.run(c3);
-    assert.ok(c3.infos.some((m) => /resumed 1 finished shard/.test(m)), c3.infos.join("\n"));
+    assert.ok(c3.lines.some((m) => /resumed 1 finished shard/.test(m)), c3.lines.join("\n"));
     assert.equal((await Deno.stat(`${partial}/image-000000.shard`)).mtime!.getTime(), before);
     const resumed = await readEmbeddings(`${f.dir}/out/embeddings.parquet`);
     // a clean run in fresh folders gives the same table

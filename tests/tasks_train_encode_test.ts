@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import type { InputArtifact, StageContext, StageLog } from "../pipeline/stage.ts";
+import { testContext } from "./helpers/stage_context.ts";
+import type { InputArtifact } from "../pipeline/stage.ts";
 import type { EmbeddingSet, Modality, Split } from "../data/embeddings.ts";
 import { readEmbeddings, writeEmbeddings } from "../data/embeddings_io.ts";
 import { readDictionary } from "../data/dictionary_io.ts";
@@ -16,12 +17,6 @@ import { evaluateStage } from "../tasks/evaluate.ts";
 import { paretoParamsSchema, paretoStage } from "../tasks/pareto.ts";
 import { trainGrid, trainSection } from "../tasks/config/train.ts";
 
-const quietLog: StageLog = {
-  info() {},
-  warn() {},
-  progress: () => ({ tick() {}, done() {} }),
-};
-
 function ctxOf<P>(
   id: string,
   params: P,
@@ -29,21 +24,8 @@ function ctxOf<P>(
   inputs: Record<string, InputArtifact> = {},
   inputLists: Record<string, InputArtifact[]> = {},
 ) {
-  const meta: Record<string, unknown> = {};
-  const ctx: StageContext<P> = {
-    id,
-    params,
-    inputs,
-    inputLists,
-    rawInputs: {},
-    outDir,
-    key: "0".repeat(64),
-    backend: "cpu",
-    setMeta: (k, v) => (meta[k] = v),
-    log: quietLog,
-    partialDir: outDir + "/.partial",
-  };
-  return { ctx, meta };
+  const ctx = testContext(params, outDir, { id, inputs, inputLists });
+  return { ctx, meta: ctx.meta };
 }
 
 function artifact(
