@@ -64,93 +64,57 @@ const OPENAI_MEAN = [0.48145466, 0.4578275, 0.40821073];
 const OPENAI_STD = [0.26862954, 0.26130258, 0.27577711];
 const HALF = [0.5, 0.5, 0.5];
 
+/** CLIP's recipe (OpenAI): 224² centre crop, OpenAI mean/std, bicubic; `*_embeds` outputs. */
+const OPENAI_RECIPE: Omit<EncoderPreset, "family"> = {
+  maxLength: 77,
+  padding: "max_length",
+  lowercase: false,
+  image: {
+    size: { shortest_edge: 224 },
+    do_center_crop: true,
+    crop_size: { height: 224, width: 224 },
+    image_mean: OPENAI_MEAN,
+    image_std: OPENAI_STD,
+    resample: 3,
+  },
+  outputs: {
+    image: "image_embeds",
+    text: "text_embeds",
+    combinedImage: "image_embeds",
+    combinedText: "text_embeds",
+  },
+  normalize: true,
+  imageOverrides: {},
+};
+
+/** SigLIP's recipe: 224² resize without crop, mean/std 0.5, bilinear; pooled outputs. */
+const SIGLIP_RECIPE: Omit<EncoderPreset, "family"> = {
+  maxLength: 64,
+  padding: "max_length",
+  lowercase: false,
+  image: {
+    size: { height: 224, width: 224 },
+    do_center_crop: false,
+    image_mean: HALF,
+    image_std: HALF,
+    resample: 2,
+  },
+  outputs: {
+    image: "pooler_output",
+    text: "pooler_output",
+    combinedImage: "image_embeds",
+    combinedText: "text_embeds",
+  },
+  normalize: true,
+  imageOverrides: {},
+};
+
+/** Built-in presets (read-only: callers get copies). AIMv2 uses CLIP's recipe; SigLIP2 lowercases. */
 const PRESETS: Record<EncoderFamily, EncoderPreset> = {
-  clip: {
-    family: "clip",
-    maxLength: 77,
-    padding: "max_length",
-    lowercase: false,
-    image: {
-      size: { shortest_edge: 224 },
-      do_center_crop: true,
-      crop_size: { height: 224, width: 224 },
-      image_mean: OPENAI_MEAN,
-      image_std: OPENAI_STD,
-      resample: 3,
-    },
-    outputs: {
-      image: "image_embeds",
-      text: "text_embeds",
-      combinedImage: "image_embeds",
-      combinedText: "text_embeds",
-    },
-    normalize: true,
-    imageOverrides: {},
-  },
-  siglip: {
-    family: "siglip",
-    maxLength: 64,
-    padding: "max_length",
-    lowercase: false,
-    image: {
-      size: { height: 224, width: 224 },
-      do_center_crop: false,
-      image_mean: HALF,
-      image_std: HALF,
-      resample: 2,
-    },
-    outputs: {
-      image: "pooler_output",
-      text: "pooler_output",
-      combinedImage: "image_embeds",
-      combinedText: "text_embeds",
-    },
-    normalize: true,
-    imageOverrides: {},
-  },
-  siglip2: {
-    family: "siglip2",
-    maxLength: 64,
-    padding: "max_length",
-    lowercase: true,
-    image: {
-      size: { height: 224, width: 224 },
-      do_center_crop: false,
-      image_mean: HALF,
-      image_std: HALF,
-      resample: 2,
-    },
-    outputs: {
-      image: "pooler_output",
-      text: "pooler_output",
-      combinedImage: "image_embeds",
-      combinedText: "text_embeds",
-    },
-    normalize: true,
-    imageOverrides: {},
-  },
-  aimv2: {
-    family: "aimv2",
-    maxLength: 77,
-    padding: "max_length",
-    lowercase: false,
-    image: {
-      size: { shortest_edge: 224 },
-      do_center_crop: true,
-      crop_size: { height: 224, width: 224 },
-      image_mean: OPENAI_MEAN,
-      image_std: OPENAI_STD,
-      resample: 3,
-    },
-    outputs: {
-      image: "image_embeds",
-      text: "text_embeds",
-      combinedImage: "image_embeds",
-      combinedText: "text_embeds",
-    },
-    normalize: true,
-    imageOverrides: {},
-  },
+  clip: { family: "clip", ...OPENAI_RECIPE },
+  siglip: { family: "siglip", ...SIGLIP_RECIPE },
+  siglip2: { family: "siglip2", ...SIGLIP_RECIPE, lowercase: true },
+  aimv2: { family: "aimv2", ...OPENAI_RECIPE },
 };
 
 /**
