@@ -95,7 +95,6 @@ export function solveDenseFrom(cost: DenseCost, state: AssignmentState): Assignm
   const dist = new Float64Array(m);
   const pred = new Int32Array(m);
   const remaining = new Int32Array(m);
-  const scannedCol = new Uint8Array(m);
   const scannedRows = new Int32Array(n);
   const scannedCols = new Int32Array(m);
   for (let s = 0; s < n; s++) {
@@ -130,33 +129,61 @@ export function solveDenseFrom(cost: DenseCost, state: AssignmentState): Assignm
       if (index < 0 || lowest === Infinity) throw new RangeError("assignment: infeasible cost");
       minVal = lowest;
       const j = remaining[index];
-      scannedCol[j] = 1;
       scannedCols[nsc++] = j;
       remaining[index] = remaining[--nRemaining];
       if (colToRow[j] === -1) sink = j;
       else i = colToRow[j];
     }
-    u[s] += minVal;
-    for (let t = 1; t < nsr; t++) {
-      const r = scannedRows[t];
-      u[r] += minVal - dist[rowToCol[r]];
-    }
-    for (let t = 0; t < nsc; t++) {
-      const j = scannedCols[t];
-      v[j] -= minVal - dist[j];
-      scannedCol[j] = 0;
-    }
-    let j = sink;
-    for (;;) {
-      const r = pred[j];
-      colToRow[j] = r;
-      const prev = rowToCol[r];
-      rowToCol[r] = j;
-      if (r === s) break;
-      j = prev;
-    }
+    augmentPath(state, { s, sink, minVal, dist, pred, scannedRows, nsr, scannedCols, nsc });
   }
   return state;
+}
+
+/** The end of one shortest-augmenting-path search (see {@link augmentPath}). */
+export interface AugmentingPath {
+  /** The free row the search started from. */
+  s: number;
+  /** The free column it reached, at reduced distance `minVal`. */
+  sink: number;
+  minVal: number;
+  /** Reduced distance of every scanned column (length m). */
+  dist: Float64Array;
+  /** Row the path reaches each scanned column from (length m). */
+  pred: Int32Array;
+  /** Rows scanned in order, scannedRows[0] = s; the first `nsr` count. */
+  scannedRows: Int32Array;
+  nsr: number;
+  /** Columns scanned, the first `nsc` count. */
+  scannedCols: Int32Array;
+  nsc: number;
+}
+
+/**
+ * Finish a search shared by the dense and sparse solvers: shift the duals of the scanned rows
+ * and columns by their distance below `minVal` (edges stay feasible, the path becomes tight),
+ * then flip the path sink → s (`pred`) into the assignment. Mutates `state`.
+ */
+export function augmentPath(state: AssignmentState, p: AugmentingPath): void {
+  const { rowToCol, colToRow, u, v } = state;
+  const { s, minVal, dist, pred, scannedRows, scannedCols } = p;
+  u[s] += minVal;
+  for (let t = 1; t < p.nsr; t++) {
+    const r = scannedRows[t];
+    u[r] += minVal - dist[rowToCol[r]];
+  }
+  for (let t = 0; t < p.nsc; t++) {
+    const j = scannedCols[t];
+    v[j] -= minVal - dist[j];
+  }
+  let j = p.sink;
+  for (;;) {
+    const r = pred[j];
+    colToRow[j] = r;
+    const prev = rowToCol[r];
+    rowToCol[r] = j;
+    if (r === s) break;
+    j = prev;
+  }
 }
 
 /**

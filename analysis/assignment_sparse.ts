@@ -4,7 +4,7 @@
  * solver (analysis/assignment_dense.ts), so the duals it returns are feasible on the candidate
  * edges; the caller certifies them on the full matrix.
  */
-import type { AssignmentState } from "./assignment_dense.ts";
+import { type AssignmentState, augmentPath } from "./assignment_dense.ts";
 
 /** Candidate edges in CSR form by row; `cost` is the min-form cost of each edge (float64). */
 export interface CandidateGraph {
@@ -150,24 +150,7 @@ export function solveSparseFrom(
       stuck.push(s);
       continue;
     }
-    u[s] += minVal;
-    for (let t = 1; t < nsr; t++) {
-      const r = scannedRows[t];
-      u[r] += minVal - dist[rowToCol[r]];
-    }
-    for (let t = 0; t < nsc; t++) {
-      const j = scannedCols[t];
-      v[j] -= minVal - dist[j];
-    }
-    let j = sink;
-    for (;;) {
-      const r = pred[j];
-      colToRow[j] = r;
-      const prev = rowToCol[r];
-      rowToCol[r] = j;
-      if (r === s) break;
-      j = prev;
-    }
+    augmentPath(state, { s, sink, minVal, dist, pred, scannedRows, nsr, scannedCols, nsc });
   }
   return stuck;
 }
