@@ -204,26 +204,44 @@ interface CertificateResult {
  * edges tight, every row assigned, and for n < m: v ≤ tol, |v_j| ≤ tol on free columns.
  */
 function certify(cost: DenseCost, state: AssignmentState, tol: number): CertificateResult {
+  return certificateOf(cost, state, tol, (i) => rowMinReduced(cost, i, state.v, Infinity));
+}
+
+/** min(low, min_j sign·a_ij − v_j) over the whole row i (the sign branch sits outside the loop). */
+function rowMinReduced(cost: DenseCost, i: number, v: Float64Array, low: number): number {
+  const { a, m, sign } = cost;
+  const o = i * m;
+  if (sign === 1) {
+    for (let j = 0; j < m; j++) {
+      const r = a[o + j] - v[j];
+      if (r < low) low = r;
+    }
+  } else {
+    for (let j = 0; j < m; j++) {
+      const r = -a[o + j] - v[j];
+      if (r < low) low = r;
+    }
+  }
+  return low;
+}
+
+/**
+ * The certificate checks of {@link certify} given each row's lowest reduced cost plus u_i
+ * (`rowLow(i)` = min_j c_ij − v_j, or a proven lower bound of it).
+ */
+function certificateOf(
+  cost: DenseCost,
+  state: AssignmentState,
+  tol: number,
+  rowLow: (i: number) => number,
+): CertificateResult {
   const { a, n, m, sign } = cost;
   const { u, v, rowToCol, colToRow } = state;
   let ok = true;
   let minReduced = Infinity;
   const badRows: number[] = [];
   for (let i = 0; i < n; i++) {
-    const o = i * m;
-    let low = Infinity;
-    if (sign === 1) {
-      for (let j = 0; j < m; j++) {
-        const r = a[o + j] - v[j];
-        if (r < low) low = r;
-      }
-    } else {
-      for (let j = 0; j < m; j++) {
-        const r = -a[o + j] - v[j];
-        if (r < low) low = r;
-      }
-    }
-    const red = low - u[i];
+    const red = rowLow(i) - u[i];
     if (red < minReduced) minReduced = red;
     if (red < -tol) {
       ok = false;
@@ -231,7 +249,7 @@ function certify(cost: DenseCost, state: AssignmentState, tol: number): Certific
     }
     const j = rowToCol[i];
     if (j < 0 || colToRow[j] !== i) ok = false;
-    else if (Math.abs(sign * a[o + j] - u[i] - v[j]) > tol) ok = false;
+    else if (Math.abs(sign * a[i * m + j] - u[i] - v[j]) > tol) ok = false;
   }
   if (n < m) {
     for (let j = 0; j < m; j++) {
@@ -254,16 +272,11 @@ function certifySparse(
   rowKth: Float64Array,
   dense: Uint8Array,
 ): CertificateResult & { scannedRows: number } {
-  const { a, n, m, sign } = cost;
-  const { u, v, rowToCol, colToRow } = state;
+  const { u, v } = state;
   let vmax = -Infinity;
-  for (let j = 0; j < m; j++) if (v[j] > vmax) vmax = v[j];
-  let ok = true;
-  let minReduced = Infinity;
+  for (let j = 0; j < cost.m; j++) if (v[j] > vmax) vmax = v[j];
   let scannedRows = 0;
-  const badRows: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const ui = u[i];
+  const result = certificateOf(cost, state, tol, (i) => {
     let low = Infinity;
     for (let e = g.rowPtr[i], end = g.rowPtr[i + 1]; e < end; e++) {
       const r = g.cost[e] - v[g.col[e]];
@@ -271,38 +284,14 @@ function certifySparse(
     }
     if (!dense[i]) {
       const bound = rowKth[i] - vmax;
-      if (bound - ui < -tol) {
+      if (bound - u[i] < -tol) {
         scannedRows++;
-        const o = i * m;
-        if (sign === 1) {
-          for (let j = 0; j < m; j++) {
-            const r = a[o + j] - v[j];
-            if (r < low) low = r;
-          }
-        } else {
-          for (let j = 0; j < m; j++) {
-            const r = -a[o + j] - v[j];
-            if (r < low) low = r;
-          }
-        }
+        low = rowMinReduced(cost, i, v, low);
       } else if (bound < low) low = bound;
     }
-    const red = low - ui;
-    if (red < minReduced) minReduced = red;
-    if (red < -tol) {
-      ok = false;
-      badRows.push(i);
-    }
-    const j = rowToCol[i];
-    if (j < 0 || colToRow[j] !== i) ok = false;
-    else if (Math.abs(sign * a[i * m + j] - ui - v[j]) > tol) ok = false;
-  }
-  if (n < m) {
-    for (let j = 0; j < m; j++) {
-      if (v[j] > tol || (colToRow[j] === -1 && Math.abs(v[j]) > tol)) ok = false;
-    }
-  }
-  return { ok, minReduced, badRows, scannedRows };
+    return low;
+  });
+  return { ...result, scannedRows };
 }
 
 /** Result of {@link selectCandidates}. */
