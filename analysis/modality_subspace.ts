@@ -4,7 +4,6 @@
  * each concept's projection p_j = ‖M·D_jᵀ‖² against the random baseline k/d, and each concept
  * direction as a modality classifier (AUROC of ⟨a, D_j⟩ for image vs text).
  */
-import { Rng } from "../data/random.ts";
 import type { Modality } from "../data/embeddings.ts";
 import { UserError } from "../pipeline/errors.ts";
 import { auroc } from "./auroc.ts";
@@ -178,25 +177,6 @@ export function directionAurocs(
       for (let i = 0; i < n; i++) col[i] = s[i * cb + q];
       out[start + q] = auroc(col, y);
     }
-  }
-  return out;
-}
-
-/** `count` seeded uniformly random unit directions in R^d (count×d, float32). */
-export function randomUnitDirections(count: number, d: number, seed: number): Float32Array {
-  const rng = new Rng(seed);
-  const out = new Float32Array(count * d);
-  for (let j = 0; j < count; j++) {
-    let nn = 0;
-    const v = new Float64Array(d);
-    while (nn === 0) {
-      for (let t = 0; t < d; t++) {
-        v[t] = rng.normal();
-        nn += v[t] * v[t];
-      }
-    }
-    const inv = 1 / Math.sqrt(nn);
-    for (let t = 0; t < d; t++) out[j * d + t] = v[t] * inv;
   }
   return out;
 }

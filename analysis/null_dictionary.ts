@@ -3,7 +3,7 @@
  * encodes the same rows with the same sparsity rule (per-row top-k of the ReLU scores ⟨a, D_j⟩).
  * Every claim is reported beside the same measure computed on it.
  */
-import { Rng } from "../data/random.ts";
+import { randomUnitRows } from "../data/rows.ts";
 import type { HostSparseCodes } from "../learn/learner.ts";
 import { UserError } from "../pipeline/errors.ts";
 
@@ -48,22 +48,7 @@ export function randomDictionary(c: number, d: number, seed: number): Float32Arr
   if (!(c >= 1 && d >= 1)) {
     throw new UserError(`null dictionary: c = ${c}, d = ${d}; both must be ≥ 1`);
   }
-  const rng = new Rng(seed);
-  const out = new Float32Array(c * d);
-  const v = new Float64Array(d);
-  for (let j = 0; j < c; j++) {
-    let nn = 0;
-    while (nn === 0) {
-      nn = 0;
-      for (let t = 0; t < d; t++) {
-        v[t] = rng.normal();
-        nn += v[t] * v[t];
-      }
-    }
-    const inv = 1 / Math.sqrt(nn);
-    for (let t = 0; t < d; t++) out[j * d + t] = v[t] * inv;
-  }
-  return out;
+  return randomUnitRows(c, d, seed);
 }
 
 /** Options of {@link encodeTopK}. */

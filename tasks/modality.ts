@@ -17,6 +17,7 @@
 import type { Stage, StageContext } from "../pipeline/stage.ts";
 import { UserError } from "../pipeline/errors.ts";
 import { Rng } from "../data/random.ts";
+import { randomUnitRows } from "../data/rows.ts";
 import type { EmbeddingSet } from "../data/embeddings.ts";
 import { readEmbeddings } from "../data/embeddings_io.ts";
 import { readDictionary } from "../data/dictionary_io.ts";
@@ -36,7 +37,6 @@ import {
   imageLabels,
   modalitySubspace,
   randomProjectionBaseline,
-  randomUnitDirections,
 } from "../analysis/modality_subspace.ts";
 import { median } from "../analysis/claims.ts";
 import { conceptStatistics } from "../analysis/concept_stats.ts";
@@ -202,7 +202,7 @@ async function run(ctx: StageContext<ModalityConfig>): Promise<void> {
   const nullAuc = directionAurocs(xEval, nEval, d, yEval, nullDict, c, { scores: products.scores });
   const probe = fitLogisticProbe(xFit, fitRows.length, d, yFit, { l2: p.l2 });
   const probeAuc = auroc(probeScores(xEval, nEval, d, probe.w, probe.b), yEval);
-  const rand = randomUnitDirections(p.randomDirections, d, p.seed + 7);
+  const rand = randomUnitRows(p.randomDirections, d, p.seed + 7);
   const randAuc = p.randomDirections > 0
     ? directionAurocs(xEval, nEval, d, yEval, rand, p.randomDirections, { scores: products.scores })
     : new Float64Array(0);

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { Rng } from "../data/random.ts";
+import { randomUnitRows } from "../data/rows.ts";
 import { auroc } from "../analysis/auroc.ts";
 import { fitLda } from "../analysis/lda.ts";
 import { balancedAccuracy, fitLogisticProbe, probeScores } from "../analysis/logistic_probe.ts";
@@ -10,7 +11,6 @@ import {
   meanDifferenceDirection,
   modalitySubspace,
   randomProjectionBaseline,
-  randomUnitDirections,
 } from "../analysis/modality_subspace.ts";
 
 /** Direct O(n²) pair count: P(s+ > s-) + ½ P(s+ = s-). */
@@ -72,7 +72,7 @@ Deno.test("mean-difference direction equals its closed form", () => {
   // Images: alpha·u + e_i, texts: −beta·u + e'_i, noise added in ± pairs so class means are exact.
   const d = 16, half = 30;
   const rng = new Rng(3);
-  const u = randomUnitDirections(1, d, 11);
+  const u = randomUnitRows(1, d, 11);
   const rows: number[][] = [];
   const y: number[] = [];
   for (const [cls, shift] of [[1, 0.7], [0, -0.2]] as const) {
@@ -207,7 +207,7 @@ Deno.test("concept projections: closed form and the k/d random baseline", () => 
   const p = conceptProjections(basis, 1, d, dict, 2);
   assert.ok(Math.abs(p[0] - 0.36) < 1e-6 && Math.abs(p[1]) < 1e-12);
   const c = 4000;
-  const rand = randomUnitDirections(c, d, 2);
+  const rand = randomUnitRows(c, d, 2);
   const pr = conceptProjections(basis, 1, d, rand, c);
   const mean = pr.reduce((a, b) => a + b, 0) / c;
   // E[p] = 1/d, sd of the mean ≈ sqrt(2/(d²·(d+2)))/sqrt(c) ≈ 6e-4.
