@@ -11,7 +11,7 @@
  *   an injectable BLAS product) sums the bridge mass and searches the non-co-active top pairs;
  *   nothing c×c is ever held.
  */
-import type { HostSparseCodes } from "../learn/learner.ts";
+import type { CsrCodes } from "../data/csr_codes.ts";
 import type { Modality } from "../data/embeddings.ts";
 import { UserError } from "../pipeline/errors.ts";
 
@@ -23,8 +23,8 @@ export type BridgePairing = "caption" | "image";
 
 /** Image and text codes aligned by pair: row p of `image` and row p of `text` form pair p. */
 export interface PairedCodes {
-  image: HostSparseCodes;
-  text: HostSparseCodes;
+  image: CsrCodes;
+  text: CsrCodes;
 }
 
 /**
@@ -34,7 +34,7 @@ export interface PairedCodes {
  * first. Images without captions and captions without images are skipped.
  */
 export function pairCodes(
-  codes: HostSparseCodes,
+  codes: CsrCodes,
   pairIds: readonly string[],
   modality: readonly Modality[],
   pairing: BridgePairing = "caption",
@@ -75,7 +75,7 @@ export function pairCodes(
 }
 
 /** Rows formed by averaging groups of rows of `codes` (a group of one copies a row). */
-function gatherRows(codes: HostSparseCodes, groups: number[][]): HostSparseCodes {
+function gatherRows(codes: CsrCodes, groups: number[][]): CsrCodes {
   const rowPtr = new Int32Array(groups.length + 1);
   const idx: number[] = [];
   const val: number[] = [];

@@ -4,7 +4,7 @@
  * per-modality means (so a 1:5 image:text imbalance cancels), NaN for dead concepts; the
  * unimodal fraction (plain and energy-weighted) and the modality-score histogram.
  */
-import type { HostSparseCodes } from "../learn/learner.ts";
+import type { CsrCodes } from "../data/csr_codes.ts";
 
 /** Per-concept statistics, each array of length c (float64). */
 export interface ConceptStats {
@@ -34,7 +34,7 @@ export interface ConceptStats {
  * @param isImage length n: 1 for an image row, 0 for a text row
  */
 export function conceptStatistics(
-  codes: HostSparseCodes,
+  codes: CsrCodes,
   isImage: ArrayLike<number>,
 ): ConceptStats {
   const { rows: n, cols: c, rowPtr, index, value } = codes;

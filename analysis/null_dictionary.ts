@@ -4,7 +4,7 @@
  * Every claim is reported beside the same measure computed on it.
  */
 import { randomUnitRows } from "../data/rows.ts";
-import type { HostSparseCodes } from "../learn/learner.ts";
+import type { CsrCodes } from "../data/csr_codes.ts";
 import { UserError } from "../pipeline/errors.ts";
 
 /**
@@ -72,7 +72,7 @@ export function encodeTopK(
   c: number,
   k: number,
   opts: EncodeTopKOptions = {},
-): HostSparseCodes {
+): CsrCodes {
   if (x.length !== n * d) throw new UserError(`top-k encode: x is not n×d = ${n}×${d}`);
   if (dict.length !== c * d) throw new UserError(`top-k encode: dictionary is not c×d = ${c}×${d}`);
   if (!(Number.isInteger(k) && k >= 1)) {

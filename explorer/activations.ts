@@ -3,7 +3,7 @@
  * the top-activating rows of one concept per modality, and per-modality activation histograms.
  * Work is O(nnz) or O(nnz_j) by construction, so plain loops are fine here.
  */
-import type { HostSparseCodes } from "../learn/learner.ts";
+import type { CsrCodes } from "../data/csr_codes.ts";
 
 /**
  * Column-major codes: the rows where concept j fires are `row[colPtr[j] .. colPtr[j+1])` with
@@ -20,7 +20,7 @@ export interface ConceptColumns {
  * Transpose CSR codes (rows×cols) into {@link ConceptColumns}. Zero values stored in the CSR are
  * dropped (a concept "fires" on a row only when its code is > 0).
  */
-export function conceptColumns(z: HostSparseCodes): ConceptColumns {
+export function conceptColumns(z: CsrCodes): ConceptColumns {
   const counts = new Int32Array(z.cols + 1);
   const nnz = z.rowPtr[z.rows];
   for (let e = 0; e < nnz; e++) if (z.value[e] !== 0) counts[z.index[e] + 1]++;

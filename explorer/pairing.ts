@@ -2,7 +2,7 @@
  * Image–caption pairing of code rows and the Bridge Score seen from one concept (method.md §7),
  * computed sparsely from the codes (pure; O(nnz) work per query).
  */
-import type { HostSparseCodes } from "../learn/learner.ts";
+import type { CsrCodes } from "../data/csr_codes.ts";
 import type { ConceptColumns } from "./activations.ts";
 
 /**
@@ -63,7 +63,7 @@ export interface BridgePartner {
  * @param dict row-major c×d, unit rows (cosines are taken as dot products)
  */
 export function conceptBridgePartners(
-  z: HostSparseCodes,
+  z: CsrCodes,
   cols: ConceptColumns,
   pairing: RowPairing,
   dict: Float32Array,
@@ -116,7 +116,7 @@ export interface PairExample {
  * image row then caption row): examples of image concept `i` bridging to text concept `j`.
  */
 export function pairExamples(
-  z: HostSparseCodes,
+  z: CsrCodes,
   cols: ConceptColumns,
   pairing: RowPairing,
   i: number,

@@ -8,7 +8,7 @@ import { readEmbeddings } from "../data/embeddings_io.ts";
 import { readDictionary } from "../data/dictionary_io.ts";
 import { readCodes } from "../data/codes_io.ts";
 import { type Column, readTable } from "../data/table_io.ts";
-import type { HostSparseCodes } from "../learn/learner.ts";
+import type { CsrCodes } from "../data/csr_codes.ts";
 import type { Atlas, Instance, Run } from "./atlas.ts";
 import { conceptStatistics } from "../analysis/concept_stats.ts";
 import { type ConceptColumns, conceptColumns } from "./activations.ts";
@@ -41,7 +41,7 @@ export interface RunData {
   d: number;
   dict: Float32Array;
   rows: EvalRows | null;
-  codes: HostSparseCodes | null;
+  codes: CsrCodes | null;
   cols: ConceptColumns | null;
   pairing: RowPairing | null;
   /** Numeric per-concept columns for the concept table, in display order. */
@@ -129,7 +129,7 @@ async function readRun(atlas: Atlas, run: Run): Promise<RunData> {
       source: set.source ?? new Array(set.n).fill(null),
     };
   }
-  let codes: HostSparseCodes | null = null, cols: ConceptColumns | null = null;
+  let codes: CsrCodes | null = null, cols: ConceptColumns | null = null;
   let pairing: RowPairing | null = null;
   if (rows && has(run.encode, "codes.parquet")) {
     codes = await readCodes(join(run.encode.dir, "codes.parquet"), rows.n, c);

@@ -15,14 +15,14 @@ import { writeEmbeddings } from "../../data/embeddings_io.ts";
 import { writeDictionary } from "../../data/dictionary_io.ts";
 import { writeCodes } from "../../data/codes_io.ts";
 import { writeTable } from "../../data/table_io.ts";
-import type { HostSparseCodes } from "../../learn/learner.ts";
+import type { CsrCodes } from "../../data/csr_codes.ts";
 
 /** What a fixture run holds (for assertions). */
 export interface FixtureRun {
   seed: number;
   trainKey: string;
   dict: Float32Array;
-  codes: HostSparseCodes;
+  codes: CsrCodes;
   /** Per concept (float64): energy, frequency, energy/frequency per modality, modality score. */
   stats: Record<string, Float64Array>;
   /** Bridge pairs written (descending bridge). */
@@ -170,7 +170,7 @@ export function syntheticSet(
   return { n, d, vectors, ids, pairIds, modality, split, source };
 }
 
-function statsOf(z: HostSparseCodes, isImage: boolean[]): Record<string, Float64Array> {
+function statsOf(z: CsrCodes, isImage: boolean[]): Record<string, Float64Array> {
   const c = z.cols;
   const si = new Float64Array(c),
     st = new Float64Array(c),
@@ -207,7 +207,7 @@ function statsOf(z: HostSparseCodes, isImage: boolean[]): Record<string, Float64
 
 /** Dense raw Bridge Score over caption-level pairs (float64, c×c). */
 function bridgeMatrix(
-  z: HostSparseCodes,
+  z: CsrCodes,
   rows: number[],
   set: EmbeddingSet,
   dict: Float32Array,
