@@ -38,7 +38,7 @@ export const saeOptionsSchema = z.strictObject({
   /** Learn a decoder bias b_dec (subtracted before encoding, added after decoding). */
   decoderBias: z.boolean().default(false),
   /** Steps between host syncs of the controllers and the dead-concept tracker. */
-  syncEvery: z.number().int().positive().default(10),
+  syncEvery: z.number().int().positive().default(2),
 
   /**
    * relu / jumprelu: train through dense GEMMs (masked dense gradients) while the code density
@@ -58,20 +58,43 @@ export const saeOptionsSchema = z.strictObject({
   auxCoefficient: nonNegative.default(1 / 32),
 
   // ---- relu -------------------------------------------------------------------------------
-  /** Initial (or, without the controller, fixed) ℓ1 coefficient λ. */
-  reluLambda: positive.default(1e-3),
+  /**
+   * Initial (or, without the controller, fixed) ℓ1 coefficient λ. null: scaled to the data,
+   * λ₀ = θ₀, the smallest value a batch top-k at the target ℓ0 keeps of the initial
+   * pre-activations of one batch (the code size at the target sparsity).
+   */
+  reluLambda: positive.nullable().default(null),
   /** Steer λ toward a target ℓ0 (multiplicative controller, every `syncEvery` steps). */
   reluControl: z.boolean().default(true),
   /** Target ℓ0 of the λ controller (null: k). */
   reluTargetL0: positive.nullable().default(null),
 
   // ---- controllers (relu λ and jumprelu ℓ0 penalty) -------------------------------------------
-  /** Gain of the multiplicative controllers: λ ← λ·exp(gain·clamp(ln(ℓ0/target), −1, 1)). */
-  controllerGain: positive.default(0.05),
+  /**
+   * Gain of the multiplicative controllers, applied at every sync:
+   * λ ← λ·exp(gain·clamp(ln(ℓ0/target), −1, 1)), with ℓ0 measured over the rows since the last sync.
+   */
+  controllerGain: positive.default(0.1),
+  /**
+   * Fraction of the run over which the controllers' setpoint moves geometrically from the ℓ0 of
+   * the first sync to the target (then stays there); 0: the target from the start. A moving
+   * setpoint keeps ℓ0 from overshooting below the target, which kills concepts for good.
+   */
+  controllerRamp: z.number().min(0).max(1).default(0.3),
 
   // ---- batchtopk / matryoshka ------------------------------------------------------------------
-  /** Weight α of the running estimate θ ← (1−α)·θ + α·(smallest kept value of the batch). */
+  /**
+   * Weight α of the running estimate θ ← (1−α_t)·θ + α_t·(smallest kept value of batch t), with
+   * α_t = max(α, 1/(t+1)) (a plain running mean over the first 1/α steps, then an EMA).
+   */
   thresholdMomentum: unit.default(0.01),
+  /**
+   * `final`: after the last step, θ is re-estimated with the final weights as the mean, over one
+   * pass of the training rows in batches of `batchSize`, of each batch's smallest kept value, so
+   * the saved θ gives the target ℓ0 on the training rows (the running estimate lags the weights).
+   * `running`: keep the running estimate as it stands after the last step.
+   */
+  thresholdCalibration: z.enum(["final", "running"]).default("final"),
 
   // ---- jumprelu --------------------------------------------------------------------------------
   /** Bandwidth ε of the rectangle kernel of the straight-through estimator. */
@@ -82,8 +105,11 @@ export const saeOptionsSchema = z.strictObject({
   jumpThetaMin: positive.default(1e-6),
   /** Fixed ℓ0 penalty coefficient; null: a controller steers it toward the target ℓ0. */
   jumpL0Penalty: nonNegative.nullable().default(null),
-  /** Initial coefficient of the controlled ℓ0 penalty. */
-  jumpL0PenaltyInit: positive.default(1e-3),
+  /**
+   * Initial coefficient of the controlled ℓ0 penalty. null: scaled to the data, λ₀ = θ₀² with θ₀
+   * as for `reluLambda` (the squared error saved by one code of size θ₀).
+   */
+  jumpL0PenaltyInit: positive.nullable().default(null),
   /** Target ℓ0 of the controller (null: k). */
   jumpTargetL0: positive.nullable().default(null),
 

@@ -145,6 +145,8 @@ class SaeTrainer {
   density = 1;
   rowsSeen = 0;
   windowRows = 0;
+  /** ℓ0 of the first sync window, the start of the controllers' setpoint ramp (0 before it). */
+  startL0 = 0;
 
   constructor(
     readonly method: SaeMethod,
@@ -172,7 +174,10 @@ class SaeTrainer {
     this.auxK = Math.min(c, o.auxK ?? 2 * k);
     this.deadAfter = o.deadAfterRows ?? Math.min(n, 50_000);
     this.targetL0 = method === "relu" ? (o.reluTargetL0 ?? k) : (o.jumpTargetL0 ?? k);
-    this.lambda = method === "relu" ? o.reluLambda : (o.jumpL0Penalty ?? o.jumpL0PenaltyInit);
+    // NaN: scaled to the data before the first step (see initPenalty)
+    this.lambda = method === "relu"
+      ? (o.reluLambda ?? NaN)
+      : (o.jumpL0Penalty ?? o.jumpL0PenaltyInit ?? NaN);
     this.lastFired = new Float64Array(c);
 
     // ---- initial parameters: D random unit rows, W = Dᵀ, biases 0 (b_dec = data mean) ----
@@ -258,8 +263,9 @@ class SaeTrainer {
       for (let t = 0; t < d; t++) s += (this.x[i * d + t] - mean[t]) ** 2;
       rowVar[i] = s;
     }
-    const shuffle = new Rng(`${this.seed}:sae-shuffle`);
     const batch = new Float32Array(B * d);
+    await this.initPenalty(batch);
+    const shuffle = new Rng(`${this.seed}:sae-shuffle`);
     let step = 0;
     for (let epoch = 0; epoch < o.epochs; epoch++) {
       const perm = shuffle.permutation(n);
@@ -282,7 +288,68 @@ class SaeTrainer {
       log.push(e);
       hooks?.onEpoch?.(e);
     }
+    if (this.thetaRun && o.thresholdCalibration === "final") await this.calibrateThreshold(batch);
     return saeDictionary(await this.weights(), log);
+  }
+
+  /** Write rows `rows[start .. start+B)` of X to `xb` (and the centred copy `xc`). */
+  loadBatch(batch: Float32Array, rows: ArrayLike<number>, start: number): void {
+    const { d, B } = this;
+    for (let i = 0; i < B; i++) {
+      const row = rows[start + i];
+      batch.set(this.x.subarray(row * d, row * d + d), i * d);
+    }
+    this.b.write(this.xb, batch);
+    if (this.bDec) {
+      this.b.linear(this.v.constant([B, 1], 1), this.v.constant([1, d], 0), this.bDec, this.xc);
+      this.b.axpby(1, this.xb, -1, this.xc, this.xc);
+    }
+  }
+
+  /**
+   * relu / jumprelu, before the first step, when a controlled coefficient is left unset (NaN):
+   * scale it to the data from one seeded batch of training rows. θ₀ = the smallest value a batch
+   * top-k at the target ℓ0 keeps of the initial pre-activations (the code size at the target
+   * sparsity); relu λ₀ = θ₀ (the ℓ1 price per unit of code that balances the squared-error gain of
+   * a code of size θ₀), jumprelu λ₀ = θ₀² (the squared error saved by one code of size θ₀, the ℓ0
+   * price of it). Fallback when θ₀ ≤ 0: 1e-3·mean‖x‖².
+   */
+  async initPenalty(batch: Float32Array): Promise<void> {
+    const { b, v, B, c, d, n, method } = this;
+    if ((method !== "relu" && method !== "jumprelu") || !Number.isNaN(this.lambda)) return;
+    const rows = new Rng(`${this.seed}:sae-init`).permutation(n);
+    this.loadBatch(batch, rows, 0);
+    b.linear(this.xc, this.W, this.bEnc, this.pre);
+    const kq = Math.max(1, Math.min(c, Math.round(this.targetL0)));
+    const minKept = v.scratch("init.min", [1]);
+    b.batchTopk(this.pre, kq, this.z, minKept);
+    const theta0 = await b.readScalar(minKept);
+    let meanSq = 0;
+    for (let i = 0; i < B * d; i++) meanSq += batch[i] * batch[i];
+    meanSq /= B;
+    this.lambda = theta0 > 0 ? (method === "jumprelu" ? theta0 * theta0 : theta0) : 1e-3 * meanSq;
+  }
+
+  /**
+   * BatchTopK / Matryoshka, after the last step (`thresholdCalibration: final`): θ = the mean over
+   * the ⌊n/B⌋ batches of one pass over the training rows (in order) of each batch's smallest kept
+   * value, with the final weights: the running estimate's target without its lag.
+   */
+  async calibrateThreshold(batch: Float32Array): Promise<void> {
+    const { b, v, B, n, k } = this;
+    const order = Int32Array.from({ length: n }, (_, i) => i);
+    const minKept = v.scratch("btk.min", [1]);
+    const sum = v.scratch("calib.sum", [1]);
+    v.zero(sum);
+    const batches = Math.floor(n / B);
+    for (let s = 0; s < batches; s++) {
+      this.loadBatch(batch, order, s * B);
+      b.linear(this.xc, this.W, this.bEnc, this.pre);
+      b.batchTopk(this.pre, k, this.z, minKept);
+      b.axpby(1, sum, 1 / batches, minKept, sum);
+    }
+    b.copy(sum, this.thetaRun!);
+    await b.readScalar(this.thetaRun!);
   }
 
   /** Host sync: controllers (relu λ, jumprelu ℓ0 penalty) and dead-concept tracking. */
@@ -301,7 +368,12 @@ class SaeTrainer {
     const controlled = (this.method === "relu" && this.o.reluControl) ||
       (this.method === "jumprelu" && this.o.jumpL0Penalty === null);
     if (controlled) {
-      const err = l0 > 0 ? Math.log(l0 / this.targetL0) : -1;
+      // setpoint: geometric ramp from the first measured ℓ0 down to the target
+      if (this.startL0 === 0) this.startL0 = Math.max(this.targetL0, l0);
+      const ramp = this.o.controllerRamp * this.totalSteps * this.B;
+      const f = ramp > 0 ? Math.min(1, this.rowsSeen / ramp) : 1;
+      const setpoint = this.startL0 ** (1 - f) * this.targetL0 ** f;
+      const err = l0 > 0 ? Math.log(l0 / setpoint) : -1;
       this.lambda *= Math.exp(this.o.controllerGain * Math.max(-1, Math.min(1, err)));
     }
     if (this.o.deadHandling === "auxk") {
@@ -495,7 +567,7 @@ class SaeTrainer {
     } else {
       const minKept = v.scratch("btk.min", [1]);
       b.batchTopk(this.pre, this.k, this.z, minKept);
-      const a = t === 0 ? 1 : o.thresholdMomentum;
+      const a = Math.max(o.thresholdMomentum, 1 / (t + 1));
       b.axpby(1 - a, this.thetaRun!, a, minKept, this.thetaRun!);
     }
     // top-k may keep non-positive pre-activations (value 0): they neither fire nor get gradient
