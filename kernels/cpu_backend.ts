@@ -518,7 +518,8 @@ export class CpuBackend implements Backend {
     const X = this.#f(x, "sumSquares x"), O = this.#f(out, "sumSquares out");
     if (O.length < 1) throw shapeError("sumSquares", "out must hold one element");
     this.#exec(() => {
-      O[0] = (accumulate ? O[0] : 0) + sumSquaresHost(X);
+      const ss = this.provider.sumSquares ? this.provider.sumSquares(X) : sumSquaresHost(X);
+      O[0] = (accumulate ? O[0] : 0) + ss;
     });
   }
   clipFactor(sumSq: Tensor, maxNorm: number, out: Tensor): void {

@@ -31,6 +31,11 @@ export interface GemmProvider {
   readonly sync: boolean;
   /** Run one GEMM (see {@link GemmCall}). */
   sgemm(call: GemmCall): void | Promise<void>;
+  /**
+   * Optional Σ x² of a float32 vector accumulated in float64 (BLAS `dsdot`), synchronous; the
+   * CPU backend's `sumSquares` uses it when present (JS loop otherwise).
+   */
+  sumSquares?(x: Float32Array): number;
   /** Release native resources. */
   close(): void;
 }

@@ -44,6 +44,12 @@ const SYMBOLS = {
     ],
     result: "void",
   },
+  /** Σ x·y of float32 vectors accumulated in float64; optional (not every CBLAS has it). */
+  cblas_dsdot: {
+    parameters: ["i32", "buffer", "i32", "buffer", "i32"],
+    result: "f64",
+    optional: true,
+  },
 } as const;
 
 /**
@@ -65,10 +71,24 @@ export function loadOpenBlas(paths: readonly string[] = BLAS_CANDIDATES): GemmPr
       continue;
     }
     const f = lib.symbols.cblas_sgemm;
+    const dsdot = lib.symbols.cblas_dsdot;
     return {
       name: "openblas",
       detail: path,
       sync: true,
+      ...(dsdot
+        ? {
+          sumSquares(x: Float32Array): number {
+            // chunks below 2^31 elements (i32 length argument)
+            let s = 0;
+            for (let i = 0; i < x.length; i += 1 << 30) {
+              const part = x.subarray(i, Math.min(x.length, i + (1 << 30)));
+              s += dsdot(part.length, part, 1, part, 1) as number;
+            }
+            return s;
+          },
+        }
+        : {}),
       sgemm(call: GemmCall): void {
         const { transA, transB, m, n, k } = call;
         if (m === 0 || n === 0) return;
