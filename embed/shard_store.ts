@@ -1,11 +1,25 @@
 /**
- * Resumable embedding shards in a partial folder. A shard is the vectors of a contiguous range of
- * images or captions, in one file written to `<name>.tmp` and renamed: a shard file exists whole
- * or not at all. `plan.json` fingerprints the work list; a different plan clears the folder.
+ * Resumable embedding shards in a partial folder, safe for several writers at once (cluster array
+ * tasks of one embed instance on a shared filesystem). A shard is the vectors of a contiguous
+ * range of images or captions, in one file.
+ *
+ * - Each plan (the fingerprint of the work list) has its own folder `plan-<sha256 16 hex>/`, with
+ *   its `plan.json` written once (hard-linked into place: the first writer wins, the others read
+ *   it). Shards of another plan are never touched (the engine removes the whole partial folder
+ *   when the stage publishes).
+ * - A shard is written to `<name>.<machine>.<pid>.<random>.tmp` — a name of its writer's own —
+ *   and renamed: a shard file exists whole or not at all, and two writers of the same shard (the
+ *   same bytes) never remove or truncate each other's file. Opening removes only the temporary
+ *   files of dead processes of this machine, and any temporary file untouched for
+ *   {@link ABANDONED_TMP_MS}.
  *
  * File layout (little-endian): "CAES" magic, u32 header length, header JSON
  * `{kind, first, n, d}`, zero padding to a multiple of 4, then n·d float32.
  */
+import { join } from "node:path";
+import { sha256Text } from "../pipeline/hash.ts";
+import { processAlive } from "../pipeline/lock.ts";
+import { machineTag } from "../pipeline/task.ts";
 
 /** Which items a shard holds. */
 export type ShardKind = "image" | "text";
@@ -21,13 +35,59 @@ export interface Shard {
 
 const MAGIC = 0x53454143; // "CAES"
 
+/** Age (ms) after which a temporary shard file of another machine counts as abandoned. */
+export const ABANDONED_TMP_MS = 6 * 3600_000;
+
 /** File name of shard `index` of `kind`. */
 export function shardName(kind: ShardKind, index: number): string {
   return `${kind}-${String(index).padStart(6, "0")}.shard`;
 }
 
-/** The resumable shard folder of one embed run. */
+/** Folder name of the plan fingerprinted by the JSON text `planText`. */
+export function planFolderName(planText: string): string {
+  return `plan-${sha256Text(planText).slice(0, 16)}`;
+}
+
+/** `<machine>.<pid>.<random>`: the writer part of a temporary file name. */
+function writerTag(): string {
+  return `${machineTag()}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}`;
+}
+
+/** Write `text` to `path` unless it exists (first writer wins); the file appears whole. */
+async function writeOnce(path: string, text: string): Promise<void> {
+  const tmp = `${path}.${writerTag()}.tmp`;
+  await Deno.writeTextFile(tmp, text);
+  try {
+    await Deno.link(tmp, path);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+  } finally {
+    await Deno.remove(tmp).catch(() => {});
+  }
+}
+
+/**
+ * Whether a temporary file `name` (in `dir`) was abandoned: its writer is a dead process of this
+ * machine, or it has not changed for {@link ABANDONED_TMP_MS}.
+ */
+async function abandoned(dir: string, name: string): Promise<boolean> {
+  const parts = name.split(".");
+  // <kind-index>.shard.<machine>.<pid>.<random>.tmp  or  plan.json.<machine>.<pid>.<random>.tmp
+  const [machine, pid] = [parts.at(-4), Number(parts.at(-3))];
+  if (machine === machineTag() && Number.isInteger(pid) && pid !== Deno.pid && !processAlive(pid)) {
+    return true;
+  }
+  try {
+    const m = (await Deno.stat(join(dir, name))).mtime?.getTime() ?? Date.now();
+    return Date.now() - m > ABANDONED_TMP_MS;
+  } catch {
+    return false; // renamed or removed meanwhile
+  }
+}
+
+/** The resumable shard folder of one embed plan. */
 export class ShardStore {
+  /** The plan's folder: `<root>/plan-<hash>/`. */
   readonly dir: string;
 
   private constructor(dir: string) {
@@ -35,25 +95,23 @@ export class ShardStore {
   }
 
   /**
-   * Open `dir` for the plan fingerprinted by `plan` (any JSON-able value): shards of another plan
-   * and stale `.tmp` files are removed.
+   * Open the folder of the plan fingerprinted by `plan` (any JSON-able value) under `root`,
+   * creating it and its `plan.json` when needed. Removes abandoned temporary files only; never
+   * another writer's live file, never a shard.
    */
-  static async open(dir: string, plan: unknown): Promise<ShardStore> {
-    await Deno.mkdir(dir, { recursive: true });
+  static async open(root: string, plan: unknown): Promise<ShardStore> {
     const planText = JSON.stringify(plan);
-    let old: string | null = null;
-    try {
-      old = await Deno.readTextFile(`${dir}/plan.json`);
-    } catch {
-      old = null;
+    const dir = join(root, planFolderName(planText));
+    await Deno.mkdir(dir, { recursive: true });
+    await writeOnce(join(dir, "plan.json"), planText);
+    const stored = await Deno.readTextFile(join(dir, "plan.json"));
+    if (stored !== planText) {
+      throw new Error(`${dir}/plan.json holds another plan (hash collision?); remove ${dir}`);
     }
     for await (const e of Deno.readDir(dir)) {
-      const stale = e.name.endsWith(".tmp") || (old !== planText && e.name.endsWith(".shard"));
-      if (stale) await Deno.remove(`${dir}/${e.name}`);
-    }
-    if (old !== planText) {
-      await Deno.writeTextFile(`${dir}/plan.json.tmp`, planText);
-      await Deno.rename(`${dir}/plan.json.tmp`, `${dir}/plan.json`);
+      if (e.name.endsWith(".tmp") && await abandoned(dir, e.name)) {
+        await Deno.remove(join(dir, e.name)).catch(() => {});
+      }
     }
     return new ShardStore(dir);
   }
@@ -61,13 +119,17 @@ export class ShardStore {
   /** Whether shard `index` of `kind` is complete. */
   async has(kind: ShardKind, index: number): Promise<boolean> {
     try {
-      return (await Deno.stat(`${this.dir}/${shardName(kind, index)}`)).isFile;
+      return (await Deno.stat(join(this.dir, shardName(kind, index)))).isFile;
     } catch {
       return false;
     }
   }
 
-  /** Write a shard atomically. `vectors` is row-major [n, d]. */
+  /**
+   * Write a shard atomically through a temporary file of this writer's own. `vectors` is
+   * row-major [n, d]. Another writer of the same shard may finish first; the last rename wins
+   * and both wrote the same bytes.
+   */
   async write(index: number, shard: Shard): Promise<void> {
     const { kind, first, n, d, vectors } = shard;
     if (vectors.length !== n * d) throw new Error(`shard ${index}: ${vectors.length} ≠ ${n}·${d}`);
@@ -82,19 +144,20 @@ export class ShardStore {
       new Uint8Array(vectors.buffer, vectors.byteOffset, vectors.byteLength),
       8 + header.length + pad,
     );
-    const path = `${this.dir}/${shardName(kind, index)}`;
+    const path = join(this.dir, shardName(kind, index));
+    const tmp = `${path}.${writerTag()}.tmp`;
     try {
-      await Deno.writeFile(`${path}.tmp`, bytes);
-      await Deno.rename(`${path}.tmp`, path);
+      await Deno.writeFile(tmp, bytes);
+      await Deno.rename(tmp, path);
     } catch (e) {
-      await Deno.remove(`${path}.tmp`).catch(() => {});
+      await Deno.remove(tmp).catch(() => {});
       throw e;
     }
   }
 
   /** Read shard `index` of `kind`. */
   async read(kind: ShardKind, index: number): Promise<Shard> {
-    const path = `${this.dir}/${shardName(kind, index)}`;
+    const path = join(this.dir, shardName(kind, index));
     const bytes = await Deno.readFile(path);
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     if (bytes.length < 8 || view.getUint32(0, true) !== MAGIC) {

@@ -6,6 +6,7 @@ import { Command, Option } from "commander";
 import YAML from "yaml";
 import { join, resolve } from "node:path";
 import type { StudyDefinition } from "./study.ts";
+import type { Stage } from "./stage.ts";
 import { isUserError, UserError } from "./errors.ts";
 import { loadConfig } from "./config_loader.ts";
 import { CacheLayout, writeJsonAtomic } from "./cache.ts";
@@ -36,6 +37,9 @@ export type RunnerFactory = (ctx: {
   config: any;
   argv0: string[];
   quiet: boolean;
+  /** The study's stages by name (a runner may split those that can run in shards). */
+  // deno-lint-ignore no-explicit-any
+  stages: Map<string, Stage<any>>;
 }) => Promise<Runner>;
 
 /** Options of {@link runCli}. */
@@ -160,6 +164,7 @@ export async function runCli<C>(
               config,
               argv0: opts.argv0 ?? [],
               quiet: !!o.quiet,
+              stages,
             });
           } else {throw new UserError(
               `--runner ${runnerName}: unknown runner; available: local${

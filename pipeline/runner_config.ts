@@ -4,6 +4,8 @@
  * one Slurm job array. Every key has a default, so an empty section means `local`.
  */
 import { z } from "zod";
+import { UserError } from "./errors.ts";
+import type { Stage } from "./stage.ts";
 
 /** Slurm time limit: `MM`, `MM:SS`, `HH:MM:SS`, `D-HH`, `D-HH:MM`, `D-HH:MM:SS` or `UNLIMITED`. */
 const SLURM_TIME = /^(UNLIMITED|infinite|\d+(:\d{1,2}){0,2}|\d+-\d{1,2}(:\d{1,2}){0,2})$/;
@@ -47,6 +49,12 @@ export const runnerSection = z.strictObject({
    * `["/shared/bin/deno", "run", "-A", "/shared/atlas/main.ts"]`. The worker appends `run-task`.
    */
   command: z.array(z.string().min(1)).min(1).optional(),
+  /**
+   * Stages to split into parts, by stage name → number of parts, e.g. `{embed: 16}`: each instance
+   * of the stage runs as that many array tasks (`Stage.runShard`), then one merge task (its `run`).
+   * Only stages that can run in shards may be named; the parts do not enter any key.
+   */
+  shards: z.record(z.string().min(1), z.number().int().min(1).max(100_000)).default({}),
   /** Submit a probe job first that checks the workers see the cache (refuses clearly if not). */
   probe: z.boolean().default(true),
   /** Seconds to wait for the probe job (it may queue) before giving up. */
@@ -59,4 +67,26 @@ export type RunnerSection = z.infer<typeof runnerSection>;
 /** The defaults of the section (`kind: local`). */
 export function defaultRunnerSection(): RunnerSection {
   return runnerSection.parse({});
+}
+
+/**
+ * Check `runner.shards` against the study's stages: every name must be a stage that can run in
+ * shards (has `runShard`). Throws a {@link UserError} naming the key and the stages that can.
+ */
+export function checkShardable(
+  shards: Record<string, number>,
+  // deno-lint-ignore no-explicit-any
+  stages: Map<string, Stage<any>>,
+): void {
+  const can = [...stages.values()].filter((s) => s.runShard).map((s) => s.name);
+  for (const name of Object.keys(shards)) {
+    const st = stages.get(name);
+    if (!st || !st.runShard) {
+      throw new UserError(
+        `runner.shards.${name}: ${
+          st ? `stage ${name} cannot run in shards` : `the study has no stage named ${name}`
+        }; stages that can: ${can.length ? can.join(", ") : "none"}`,
+      );
+    }
+  }
 }

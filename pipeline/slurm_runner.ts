@@ -11,12 +11,13 @@ import { join } from "node:path";
 import { CacheLayout, isPublished } from "./cache.ts";
 import { UserError } from "./errors.ts";
 import type { Runner, TaskOutcome } from "./runner.ts";
-import { type RunnerSection, runnerSection } from "./runner_config.ts";
+import { checkShardable, type RunnerSection, runnerSection } from "./runner_config.ts";
 import { sbatch, scancelSync, squeueByName } from "./slurm_commands.ts";
 import { arrayScript, arraySpec, logTail, probeScript, sbatchArgs } from "./slurm_script.ts";
 import { createStageLog, writeErr } from "./stage_log.ts";
 import type { TaskResult, TaskSpec } from "./task.ts";
-import type { StageLog } from "./stage.ts";
+import { splitWave, type StepTask } from "./slurm_shards.ts";
+import type { Stage, StageLog } from "./stage.ts";
 import { validate } from "./config_loader.ts";
 
 /** Options of {@link SlurmRunner}. */
@@ -180,23 +181,60 @@ export class SlurmRunner implements Runner {
       }
     }
     await this.probe();
-    const s = this.#o.section;
     const wave = ++this.#waves;
     const waveDir = join(this.runDir, `wave-${String(wave).padStart(3, "0")}`);
+    // Instances of a stage in runner.shards: their parts run beside the rest, their merges after.
+    const { first, split } = splitWave(tasks, this.#o.section.shards);
+    const outcomes: TaskOutcome[] = new Array(tasks.length);
+    const firstOut = await this.#step(waveDir, first, `wave ${wave}`, wave);
+    const partFailed = new Set<number>();
+    first.forEach((t, i) => {
+      if (!t.spec.shard) outcomes[t.of] = firstOut[i];
+      else if (!firstOut[i].ok && !partFailed.has(t.of)) {
+        partFailed.add(t.of);
+        outcomes[t.of] = firstOut[i];
+      }
+    });
+    const merges: StepTask[] = split.filter((w) => !partFailed.has(w)).map((w) => ({
+      of: w,
+      spec: tasks[w],
+      label: `${tasks[w].id} (merge)`,
+    }));
+    if (merges.length > 0) {
+      this.#log.info(
+        `wave ${wave}: every part of ${merges.length} split instance(s) is done; merging`,
+      );
+      const mergeOut = await this.#step(join(waveDir, "merge"), merges, `wave ${wave} merge`, wave);
+      merges.forEach((t, i) => (outcomes[t.of] = mergeOut[i]));
+    }
+    return outcomes;
+  }
+
+  /**
+   * Run the array tasks of one step (`<dir>/try-T/`), resubmitting the failed ones up to
+   * `retries` times; one outcome per task, in order.
+   */
+  async #step(
+    dir: string,
+    tasks: StepTask[],
+    label: string,
+    wave: number,
+  ): Promise<TaskOutcome[]> {
+    const s = this.#o.section;
     const outcomes: (TaskOutcome | undefined)[] = tasks.map(() => undefined);
     const lastEnd: (TaskEnd | undefined)[] = tasks.map(() => undefined);
     let todo = tasks.map((_, i) => i);
-    const bar = this.#log.progress(`wave ${wave}`, tasks.length, "tasks");
+    const bar = this.#log.progress(label, tasks.length, "tasks");
     try {
       for (let attemptNo = 0; attemptNo <= s.retries && todo.length > 0; attemptNo++) {
         if (attemptNo > 0) {
           this.#log.info(
             `wave ${wave}: resubmitting ${todo.length} failed task(s), retry ${attemptNo} of ${s.retries}: ${
-              todo.map((i) => tasks[i].id).join(", ")
+              todo.map((i) => tasks[i].label).join(", ")
             }`,
           );
         }
-        const attempt = await this.#submit(join(waveDir, `try-${attemptNo}`), todo, tasks);
+        const attempt = await this.#submit(join(dir, `try-${attemptNo}`), todo, tasks);
         const ends = await this.#follow(attempt, tasks, bar);
         const failed: number[] = [];
         attempt.members.forEach((w, a) => {
@@ -219,12 +257,15 @@ export class SlurmRunner implements Runner {
   }
 
   /** Write the task files and scripts of one attempt and submit its array job(s). */
-  async #submit(dir: string, members: number[], tasks: TaskSpec[]): Promise<Attempt> {
+  async #submit(dir: string, members: number[], tasks: StepTask[]): Promise<Attempt> {
     const s = this.#o.section;
     await Deno.mkdir(join(dir, "logs"), { recursive: true });
     await Promise.all(
       members.map((w, a) =>
-        Deno.writeTextFile(join(dir, `task-${a}.json`), JSON.stringify(tasks[w], null, 2) + "\n")
+        Deno.writeTextFile(
+          join(dir, `task-${a}.json`),
+          JSON.stringify(tasks[w].spec, null, 2) + "\n",
+        )
       ),
     );
     const attempt: Attempt = { dir, members, chunks: [] };
@@ -263,7 +304,7 @@ export class SlurmRunner implements Runner {
   /** Wait until every task of an attempt has ended; one {@link TaskEnd} per attempt index. */
   async #follow(
     attempt: Attempt,
-    tasks: TaskSpec[],
+    tasks: StepTask[],
     bar: { tick(n?: number, extra?: string): void },
   ): Promise<TaskEnd[]> {
     const n = attempt.members.length;
@@ -300,7 +341,7 @@ export class SlurmRunner implements Runner {
         ends[a] = end;
         open--;
         if (end.ok) okNow++;
-        else lastExtra = `${tasks[attempt.members[a]].id} failed`;
+        else lastExtra = `${tasks[attempt.members[a]].label} failed`;
       }
       const extra = `${running} running, ${pending} pending${lastExtra ? `; ${lastExtra}` : ""}`;
       bar.tick(okNow, extra);
@@ -316,8 +357,9 @@ export class SlurmRunner implements Runner {
     a: number,
     code: number | null,
     lastState: string,
-    task: TaskSpec,
+    step: StepTask,
   ): Promise<TaskEnd> {
+    const task = step.spec;
     const { log, job } = this.#where(attempt, a);
     if (code === null) {
       return {
@@ -339,7 +381,8 @@ export class SlurmRunner implements Runner {
         result = { status: r.status, seconds: r.seconds ?? 0 };
       }
     } catch { /* older worker or no stdout: fall back to the manifest */ }
-    if (!(await isPublished(this.#layout, task.stage, task.key))) {
+    // A part publishes nothing (its merge checks what it left); a whole task must be published.
+    if (!task.shard && !(await isPublished(this.#layout, task.stage, task.key))) {
       return {
         ok: false,
         why: `task ${job} exited 0 but ${
@@ -354,21 +397,26 @@ export class SlurmRunner implements Runner {
 
   /** The error of a task that failed every attempt, after printing the tail of its log. */
   async #failure(
-    task: TaskSpec,
+    step: StepTask,
     e: Extract<TaskEnd, { ok: false }>,
     tries: number,
   ): Promise<Error> {
+    const part = step.spec.shard;
     let tail: string[] = [];
     try {
       tail = logTail(await readEnd(e.log, 16_384), this.#o.tailLines ?? 20);
     } catch {
       tail = [`(no log at ${e.log})`];
     }
-    writeErr(`slurm: ${task.id} failed ${tries} time(s); last ${tail.length} line(s) of ${e.log}:`);
+    writeErr(
+      `slurm: ${step.label} failed ${tries} time(s); last ${tail.length} line(s) of ${e.log}:`,
+    );
     for (const l of tail) writeErr(`  | ${l}`);
     const errLine = [...tail].reverse().find((l) => /^error:/.test(l));
     return new Error(
-      `failed ${tries} time(s) on Slurm: ${e.why}${errLine ? `: "${errLine}"` : ""}; log ${e.log}`,
+      `${
+        part ? `shard ${part.index + 1} of ${part.count} ` : ""
+      }failed ${tries} time(s) on Slurm: ${e.why}${errLine ? `: "${errLine}"` : ""}; log ${e.log}`,
     );
   }
 
@@ -390,17 +438,24 @@ export class SlurmRunner implements Runner {
 
 /**
  * The `slurm` entry of `runCli`'s `runners` option: validates the config's `runner` section
- * (absent: defaults) and builds a {@link SlurmRunner}. The probe job runs before the first wave.
+ * (absent: defaults), checks `runner.shards` against the study's stages (when given), and builds
+ * a {@link SlurmRunner}. The probe job runs before the first wave.
  */
 export function createSlurmRunner(ctx: {
   cache: string;
   config: unknown;
   argv0: string[];
   quiet: boolean;
+  // deno-lint-ignore no-explicit-any
+  stages?: Map<string, Stage<any>>;
 }): Promise<SlurmRunner> {
   try {
     const raw = (ctx.config as { runner?: unknown } | null)?.runner ?? {};
     const section = validate(runnerSection, raw, "the runner section");
+    if (ctx.stages) checkShardable(section.shards, ctx.stages);
+    else if (Object.keys(section.shards).length > 0) {
+      throw new Error("runner slurm: runner.shards needs the study's stages (runCli passes them)");
+    }
     return Promise.resolve(
       new SlurmRunner({ cache: ctx.cache, section, argv0: ctx.argv0, quiet: ctx.quiet }),
     );

@@ -93,6 +93,22 @@ export interface Stage<P = Record<string, unknown>> {
   outputs: string[];
   /** Compute the artifacts. Throw {@link UserError} for bad input. */
   run(ctx: StageContext<P>): Promise<void>;
+  /**
+   * Optional: compute part `part.index` of `part.count` of the work into `ctx.partialDir` only
+   * (never `ctx.outDir`; nothing is published), so that a cluster runner can spread one instance
+   * over several array tasks before `run` — the merge — reads what the parts left. Parts of one key
+   * may run at the same time on different nodes, and `run` must give the same artifacts whether
+   * or not (or how many) parts ran first. Stages without it always run whole.
+   */
+  runShard?(ctx: StageContext<P>, part: ShardPart): Promise<void>;
+}
+
+/** Which part of a stage instance's work a worker computes: `index` of `count` (0-based). */
+export interface ShardPart {
+  /** 0 ≤ index < count. */
+  index: number;
+  /** Number of parts the work is split into (≥ 1). */
+  count: number;
 }
 
 /** One node of the study graph: a stage with concrete parameters and concrete upstream nodes. */

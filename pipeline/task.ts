@@ -4,7 +4,7 @@
  * the index. Used by every runner (in process for `local`, in a worker process for `slurm`).
  */
 import { join } from "node:path";
-import type { InputArtifact, Stage, StageContext } from "./stage.ts";
+import type { InputArtifact, ShardPart, Stage, StageContext, StageLog } from "./stage.ts";
 import {
   CacheLayout,
   exists,
@@ -39,6 +39,11 @@ export interface TaskSpec {
   codeVersion: string;
   /** Recompute even when the key folder is published (`--force`). */
   force: boolean;
+  /**
+   * Run only this part of a shardable stage (`Stage.runShard`) into the partial folder, under a
+   * lock of its own, and publish nothing; the task without `shard` (the merge) publishes.
+   */
+  shard?: ShardPart;
 }
 
 /** Output options of task execution. */
@@ -67,13 +72,58 @@ async function inputArtifact(layout: CacheLayout, ref: TaskInputRef): Promise<In
   };
 }
 
-/** Run one stage instance and publish its key folder. */
+/** Upstream artifacts of a task by role (single and list roles). */
+async function resolveInputs(
+  layout: CacheLayout,
+  spec: TaskSpec,
+): Promise<{ inputs: Record<string, InputArtifact>; inputLists: Record<string, InputArtifact[]> }> {
+  const inputs: Record<string, InputArtifact> = {};
+  const inputLists: Record<string, InputArtifact[]> = {};
+  for (const [role, ref] of Object.entries(spec.inputs)) {
+    if (Array.isArray(ref)) {
+      inputLists[role] = await Promise.all(ref.map((r) => inputArtifact(layout, r)));
+    } else inputs[role] = await inputArtifact(layout, ref);
+  }
+  return { inputs, inputLists };
+}
+
+/** The context handed to `run` / `runShard`. */
+async function stageContext(
+  layout: CacheLayout,
+  spec: TaskSpec,
+  outDir: string,
+  log: StageLog,
+  meta: Record<string, unknown>,
+): Promise<StageContext<Record<string, unknown>>> {
+  const { inputs, inputLists } = await resolveInputs(layout, spec);
+  return {
+    id: spec.id,
+    params: spec.params,
+    inputs,
+    inputLists,
+    rawInputs: spec.rawInputs,
+    outDir,
+    key: spec.key,
+    backend: spec.backend,
+    setMeta: (k, v) => {
+      meta[k] = v;
+    },
+    log,
+    partialDir: layout.partialDir(spec.stage, spec.key),
+  };
+}
+
+/**
+ * Run one stage instance and publish its key folder; a task with `shard` runs that part only
+ * ({@link executeShard}).
+ */
 export async function executeTask(
   spec: TaskSpec,
   // deno-lint-ignore no-explicit-any
   stages: Map<string, Stage<any>>,
   logOpts: TaskLogOptions = {},
 ): Promise<TaskResult> {
+  if (spec.shard) return await executeShard(spec, stages, logOpts);
   const stage = stages.get(spec.stage);
   if (!stage) throw new Error(`no stage named ${spec.stage} is registered`);
   const layout = new CacheLayout(spec.cache);
@@ -95,29 +145,8 @@ export async function executeTask(
     await removeAbandonedTmp(layout, spec);
     await Deno.mkdir(tmpDir, { recursive: true });
     const partialDir = layout.partialDir(spec.stage, spec.key);
-    const inputs: Record<string, InputArtifact> = {};
-    const inputLists: Record<string, InputArtifact[]> = {};
-    for (const [role, ref] of Object.entries(spec.inputs)) {
-      if (Array.isArray(ref)) {
-        inputLists[role] = await Promise.all(ref.map((r) => inputArtifact(layout, r)));
-      } else inputs[role] = await inputArtifact(layout, ref);
-    }
     const meta: Record<string, unknown> = {};
-    const ctx: StageContext<Record<string, unknown>> = {
-      id: spec.id,
-      params: spec.params,
-      inputs,
-      inputLists,
-      rawInputs: spec.rawInputs,
-      outDir: tmpDir,
-      key: spec.key,
-      backend: spec.backend,
-      setMeta: (k, v) => {
-        meta[k] = v;
-      },
-      log,
-      partialDir,
-    };
+    const ctx = await stageContext(layout, spec, tmpDir, log, meta);
     const started = new Date();
     const t0 = performance.now();
     await stage.run(ctx);
@@ -182,6 +211,60 @@ export async function executeTask(
 }
 
 /**
+ * Run part `spec.shard` of a shardable stage (`Stage.runShard`): under its own lock
+ * (`<key>.shard-<i>of<n>`, so parts of one key run at once and the same part never twice), into
+ * the key's partial folder only. Nothing is published or indexed; `cached` when the key is
+ * already published (and not forced). Its `outDir` is an empty temporary folder, removed after.
+ */
+export async function executeShard(
+  spec: TaskSpec,
+  // deno-lint-ignore no-explicit-any
+  stages: Map<string, Stage<any>>,
+  logOpts: TaskLogOptions = {},
+): Promise<TaskResult> {
+  const part = spec.shard;
+  const stage = stages.get(spec.stage);
+  if (!stage) throw new Error(`no stage named ${spec.stage} is registered`);
+  if (!part) throw new Error(`task ${spec.id} names no shard`);
+  if (!stage.runShard) throw new Error(`stage ${spec.stage} cannot run in shards (no runShard)`);
+  const { index, count } = part;
+  if (
+    !Number.isInteger(count) || count < 1 || !Number.isInteger(index) || index < 0 || index >= count
+  ) {
+    throw new Error(
+      `task ${spec.id}: shard ${index} of ${count} is not a part (0 ≤ index < count)`,
+    );
+  }
+  const layout = new CacheLayout(spec.cache);
+  const log = createStageLog({ prefix: `${spec.id} shard ${index + 1}/${count}`, ...logOpts });
+  const lock = await acquireKeyLock(
+    layout.lockRoot,
+    `${spec.key}.shard-${index}of${count}`,
+    (holder) => log.info(`waiting: ${holder} is computing this shard`),
+  );
+  // Not prefixed `<stage>-<key>-`: the merge task (holding the key lock) must not take it for its own.
+  const tmpDir = join(
+    layout.tmpRoot,
+    `shard_${spec.stage}_${spec.key.slice(0, 16)}_${index}-${tmpOwner()}-${
+      crypto.randomUUID().slice(0, 8)
+    }`,
+  );
+  try {
+    if (await exists(layout.manifestPath(spec.stage, spec.key)) && !spec.force) {
+      return { status: "cached", seconds: 0 };
+    }
+    await Deno.mkdir(tmpDir, { recursive: true });
+    const ctx = await stageContext(layout, spec, tmpDir, log, {});
+    const t0 = performance.now();
+    await stage.runShard(ctx, { index, count });
+    return { status: "ran", seconds: (performance.now() - t0) / 1000 };
+  } finally {
+    await Deno.remove(tmpDir, { recursive: true }).catch(() => {});
+    await lock.release();
+  }
+}
+
+/**
  * `<machine>.<pid>` of this process, safe in a folder name; `<machine>` is the host name plus the
  * start of the boot id, so that nodes sharing a host name (containers) on a shared cache never
  * take each other's live temporary folders for abandoned ones.
@@ -190,7 +273,11 @@ function tmpOwner(): string {
   return `${machineTag()}.${Deno.pid}`;
 }
 
-function machineTag(): string {
+/**
+ * This machine, safe in a file name: host name plus the start of the boot id (nodes that share a
+ * host name, containers, are told apart).
+ */
+export function machineTag(): string {
   return `${hostname()}_${bootId().slice(0, 8)}`.replace(/[^A-Za-z0-9]/g, "_");
 }
 

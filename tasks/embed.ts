@@ -2,15 +2,22 @@
  * The `embed` stage: embed an image–caption dataset with one local ONNX dual encoder (CLIP,
  * SigLIP, SigLIP2, AIMv2) into `embeddings.parquet` — the same schema as the `dataset` stage,
  * with `source` filled and a train/eval split by pair. Resumable: finished shards in
- * ctx.partialDir are reused after an interruption.
+ * ctx.partialDir are reused after an interruption. Shardable: a cluster runner may run parts of
+ * the work as separate array tasks first (`runShard`); `run` then reuses their shards and only
+ * merges, so the table is the same bytes however the work was split.
  */
 import { z } from "zod";
-import type { Stage, StageContext } from "../pipeline/stage.ts";
+import type { ShardPart, Stage, StageContext } from "../pipeline/stage.ts";
 import { UserError } from "../pipeline/errors.ts";
 import { assignSplits } from "../data/splits.ts";
 import { DualEncoder } from "../embed/dual_encoder.ts";
-import { embedPairs, writeEmbeddingsFromShards } from "../embed/embed_pairs.ts";
-import { readPairSource } from "../embed/pair_source.ts";
+import {
+  embedPairs,
+  partSlots,
+  shardSlots,
+  writeEmbeddingsFromShards,
+} from "../embed/embed_pairs.ts";
+import { type PairSet, readPairSource } from "../embed/pair_source.ts";
 import { ShardStore } from "../embed/shard_store.ts";
 import { embedModelSchema, type EmbedSection, embedSourceSchema } from "./config/embed.ts";
 
@@ -53,7 +60,16 @@ export function embedParamsFor(section: EmbedSection, name: string): EmbedParams
   });
 }
 
-async function run(ctx: StageContext<EmbedParams>): Promise<void> {
+/** The dataset, the loaded encoder and the shard folder of one embed instance. */
+interface EmbedWork {
+  pairs: PairSet;
+  encoder: DualEncoder;
+  store: ShardStore;
+  modelPath: string;
+}
+
+/** Read the dataset, load the encoder and open the shard folder (release the encoder after). */
+async function openWork(ctx: StageContext<EmbedParams>): Promise<EmbedWork> {
   const p = ctx.params;
   const modelPath = ctx.rawInputs.model ?? p.model.path;
   const sourcePath = ctx.rawInputs.source ?? p.source.path;
@@ -80,6 +96,60 @@ async function run(ctx: StageContext<EmbedParams>): Promise<void> {
       last: [pairs.images.at(-1)?.id, pairs.captions.at(-1)?.id],
       shardSize: p.shardSize,
     });
+    return { pairs, encoder, store, modelPath };
+  } catch (e) {
+    await encoder.release();
+    throw e;
+  }
+}
+
+/**
+ * Part `part.index` of `part.count` of the work (a cluster array task): embed that part's shards
+ * (every `count`-th, see embed/embed_pairs.ts `partSlots`) into ctx.partialDir; `run` then
+ * reuses them and writes the table.
+ */
+async function runShard(ctx: StageContext<EmbedParams>, part: ShardPart): Promise<void> {
+  const p = ctx.params;
+  const { pairs, encoder, store } = await openWork(ctx);
+  try {
+    const slots = partSlots(
+      shardSlots(pairs.images.length, pairs.captions.length, p.shardSize),
+      part,
+    );
+    const total = slots.reduce((a, s) => a + s.n, 0);
+    ctx.log.info(
+      `part ${
+        part.index + 1
+      } of ${part.count}: ${slots.length} shard(s), ${total} item(s) with ${encoder.preset.family}`,
+    );
+    const bar = ctx.log.progress(`embed part ${part.index + 1}/${part.count}`, total, "items");
+    let result;
+    try {
+      result = await embedPairs(encoder, pairs, {
+        store,
+        shardSize: p.shardSize,
+        imageBatch: p.imageBatch,
+        textBatch: p.textBatch,
+        progress: bar,
+        part,
+      });
+    } finally {
+      bar.done();
+    }
+    ctx.log.info(
+      `part ${
+        part.index + 1
+      } of ${part.count}: computed ${result.computedShards}, resumed ${result.resumedShards} shard(s) in ${store.dir}`,
+    );
+  } finally {
+    await encoder.release();
+  }
+}
+
+async function run(ctx: StageContext<EmbedParams>): Promise<void> {
+  const p = ctx.params;
+  const { pairs, encoder, store, modelPath } = await openWork(ctx);
+  try {
     const total = pairs.images.length + pairs.captions.length;
     ctx.log.info(
       `embedding ${pairs.images.length} images and ${pairs.captions.length} captions with ${encoder.preset.family} (${encoder.folder.layout} ONNX) from ${modelPath}`,
@@ -137,4 +207,5 @@ export const embedStage: Stage<EmbedParams> = {
   params: embedParams,
   outputs: ["embeddings.parquet"],
   run,
+  runShard,
 };

@@ -1,7 +1,8 @@
 /** Unit tests of the embed wing's small parts: CSV, presets, split by pair, L2, shard store. */
 import assert from "node:assert/strict";
 import { detectFamily, familyPreset, resolvePreset } from "../embed/presets.ts";
-import { ShardStore } from "../embed/shard_store.ts";
+import { planFolderName, ShardStore } from "../embed/shard_store.ts";
+import { machineTag } from "../pipeline/task.ts";
 import { DualEncoder } from "../embed/dual_encoder.ts";
 import { writeTinyDualEncoder } from "../embed/testing/tiny_dual_encoder.ts";
 import { UserError } from "../pipeline/errors.ts";
@@ -43,10 +44,12 @@ Deno.test("embed presets: families from config.json, lengths, overrides, unknown
   );
 });
 
-Deno.test("embed shard store: round trip, stale tmp removed, a new plan clears old shards", async () => {
+Deno.test("embed shard store: round trip, a folder per plan, only abandoned temporary files removed", async () => {
   const dir = await Deno.makeTempDir({ prefix: "embed_shards_" });
   try {
     const s = await ShardStore.open(dir, { a: 1 });
+    assert.equal(s.dir, `${dir}/${planFolderName(JSON.stringify({ a: 1 }))}`);
+    assert.equal(await Deno.readTextFile(`${s.dir}/plan.json`), '{"a":1}');
     const v = new Float32Array([1, 2, 3, 4, 5, 6]);
     await s.write(0, { kind: "text", first: 0, n: 2, d: 3, vectors: v });
     assert.equal(await s.has("text", 0), true);
@@ -54,11 +57,22 @@ Deno.test("embed shard store: round trip, stale tmp removed, a new plan clears o
     const r = await s.read("text", 0);
     assert.deepEqual([...r.vectors], [...v]);
     assert.equal(r.d, 3);
-    await Deno.writeTextFile(`${dir}/image-000001.shard.tmp`, "half");
+    assert.deepEqual(await s.list(), ["text-000000.shard"], "no temporary file left");
+    // A live writer's temporary file (this process) survives another open; a dead one's goes.
+    const me = machineTag();
+    const live = `image-000001.shard.${me}.${Deno.pid}.aaaa.tmp`;
+    const dead = `image-000002.shard.${me}.999999999.bbbb.tmp`;
+    const foreign = `image-000003.shard.other_host_1234.42.cccc.tmp`;
+    for (const f of [live, dead, foreign]) await Deno.writeTextFile(`${s.dir}/${f}`, "half");
     const s2 = await ShardStore.open(dir, { a: 1 });
-    assert.deepEqual(await s2.list(), ["text-000000.shard"]);
+    assert.equal(s2.dir, s.dir);
+    const names = [...Deno.readDirSync(s.dir)].map((e) => e.name).sort();
+    assert.deepEqual(names, [live, foreign, "plan.json", "text-000000.shard"].sort());
+    // Another plan gets a folder of its own; the first plan's shards stay.
     const s3 = await ShardStore.open(dir, { a: 2 });
+    assert.notEqual(s3.dir, s.dir);
     assert.deepEqual(await s3.list(), []);
+    assert.deepEqual(await s2.list(), ["text-000000.shard"]);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
