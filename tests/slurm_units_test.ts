@@ -15,7 +15,11 @@ import {
   sbatchArgs,
   shellQuote,
 } from "../pipeline/slurm_script.ts";
-import { defaultRunnerSection, runnerSection } from "../pipeline/runner_config.ts";
+import { checkShardable, defaultRunnerSection, runnerSection } from "../pipeline/runner_config.ts";
+import { splitWave } from "../pipeline/slurm_shards.ts";
+import type { TaskSpec } from "../pipeline/task.ts";
+import type { Stage } from "../pipeline/stage.ts";
+import { z } from "zod";
 import { validate } from "../pipeline/config_loader.ts";
 import { UserError } from "../pipeline/errors.ts";
 import { createSlurmRunner } from "../pipeline/slurm_runner.ts";
@@ -205,6 +209,75 @@ Deno.test("createSlurmRunner validates the config's runner section and needs a w
     assert.ok(r.runDir.startsWith(join(cache, ".slurm")));
     assert.deepEqual(await r.runWave([]), []);
     await r.close();
+  } finally {
+    await Deno.remove(cache, { recursive: true });
+  }
+});
+
+Deno.test("runner.shards: a split stage's instances become part tasks, then merges; unknown or unshardable stages refused", async () => {
+  const spec = (id: string, stage: string): TaskSpec => ({
+    id,
+    stage,
+    key: id.padEnd(64, "0"),
+    params: {},
+    inputs: {},
+    rawInputs: {},
+    rawHashes: {},
+    backend: "cpu",
+    cache: "/c",
+    codeVersion: "v",
+    force: false,
+  });
+  const wave = [spec("embed[a]", "embed"), spec("train[x]", "train"), spec("embed[b]", "embed")];
+  const none = splitWave(wave, {});
+  assert.deepEqual(none.split, []);
+  assert.deepEqual(none.first.map((t) => [t.of, t.label, t.spec.shard]), [
+    [0, "embed[a]", undefined],
+    [1, "train[x]", undefined],
+    [2, "embed[b]", undefined],
+  ]);
+  assert.deepEqual(splitWave(wave, { embed: 1 }).first.length, 3, "one part: whole");
+  const s = splitWave(wave, { embed: 2 });
+  assert.deepEqual(s.split, [0, 2]);
+  assert.deepEqual(s.first.map((t) => [t.of, t.label, t.spec.shard]), [
+    [1, "train[x]", undefined],
+    [0, "embed[a] shard 1/2", { index: 0, count: 2 }],
+    [0, "embed[a] shard 2/2", { index: 1, count: 2 }],
+    [2, "embed[b] shard 1/2", { index: 0, count: 2 }],
+    [2, "embed[b] shard 2/2", { index: 1, count: 2 }],
+  ]);
+  assert.equal(s.first[1].spec.key, wave[0].key, "a part keeps its instance's key");
+  assert.equal(wave[0].shard, undefined, "the wave's tasks are not changed");
+
+  const run = () => Promise.resolve();
+  const base = { version: 1, description: "", inputs: {}, params: z.object({}), outputs: [], run };
+  // deno-lint-ignore no-explicit-any
+  const stages = new Map<string, Stage<any>>([
+    ["embed", { ...base, name: "embed", runShard: run }],
+    ["train", { ...base, name: "train" }],
+  ]);
+  checkShardable({ embed: 4 }, stages);
+  assert.throws(
+    () => checkShardable({ train: 2 }, stages),
+    (e) =>
+      e instanceof UserError &&
+      e.message === "runner.shards.train: stage train cannot run in shards; stages that can: embed",
+  );
+  assert.throws(() => checkShardable({ embd: 2 }, stages), /the study has no stage named embd/);
+  assert.equal(runnerSection.parse({ shards: { embed: 8 } }).shards.embed, 8);
+  assert.throws(() => runnerSection.parse({ shards: { embed: 0 } }));
+  const cache = await Deno.makeTempDir();
+  try {
+    await assert.rejects(
+      createSlurmRunner({
+        cache,
+        config: { runner: { shards: { train: 3 } } },
+        argv0: ["x"],
+        quiet: true,
+        stages,
+      }),
+      /runner\.shards\.train: stage train cannot run in shards/,
+    );
   } finally {
     await Deno.remove(cache, { recursive: true });
   }
