@@ -8,9 +8,11 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { writeEmbedData } from "./fixtures/slurm/embed_data.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const STUDY = join(ROOT, "tests/fixtures/slurm/toy_slurm_study.ts");
+const EMBED_STUDY = join(ROOT, "tests/fixtures/slurm/embed_slurm_study.ts");
 const CLUSTER = join(ROOT, "scripts/slurm_cluster.sh");
 
 function have(cmd: string): boolean {
@@ -44,9 +46,13 @@ interface Run {
   stderr: string;
 }
 
-async function toy(args: string[], env: Record<string, string>): Promise<Run> {
+async function toy(
+  args: string[],
+  env: Record<string, string>,
+  study = STUDY,
+): Promise<Run> {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", STUDY, ...args],
+    args: ["run", "-A", "--quiet", study, ...args],
     env,
     stdout: "piped",
     stderr: "piped",
@@ -147,6 +153,49 @@ Deno.test({
         const again = lastJson(await toy(["--cache", b, "--set", "n=3", "--json", ...fast], env));
         assert.ok(again.stages.every((s) => s.status === "cached"));
       });
+
+      await t.step(
+        "embed split into 3 parts, one killed once, merges to the local run's bytes",
+        async () => {
+          const data = await writeEmbedData(join(dir, "embed-data"));
+          const sets = [
+            ...["--set", `model=${data.model}`, "--set", `captions=${data.captions}`],
+            ...["--set", `images=${data.images}`, "--json"],
+          ];
+          const a = join(dir, "embed-local");
+          const b = join(dir, "embed-slurm");
+          const local = lastJson(await toy(["--cache", a, ...sets], env, EMBED_STUDY));
+          assert.equal(local.stages[0].status, "ran");
+          const marks = await Deno.makeTempDir({ dir });
+          const r = await toy(
+            [
+              ...["--cache", b, ...sets, "--set", "runner.shards.embed=3"],
+              ...["--set", "runner.retries=1", ...fast],
+            ],
+            { ...env, ATLAS_EMBED_KILL_PART: "1", ATLAS_EMBED_KILL_DIR: marks },
+            EMBED_STUDY,
+          );
+          const slurm = lastJson(r);
+          assert.equal(slurm.stages[0].status, "ran", r.stderr);
+          // The parts in one array, the killed one resubmitted, then the merge as its own job.
+          assert.match(r.stderr, /submitted job \d+: 3 task\(s\)/);
+          assert.equal(await Deno.readTextFile(join(marks, "killed-once")), "1");
+          assert.match(
+            r.stderr,
+            /resubmitting 1 failed task\(s\), retry 1 of 1: embed\[model=tiny\] shard 2\/3/,
+          );
+          assert.match(r.stderr, /every part of 1 split instance\(s\) is done; merging/);
+          assert.match(r.stderr, /submitted job \d+: 1 task\(s\)/);
+          const key = (slurm.stages[0] as unknown as { key: string }).key;
+          const file = (c: string) => join(c, "embed", key, "embeddings.parquet");
+          assert.deepEqual(await Deno.readFile(file(b)), await Deno.readFile(file(a)));
+          // The merge computed nothing: every shard came from the parts.
+          const m = JSON.parse(await Deno.readTextFile(join(b, "embed", key, "manifest.json")));
+          assert.equal(m.meta.images_per_s, 0);
+          assert.equal(m.meta.texts_per_s, 0);
+          await assert.rejects(() => Deno.stat(join(b, ".partial", "embed", key)));
+        },
+      );
 
       await t.step("a task that fails once is retried and succeeds", async () => {
         const cache = join(dir, "flaky");
