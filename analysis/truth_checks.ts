@@ -120,9 +120,28 @@ export function unimodalFractionOf(scores: ArrayLike<number>, threshold = 0.05):
 }
 
 /**
+ * Planted frequency of every direction: the probability that a row of its modality uses it. An
+ * image direction or a text-only one has its concept's frequency; the text twin of a shared
+ * concept has conceptFrequency·(1 − captionDropout), since a caption keeps each shared concept of
+ * its image with probability 1 − captionDropout (0 when the truth does not record a dropout).
+ * @returns Float64Array of length m
+ */
+export function plantedDirectionFrequency(truth: GroundTruth): Float64Array {
+  const keep = 1 - (truth.captionDropout ?? 0);
+  return Float64Array.from({ length: truth.m }, (_, p) => {
+    const j = truth.directionConcept[p];
+    const f = truth.conceptFrequency[j];
+    return truth.conceptKind[j] === "shared" && truth.directionModality[p] === "text"
+      ? f * keep
+      : f;
+  });
+}
+
+/**
  * Stability of frequent against rare planted directions across runs. For every pair of runs
  * (A, B) and planted direction p: s_p = cos(A[a*(p)], B[b*(p)]), a*(p) and b*(p) the runs' best
- * concepts for p. Directions are split at the median planted frequency of their concept.
+ * concepts for p. Directions are split at the median of their planted frequency
+ * ({@link plantedDirectionFrequency}: a caption twin is rarer than its image direction).
  * Returns mean s over frequent, over rare, and the gap (frequent − rare).
  */
 export function plantedStabilityGap(
@@ -135,10 +154,7 @@ export function plantedStabilityGap(
     );
   }
   const d = truth.d;
-  const freq = Array.from(
-    { length: truth.m },
-    (_, p) => truth.conceptFrequency[truth.directionConcept[p]],
-  );
+  const freq = Array.from(plantedDirectionFrequency(truth));
   const sorted = [...freq].sort((x, y) => x - y);
   const median = sorted[Math.floor(sorted.length / 2)];
   const best = dicts.map((r) => bestMatches(truth.directions, truth.m, r.dict, r.c, d).index);

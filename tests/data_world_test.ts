@@ -260,7 +260,7 @@ Deno.test("world: default knobs are calibrated to COCO-500 CLIP within 25% (0.85
   assert.ok(Math.abs(dist / 0.851 - 1) <= 0.25, `centroid distance ${dist}`);
   assert.ok(Math.abs(r.imageToText / 0.55 - 1) <= 0.25, `image→text retrieval ${r.imageToText}`);
   assert.ok(Math.abs(r.textToImage / 0.51 - 1) <= 0.25, `text→image retrieval ${r.textToImage}`);
-  assert.equal(set.n, 2000 * 4);
+  assert.equal(set.n, p.images * (1 + p.captionsPerImage));
 });
 
 Deno.test("world: bad knobs are user errors naming the key", () => {

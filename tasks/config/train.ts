@@ -23,24 +23,43 @@ export const trainSection = z.strictObject({
     "seminmf",
     "omp",
   ]),
-  /** Sparsity sweep: target ℓ0 (codes per row) of each run. */
-  k: z.array(positiveInt).min(1).default([4, 8, 16, 32, 64]),
-  /** Seeds: one run per seed. */
-  seeds: z.array(z.number().int().nonnegative()).min(1).default([0]),
-  /** Concepts per embedding dimension: c = round(expansionFactor · d). */
-  expansionFactor: z.number().positive().default(8),
+  /**
+   * Sparsity sweep: target ℓ0 (codes per row) of each run. method.md's sweep also has 64; the
+   * default world plants ~7 concepts per row, so 4–32 brackets it and keeps the study in minutes.
+   */
+  k: z.array(positiveInt).min(1).default([4, 8, 16, 32]),
+  /** Seeds: one run per seed (the stability runs; the Pareto sweep uses the first). */
+  seeds: z.array(z.number().int().nonnegative()).min(1).default([0, 1, 2]),
+  /**
+   * Concepts per embedding dimension: c = round(expansionFactor · d). method.md's default is 8;
+   * the study's is 4 (c = 512 for the default world's d = 128 and its 160 planted directions):
+   * half the cost per step, and the recovery of the planted world is as good.
+   */
+  expansionFactor: z.number().positive().default(4),
   /** Fixed number of concepts (overrides expansionFactor when set). */
   c: positiveInt.nullable().default(null),
   /**
    * SAE epochs. method.md's defaults (20 epochs, batch 4096, lr 5e-4) are for ~600k rows; the
-   * default synthetic world's natural diet has ~2k training rows, so the study defaults take
-   * more, smaller steps: 40 epochs of 256 rows at lr 2e-3 (~300 steps, a few seconds per run).
+   * default synthetic world's diets have 7680 training rows, so the study defaults take more,
+   * smaller steps at a higher rate: 30 epochs of 512 rows at lr 5e-3 (450 steps, a few seconds
+   * per run), enough for the primary SAE to recover ~90% of the planted directions.
    */
-  epochs: positiveInt.default(40),
+  epochs: positiveInt.default(30),
   /** SAE rows per batch (capped at the training rows; a final partial batch is dropped). */
-  batchSize: positiveInt.default(256),
+  batchSize: positiveInt.default(512),
   /** SAE peak learning rate. */
-  lr: z.number().positive().default(2e-3),
+  lr: z.number().positive().default(5e-3),
+  /**
+   * The primary run: the method and k of the stability runs (every seed × diet) and of the run
+   * whose geometry the study analyses (modality, bridge, validation against planted truth).
+   * It need not be in `methods` or `k`: the stability runs train it whatever the Pareto sweep holds.
+   */
+  primary: z.strictObject({
+    /** Method of the primary run. */
+    method: z.enum(allMethods).default("batchtopk"),
+    /** Target ℓ0 (codes per row) of the primary run. */
+    k: positiveInt.default(8),
+  }).default(() => ({ method: "batchtopk" as const, k: 8 })),
   /**
    * Per-method options, e.g. `{ topk: { weightDecay: 0 }, pca: { width: "c" }, omp: { iterations: 5 } }`;
    * validated by each method (learn/registry.ts, learn/sae/options.ts).
@@ -65,6 +84,15 @@ export interface TrainRunParams {
 const saeLike = new Set(["relu", "topk", "batchtopk", "jumprelu", "matryoshka"]);
 
 /**
+ * Study-level option defaults, applied under `train.options.<method>` (a key given there wins).
+ * OMP dictionary learning costs k·d·c per row and step of each pass; the study fits it on 2048
+ * rows for 5 passes (the method's own defaults, 8192 rows × 10 passes, take ~20× longer at k = 32).
+ */
+export const STUDY_OPTION_DEFAULTS: Readonly<Record<string, Record<string, unknown>>> = {
+  omp: { fitRows: 2048, iterations: 5 },
+};
+
+/**
  * Expand the section into train-stage parameter sets for one diet label: methods × k × seeds
  * (one k for methods that ignore it).
  */
@@ -77,6 +105,7 @@ export function trainGrid(section: TrainSection, diet = "natural"): TrainRunPara
       ...(saeLike.has(method)
         ? { epochs: section.epochs, batchSize: section.batchSize, lr: section.lr }
         : {}),
+      ...(STUDY_OPTION_DEFAULTS[method] ?? {}),
       ...(section.options[method] ?? {}),
     };
     for (const k of methodKs) {
