@@ -245,6 +245,80 @@ async function cpuStepGroup(
   return out;
 }
 
+/**
+ * A view of `be` that times every op call (CPU ops run synchronously, so the wall time of a
+ * call is the op's time). `totals` maps op name → milliseconds accumulated since the last reset.
+ */
+export function timedBackend(be: Backend): { be: Backend; totals: Map<string, number> } {
+  const totals = new Map<string, number>();
+  const proxy = new Proxy(be, {
+    get(target, prop, receiver) {
+      const v = Reflect.get(target, prop, receiver);
+      if (typeof v !== "function" || typeof prop !== "string") return v;
+      return (...args: unknown[]) => {
+        const t0 = performance.now();
+        const r = v.apply(target, args);
+        totals.set(prop, (totals.get(prop) ?? 0) + performance.now() - t0);
+        return r;
+      };
+    },
+  });
+  return { be: proxy, totals };
+}
+
+/**
+ * Per-op profile of the CPU BatchTopK step (`deno task bench --json --filter step_profile`):
+ * one figure `train_step.batchtopk.cpu.op.<op>` (unit ms, the op's total time within one step,
+ * the best of `reps` steps) per backend op, plus the step total.
+ */
+async function cpuStepProfileGroup(
+  quick: boolean,
+  log: (line: string) => void,
+): Promise<BenchResult[]> {
+  const sz = quick ? QUICK : FULL;
+  const reps = quick ? 2 : 5;
+  const base = await createBackend("cpu", { log });
+  const out: BenchResult[] = [];
+  try {
+    const { be, totals } = timedBackend(base);
+    const s = newBatchTopkState(base, sz.d, sz.c, sz.B, sz.k);
+    const best = new Map<string, number>();
+    let bestStep = Infinity;
+    for (let t = 0; t <= reps; t++) {
+      totals.clear();
+      const t0 = performance.now();
+      await batchTopkStep(be, s, t);
+      const ms = performance.now() - t0;
+      if (t === 0) continue; // warm-up
+      bestStep = Math.min(bestStep, ms);
+      for (const [op, v] of totals) best.set(op, Math.min(best.get(op) ?? Infinity, v));
+    }
+    const load = loadAverage();
+    const shape = `d=${sz.d} c=${sz.c} B=${sz.B} k=${sz.k}`;
+    for (const [op, v] of [...best].sort((a, b) => b[1] - a[1])) {
+      out.push({
+        name: `train_step.batchtopk.cpu.op.${op}`,
+        value: v,
+        unit: "ms",
+        backend: base.name,
+        shape,
+        load_average: load,
+      });
+    }
+    out.push({
+      name: "train_step.batchtopk.cpu.op.total",
+      value: bestStep,
+      unit: "ms",
+      backend: base.name,
+      shape,
+      load_average: load,
+    });
+  } finally {
+    base.close();
+  }
+  return out;
+}
+
 /** The 1-minute load average (Linux), or null: timings on a shared machine need it. */
 export function loadAverage(): number | null {
   try {
@@ -309,5 +383,6 @@ async function webgpuGroup(
 export const benchmarks: Benchmark[] = [
   { group: "kernels.cpu", run: ({ quick, log }) => cpuGroup(quick, log) },
   { group: "kernels.cpu.train_step", run: ({ quick, log }) => cpuStepGroup(quick, log) },
+  { group: "kernels.cpu.step_profile", run: ({ quick, log }) => cpuStepProfileGroup(quick, log) },
   { group: "kernels.webgpu", run: ({ quick, log }) => webgpuGroup(quick, log) },
 ];

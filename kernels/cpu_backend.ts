@@ -12,7 +12,13 @@
 import type { AdamWOptions, Backend, DType, GemmOptions, SparseCodes, Tensor } from "./backend.ts";
 import type { GemmProvider } from "./gemm_provider.ts";
 import type { CsrCodes } from "./host_sparse.ts";
-import { batchTopkHost, newBatchTopkScratch, thresholdHost, topkRowsHost } from "./cpu_select.ts";
+import {
+  batchTopkHost,
+  type CandidateScan,
+  newBatchTopkScratch,
+  thresholdHost,
+  topkRowsHost,
+} from "./cpu_select.ts";
 import {
   sparseColumnSumHost,
   sparseDecodeHost,
@@ -173,6 +179,49 @@ export class CpuBackend implements Backend {
     colPtr[0] = 0;
     return { colPtr: s.colPtr.ptr, slotRow: s.slotRow.ptr, slotEntry: s.slotEntry.ptr };
   }
+
+  #tk: { bounds: CpuTensor; counts: CpuTensor; cb: CpuTensor; ci: CpuTensor } | null = null;
+  /**
+   * Batch top-k candidate pass on the wasm threads: one contiguous chunk of the flat range per
+   * thread, each into its own slot range, then compacted in chunk order (= flat order).
+   */
+  #candidateScan: CandidateScan = (bits, N, guess, cap) => {
+    const T = this.rt.threads;
+    let s = this.#tk;
+    if (!s || s.cb.size < T * cap) {
+      if (s) { for (const t of [s.bounds, s.counts, s.cb, s.ci]) this.dispose(t); }
+      s = this.#tk = {
+        bounds: this.#new([T + 1], "i32"),
+        counts: this.#new([T], "i32"),
+        cb: this.#new([T * cap], "i32"),
+        ci: this.#new([T * cap], "i32"),
+      };
+    }
+    if (!this.#inHeap(s.bounds, s.counts, s.cb, s.ci)) return null;
+    const bounds = s.bounds.data as Int32Array, counts = s.counts.data as Int32Array;
+    // chunk boundaries on multiples of 4 (the kernel's vector width)
+    for (let q = 0; q <= T; q++) bounds[q] = q === T ? N : Math.floor((N * q) / T / 4) * 4;
+    const ptr = bits.byteOffset;
+    this.rt.run(
+      "tkscan",
+      [ptr, s.bounds.ptr, guess, s.cb.ptr, s.ci.ptr, cap, s.counts.ptr],
+      0,
+      T,
+      N,
+    );
+    const cv = s.cb.data as Int32Array, ci = s.ci.data as Int32Array;
+    let nc = 0;
+    for (let q = 0; q < T; q++) {
+      const m = counts[q];
+      if (m < 0 || nc + m > cap) return null;
+      if (q > 0 && m > 0) {
+        cv.copyWithin(nc, q * cap, q * cap + m);
+        ci.copyWithin(nc, q * cap, q * cap + m);
+      }
+      nc += m;
+    }
+    return { cv, ci, nc };
+  };
 
   /** True when every tensor lives in the wasm heap (the kernels can run). */
   #inHeap(...ts: (CpuTensor | null)[]): boolean {
@@ -364,8 +413,9 @@ export class CpuBackend implements Backend {
     const K = Math.min(Math.round(n * k), n * c);
     if (K > Z.capacity) throw shapeError("batchTopk", `n·k=${K} > capacity ${Z.capacity}`);
     const P = this.#f(pre, "batchTopk pre"), M = this.#f(minKept, "batchTopk minKept");
+    const scan = this.#inHeap(pre as CpuTensor) ? this.#candidateScan : undefined;
     this.#exec(() => {
-      M[0] = batchTopkHost(P, n, c, K, Z.csr(), this.#topk);
+      M[0] = batchTopkHost(P, n, c, K, Z.csr(), this.#topk, scan);
     });
   }
   threshold(pre: Tensor, theta: Tensor, z: SparseCodes): void {
@@ -468,7 +518,9 @@ export class CpuBackend implements Backend {
     this.#exec(() => {
       const acc = this.#inHeap(tX, tV, Z.rowPtr, Z.index) ? this.#scratchF32(Z.cols * d) : null;
       if (acc && this.#gatherRows(Z, tV, tX, d, acc, 0)) {
-        transposeInto(acc.data as Float32Array, Z.cols, d, O, beta);
+        const tO = out as CpuTensor;
+        if (tO.ptr < 0) transposeInto(acc.data as Float32Array, Z.cols, d, O, beta);
+        else this.rt.run("transpose", [acc.ptr, Z.cols, d, tO.ptr, beta], 0, d, Z.cols * d * 2);
         return;
       }
       if (this.#scratch.length < Z.cols * d) this.#scratch = new Float32Array(Z.cols * d);
@@ -512,7 +564,11 @@ export class CpuBackend implements Backend {
     checkShape("axpby y", this.#t(y, "axpby y").shape, xs);
     checkShape("axpby out", this.#t(out, "axpby out").shape, xs);
     const X = this.#f(x, "x"), Y = this.#f(y, "y"), O = this.#f(out, "out");
-    this.#exec(() => axpbyHost(a, X, b, Y, O));
+    const tX = x as CpuTensor, tY = y as CpuTensor, tO = out as CpuTensor;
+    this.#exec(() => {
+      if (!this.#inHeap(tX, tY, tO)) return axpbyHost(a, X, b, Y, O);
+      this.rt.run("axpby", [tX.ptr, tY.ptr, tO.ptr, a, b], 0, O.length, O.length * 2, 16);
+    });
   }
   sumSquares(x: Tensor, out: Tensor, accumulate = false): void {
     const X = this.#f(x, "sumSquares x"), O = this.#f(out, "sumSquares out");
@@ -611,14 +667,22 @@ export class CpuBackend implements Backend {
     const s = this.#t(d, "normalizeRows").shape;
     if (s.length !== 2) throw shapeError("normalizeRows", "expects a 2-D tensor");
     const D = this.#f(d, "normalizeRows");
-    this.#exec(() => normalizeRowsHost(D, s[0], s[1]));
+    const tD = d as CpuTensor;
+    this.#exec(() => {
+      if (!this.#inHeap(tD)) return normalizeRowsHost(D, s[0], s[1]);
+      this.rt.run("rownorm", [tD.ptr, s[1]], 0, s[0], s[0] * s[1] * 2);
+    });
   }
   removeParallelComponent(dict: Tensor, grad: Tensor): void {
     const s = this.#t(dict, "removeParallelComponent dict").shape;
     if (s.length !== 2) throw shapeError("removeParallelComponent", "expects 2-D tensors");
     checkShape("removeParallelComponent grad", this.#t(grad, "grad").shape, s);
     const D = this.#f(dict, "dict"), G = this.#f(grad, "grad");
-    this.#exec(() => removeParallelHost(D, G, s[0], s[1]));
+    const tD = dict as CpuTensor, tG = grad as CpuTensor;
+    this.#exec(() => {
+      if (!this.#inHeap(tD, tG)) return removeParallelHost(D, G, s[0], s[1]);
+      this.rt.run("removepar", [tD.ptr, tG.ptr, s[1]], 0, s[0], s[0] * s[1] * 3);
+    });
   }
   adamw(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, o: AdamWOptions): void {
     const s = this.#t(param, "adamw param").shape;

@@ -108,6 +108,19 @@ export function newBatchTopkScratch(): BatchTopkScratch {
   return { hist: new Int32Array(65536), candBits: new Int32Array(0), candIdx: new Int32Array(0) };
 }
 
+/**
+ * The candidate pass of {@link batchTopkHost}, supplied by a faster engine (the CPU backend's
+ * wasm threads): the flat positions f of `bits` (N int32 patterns) with guess ≤ bits[f] ≤
+ * 0x7f800000, in increasing f, as patterns `cv[0..nc)` and positions `ci[0..nc)`; null when more
+ * than `cap` qualify.
+ */
+export type CandidateScan = (
+  bits: Int32Array,
+  N: number,
+  guess: number,
+  cap: number,
+) => { cv: Int32Array; ci: Int32Array; nc: number } | null;
+
 /** Largest bit pattern of a positive, non-NaN float32 (+Infinity). */
 const INF_BITS = 0x7f800000;
 
@@ -120,7 +133,8 @@ const INF_BITS = 0x7f800000;
  * int32 order = float order; negative floats are negative int32). A strided sample first guesses
  * a threshold below the K-th value, one pass collects the candidates at or above the guess, and
  * the exact K-th value is found among the candidates only; when the guess fails, a full
- * two-level 16-bit histogram selection over all entries runs instead.
+ * two-level 16-bit histogram selection over all entries runs instead. `scan`, when given, runs
+ * the candidate pass (the output does not depend on who runs it).
  */
 export function batchTopkHost(
   pre: Float32Array,
@@ -129,6 +143,7 @@ export function batchTopkHost(
   total: number,
   z: CsrCodes,
   scratch: BatchTopkScratch = newBatchTopkScratch(),
+  scan?: CandidateScan,
 ): number {
   const N = n * c;
   const K = Math.min(total, N);
@@ -150,6 +165,14 @@ export function batchTopkHost(
   let guess = 1; // smallest positive pattern: all positives
   if (rank < sPos) guess = sorted[sPos - 1 - rank];
   const capCand = Math.min(N, Math.max(4 * K + 1024, 1 << 16));
+  if (scan) {
+    const r = scan(bits, N, guess, capCand);
+    if (!r || (r.nc < K && guess > 1)) return batchTopkFull(bits, N, K, c, z, scratch.hist);
+    const K2 = Math.min(K, r.nc);
+    if (K2 === 0) return emitNone(z, n);
+    const t = kthLargest(r.cv, r.nc, K2, scratch.hist);
+    return emit(r.cv, r.ci, r.nc, t.bits, t.tiesToKeep, c, n, z);
+  }
   if (scratch.candBits.length < capCand) {
     scratch.candBits = new Int32Array(capCand);
     scratch.candIdx = new Int32Array(capCand);

@@ -11,13 +11,26 @@
  * - `gather(pColPtr, pSlotRow, pSlotEntry, pVals, pSrc, d, pOut, beta, j0, j1)`:
  *   out_j = beta·out_j + Σ_{s ∈ column j} vals[slotEntry_s]·src_{slotRow_s}  (Zᵀ·G by concept)
  * - `adamw(pP, pG, pM, pV, beta1, a1, beta2, a2, stepSize, invSqrtBc2, eps, decay, i0, i1)`
+ * - dense kernels `axpby`, `rownorm`, `removepar`, `transpose`, `tkscan`: see
+ *   {@link ./wasm_kernels_dense.ts}
  *
  * The range is always the last two arguments.
  */
 import { assembleModule, F32, FnBuilder, I32, OP, SIMD, V128 } from "./wasm_asm.ts";
+import { axpbyFn, removeparFn, rownormFn, tkscanFn, transposeFn } from "./wasm_kernels_dense.ts";
 
 /** Names of the exported kernels, in export order (the thread pool calls them by index). */
-export const KERNEL_NAMES = ["decode", "sample", "gather", "adamw"] as const;
+export const KERNEL_NAMES = [
+  "decode",
+  "sample",
+  "gather",
+  "adamw",
+  "axpby",
+  "rownorm",
+  "removepar",
+  "transpose",
+  "tkscan",
+] as const;
 /** One kernel name. */
 export type KernelName = typeof KERNEL_NAMES[number];
 
@@ -308,7 +321,18 @@ let compiled: WebAssembly.Module | null = null;
 /** The compiled kernel module (compiled once per process; imports `env.memory`, shared). */
 export function kernelModule(): WebAssembly.Module {
   if (!compiled) {
-    const bytes = assembleModule([decodeFn(), sampleFn(), gatherFn(), adamwFn()], 1, MAX_PAGES);
+    const fns = [
+      decodeFn(),
+      sampleFn(),
+      gatherFn(),
+      adamwFn(),
+      axpbyFn(),
+      rownormFn(),
+      removeparFn(),
+      transposeFn(),
+      tkscanFn(),
+    ];
+    const bytes = assembleModule(fns, 1, MAX_PAGES);
     compiled = new WebAssembly.Module(bytes as BufferSource);
   }
   return compiled;

@@ -1,0 +1,301 @@
+/**
+ * WebAssembly SIMD kernels of the CPU backend for dense elementwise and per-row work, written
+ * with {@link ./wasm_asm.ts}. Like the sparse kernels of {@link ./wasm_kernels.ts}, each works on
+ * byte offsets into the shared memory and a half-open range (the last two arguments) that the
+ * thread pool splits. Shapes: row-major float32.
+ *
+ * - `axpby(pX, pY, pOut, a, b, i0, i1)`: out_i = a·x_i + b·y_i (out may alias x or y)
+ * - `rownorm(pD, d, r0, r1)`: each row of D (·×d) scaled to unit L2 norm (zero rows untouched)
+ * - `removepar(pD, pG, d, r0, r1)`: G_j −= ⟨G_j, D_j⟩·D_j
+ * - `transpose(pSrc, rows, cols, pOut, beta, t0, t1)`: out (cols×rows) rows t0..t1 =
+ *   beta·out + srcᵀ (beta 0 overwrites, even NaN)
+ * - `tkscan(pBits, pBounds, guess, pCandBits, pCandIdx, capPer, pCounts, q0, q1)`: the candidate
+ *   pass of batch top-k: for chunk q, the flat positions f in [bounds[q], bounds[q+1]) whose
+ *   int32 pattern b satisfies guess ≤ b ≤ 0x7f800000, in order, written to slots
+ *   q·capPer.. of the candidate arrays; counts[q] = how many, or −1 when more than capPer.
+ */
+import { F32, FnBuilder, I32, OP, SIMD, V128 } from "./wasm_asm.ts";
+
+/** Extra SIMD opcodes used here (after the 0xfd prefix). */
+const SX = {
+  i32x4Splat: 0x11,
+  i32x4GeS: 0x3f,
+  anyTrue: 0x53,
+  f32x4Add: 0xe4,
+  f32x4Mul: 0xe6,
+} as const;
+
+/** Extra scalar opcodes. */
+const OX = {
+  i32LeS: 0x4c,
+  f32Div: 0x95,
+} as const;
+
+/** Push the byte address `base + 4·idx` (both locals). */
+function addr(f: FnBuilder, base: number, idx: number): FnBuilder {
+  return f.get(base).get(idx).i32(2).op(OP.i32Shl).op(OP.i32Add);
+}
+
+/** Emit the horizontal sum of v128 local `v` (f32x4) as one f32 on the stack. */
+function hsum(f: FnBuilder, v: number): void {
+  f.get(v).simd(SIMD.f32x4ExtractLane).op(0);
+  f.get(v).simd(SIMD.f32x4ExtractLane).op(1).op(OP.f32Add);
+  f.get(v).simd(SIMD.f32x4ExtractLane).op(2);
+  f.get(v).simd(SIMD.f32x4ExtractLane).op(3).op(OP.f32Add).op(OP.f32Add);
+}
+
+/** out_i = a·x_i + b·y_i over [i0, i1). */
+export function axpbyFn(): FnBuilder {
+  const f = new FnBuilder("axpby", [I32, I32, I32, F32, F32, I32, I32]);
+  const [pX, pY, pO, a, b, i0, i1] = [0, 1, 2, 3, 4, 5, 6];
+  const i = f.local(I32), i4 = f.local(I32), va = f.local(V128), vb = f.local(V128);
+  f.get(a).simd(SIMD.f32x4Splat).set(va);
+  f.get(b).simd(SIMD.f32x4Splat).set(vb);
+  f.get(i1).get(i0).op(OP.i32Sub).i32(-4).op(OP.i32And).get(i0).op(OP.i32Add).set(i4);
+  f.forRange(i, () => f.get(i0), i4, 4, () => {
+    addr(f, pO, i);
+    addr(f, pX, i).mem(SIMD.load, 2, 0, true).get(va).simd(SX.f32x4Mul);
+    addr(f, pY, i).mem(SIMD.load, 2, 0, true).get(vb).simd(SX.f32x4Mul);
+    f.simd(SX.f32x4Add).mem(SIMD.store, 2, 0, true);
+  });
+  f.forRange(i, () => f.get(i4), i1, 1, () => {
+    addr(f, pO, i);
+    addr(f, pX, i).mem(OP.f32Load, 2).get(a).op(OP.f32Mul);
+    addr(f, pY, i).mem(OP.f32Load, 2).get(b).op(OP.f32Mul);
+    f.op(OP.f32Add).mem(OP.f32Store, 2);
+  });
+  return f;
+}
+
+/**
+ * Emit `acc = Σ_t x[px+t]·y[py+t]` over one row of d floats (byte offsets px, py; d4b =
+ * 16·⌊d/4⌋, db = 4·d), with two vector accumulators, leaving the f32 in local `sum`.
+ */
+function rowDot(
+  f: FnBuilder,
+  px: number,
+  py: number,
+  t: number,
+  d8b: number,
+  d4b: number,
+  db: number,
+  acc: number,
+  acc2: number,
+  sum: number,
+): void {
+  f.f32(0).simd(SIMD.f32x4Splat).tee(acc).set(acc2);
+  f.forRange(t, () => f.i32(0), d8b, 32, () => {
+    f.get(acc);
+    f.get(px).get(t).op(OP.i32Add).mem(SIMD.load, 2, 0, true);
+    f.get(py).get(t).op(OP.i32Add).mem(SIMD.load, 2, 0, true);
+    f.simd(SX.f32x4Mul).simd(SX.f32x4Add).set(acc);
+    f.get(acc2);
+    f.get(px).get(t).op(OP.i32Add).mem(SIMD.load, 2, 16, true);
+    f.get(py).get(t).op(OP.i32Add).mem(SIMD.load, 2, 16, true);
+    f.simd(SX.f32x4Mul).simd(SX.f32x4Add).set(acc2);
+  });
+  f.forRange(t, () => f.get(d8b), d4b, 16, () => {
+    f.get(acc);
+    f.get(px).get(t).op(OP.i32Add).mem(SIMD.load, 2, 0, true);
+    f.get(py).get(t).op(OP.i32Add).mem(SIMD.load, 2, 0, true);
+    f.simd(SX.f32x4Mul).simd(SX.f32x4Add).set(acc);
+  });
+  f.get(acc).get(acc2).simd(SX.f32x4Add).set(acc);
+  hsum(f, acc);
+  f.set(sum);
+  f.forRange(t, () => f.get(d4b), db, 4, () => {
+    f.get(sum);
+    f.get(px).get(t).op(OP.i32Add).mem(OP.f32Load, 2);
+    f.get(py).get(t).op(OP.i32Add).mem(OP.f32Load, 2);
+    f.op(OP.f32Mul, OP.f32Add).set(sum);
+  });
+}
+
+/** Emit `y[py..py+d) += s·x[px..px+d)` (s f32 local, sv its splat). */
+function rowAxpy(
+  f: FnBuilder,
+  py: number,
+  px: number,
+  s: number,
+  sv: number,
+  t: number,
+  d4b: number,
+  db: number,
+): void {
+  f.forRange(t, () => f.i32(0), d4b, 16, () => {
+    f.get(py).get(t).op(OP.i32Add);
+    f.get(py).get(t).op(OP.i32Add).mem(SIMD.load, 2, 0, true);
+    f.get(px).get(t).op(OP.i32Add).mem(SIMD.load, 2, 0, true).get(sv).simd(SX.f32x4Mul);
+    f.simd(SX.f32x4Add).mem(SIMD.store, 2, 0, true);
+  });
+  f.forRange(t, () => f.get(d4b), db, 4, () => {
+    f.get(py).get(t).op(OP.i32Add);
+    f.get(py).get(t).op(OP.i32Add).mem(OP.f32Load, 2);
+    f.get(px).get(t).op(OP.i32Add).mem(OP.f32Load, 2).get(s).op(OP.f32Mul);
+    f.op(OP.f32Add).mem(OP.f32Store, 2);
+  });
+}
+
+/** Row-length helpers: db = 4d, d4b = 16⌊d/4⌋, d8b = 32⌊d/8⌋ (bytes). */
+function rowLengths(f: FnBuilder, d: number): { db: number; d4b: number; d8b: number } {
+  const db = f.local(I32), d4b = f.local(I32), d8b = f.local(I32);
+  f.get(d).i32(2).op(OP.i32Shl).set(db);
+  f.get(d).i32(-4).op(OP.i32And).i32(2).op(OP.i32Shl).set(d4b);
+  f.get(d).i32(-8).op(OP.i32And).i32(2).op(OP.i32Shl).set(d8b);
+  return { db, d4b, d8b };
+}
+
+/** Unit-norm rows r0..r1 of D (·×d). */
+export function rownormFn(): FnBuilder {
+  const f = new FnBuilder("rownorm", [I32, I32, I32, I32]);
+  const [pD, d, r0, r1] = [0, 1, 2, 3];
+  const { db, d4b, d8b } = rowLengths(f, d);
+  const r = f.local(I32), o = f.local(I32), t = f.local(I32);
+  const acc = f.local(V128), acc2 = f.local(V128), sum = f.local(F32), sv = f.local(V128);
+  f.forRange(r, () => f.get(r0), r1, 1, () => {
+    f.get(pD).get(r).get(db).op(OP.i32Mul).op(OP.i32Add).set(o);
+    rowDot(f, o, o, t, d8b, d4b, db, acc, acc2, sum);
+    f.get(sum).f32(0).op(OP.f32Ne).if(() => {
+      f.f32(1).get(sum).op(OP.f32Sqrt).op(OX.f32Div).set(sum);
+      f.get(sum).simd(SIMD.f32x4Splat).set(sv);
+      f.forRange(t, () => f.i32(0), d4b, 16, () => {
+        f.get(o).get(t).op(OP.i32Add);
+        f.get(o).get(t).op(OP.i32Add).mem(SIMD.load, 2, 0, true).get(sv).simd(SX.f32x4Mul);
+        f.mem(SIMD.store, 2, 0, true);
+      });
+      f.forRange(t, () => f.get(d4b), db, 4, () => {
+        f.get(o).get(t).op(OP.i32Add);
+        f.get(o).get(t).op(OP.i32Add).mem(OP.f32Load, 2).get(sum).op(OP.f32Mul);
+        f.mem(OP.f32Store, 2);
+      });
+    });
+  });
+  return f;
+}
+
+/** G_j −= ⟨G_j, D_j⟩·D_j for rows r0..r1. */
+export function removeparFn(): FnBuilder {
+  const f = new FnBuilder("removepar", [I32, I32, I32, I32, I32]);
+  const [pD, pG, d, r0, r1] = [0, 1, 2, 3, 4];
+  const { db, d4b, d8b } = rowLengths(f, d);
+  const r = f.local(I32), od = f.local(I32), og = f.local(I32), t = f.local(I32);
+  const acc = f.local(V128), acc2 = f.local(V128), sum = f.local(F32), sv = f.local(V128);
+  f.forRange(r, () => f.get(r0), r1, 1, () => {
+    f.get(pD).get(r).get(db).op(OP.i32Mul).op(OP.i32Add).set(od);
+    f.get(pG).get(r).get(db).op(OP.i32Mul).op(OP.i32Add).set(og);
+    rowDot(f, og, od, t, d8b, d4b, db, acc, acc2, sum);
+    f.get(sum).f32(0).op(OP.f32Ne).if(() => {
+      f.f32(0).get(sum).op(OP.f32Sub).set(sum);
+      f.get(sum).simd(SIMD.f32x4Splat).set(sv);
+      rowAxpy(f, og, od, sum, sv, t, d4b, db);
+    });
+  });
+  return f;
+}
+
+/** Block width (output rows handled per pass over the source rows) of `transpose`. */
+const TB = 16;
+
+/** out (cols×rows), rows t0..t1 of it = beta·out + srcᵀ. */
+export function transposeFn(): FnBuilder {
+  const f = new FnBuilder("transpose", [I32, I32, I32, I32, F32, I32, I32]);
+  const [pSrc, rows, cols, pOut, beta, t0, t1] = [0, 1, 2, 3, 4, 5, 6];
+  const t = f.local(I32), j = f.local(I32);
+  const ps = f.local(I32), po = f.local(I32), rb = f.local(I32), cb = f.local(I32);
+  const tFull = f.local(I32);
+  f.get(rows).i32(2).op(OP.i32Shl).set(rb);
+  f.get(cols).i32(2).op(OP.i32Shl).set(cb);
+  // full blocks of TB output rows
+  f.get(t1).get(t0).op(OP.i32Sub).i32(-TB).op(OP.i32And).get(t0).op(OP.i32Add).set(tFull);
+  const body = (beta0: boolean) => {
+    f.forRange(t, () => f.get(t0), tFull, TB, () => {
+      f.get(pSrc).get(t).i32(2).op(OP.i32Shl).op(OP.i32Add).set(ps);
+      f.get(pOut).get(t).get(rb).op(OP.i32Mul).op(OP.i32Add).set(po);
+      f.forRange(j, () => f.i32(0), rows, 1, () => {
+        for (let k = 0; k < TB; k++) {
+          // address out[(t+k)·rows + j]
+          f.get(po);
+          if (k > 0) f.get(rb).i32(k).op(OP.i32Mul).op(OP.i32Add);
+          f.get(ps).mem(OP.f32Load, 2, 4 * k);
+          if (!beta0) {
+            f.get(po);
+            if (k > 0) f.get(rb).i32(k).op(OP.i32Mul).op(OP.i32Add);
+            f.mem(OP.f32Load, 2).get(beta).op(OP.f32Mul).op(OP.f32Add);
+          }
+          f.mem(OP.f32Store, 2);
+        }
+        f.get(ps).get(cb).op(OP.i32Add).set(ps);
+        f.get(po).i32(4).op(OP.i32Add).set(po);
+      });
+    });
+    // remaining output rows, one at a time
+    f.forRange(t, () => f.get(tFull), t1, 1, () => {
+      f.get(pSrc).get(t).i32(2).op(OP.i32Shl).op(OP.i32Add).set(ps);
+      f.get(pOut).get(t).get(rb).op(OP.i32Mul).op(OP.i32Add).set(po);
+      f.forRange(j, () => f.i32(0), rows, 1, () => {
+        f.get(po);
+        f.get(ps).mem(OP.f32Load, 2);
+        if (!beta0) f.get(po).mem(OP.f32Load, 2).get(beta).op(OP.f32Mul).op(OP.f32Add);
+        f.mem(OP.f32Store, 2);
+        f.get(ps).get(cb).op(OP.i32Add).set(ps);
+        f.get(po).i32(4).op(OP.i32Add).set(po);
+      });
+    });
+  };
+  f.get(beta).f32(0).op(OP.f32Eq).if(() => body(true), () => body(false));
+  return f;
+}
+
+/** Batch top-k candidate pass over chunks q0..q1 (see the module doc). */
+export function tkscanFn(): FnBuilder {
+  const P = [I32, I32, I32, I32, I32, I32, I32, I32, I32];
+  const f = new FnBuilder("tkscan", P);
+  const [pBits, pBounds, guess, pCB, pCI, capPer, pCounts, q0, q1] = P.map((_, i) => i);
+  const q = f.local(I32), i = f.local(I32), e0 = f.local(I32), e1 = f.local(I32);
+  const e4 = f.local(I32), n = f.local(I32), base = f.local(I32), b = f.local(I32);
+  const gv = f.local(V128), over = f.local(I32), u = f.local(I32), pos = f.local(I32);
+  f.get(guess).simd(SX.i32x4Splat).set(gv);
+  // one candidate test for flat position `idx` (local) with pattern in local b
+  const test = (idx: number) => {
+    f.get(b).get(guess).op(OP.i32GeS).get(b).i32(0x7f800000).op(OX.i32LeS).op(OP.i32And);
+    f.if(() => {
+      f.get(n).get(capPer).op(OP.i32GeS).if(() => {
+        f.i32(1).set(over);
+      }, () => {
+        f.get(base).get(n).op(OP.i32Add).set(u);
+        addr(f, pCB, u).get(b).mem(OP.i32Store, 2);
+        addr(f, pCI, u).get(idx).mem(OP.i32Store, 2);
+        f.get(n).i32(1).op(OP.i32Add).set(n);
+      });
+    });
+  };
+  f.forRange(q, () => f.get(q0), q1, 1, () => {
+    addr(f, pBounds, q).mem(OP.i32Load, 2).set(e0);
+    addr(f, pBounds, q).mem(OP.i32Load, 2, 4).set(e1);
+    f.get(q).get(capPer).op(OP.i32Mul).set(base);
+    f.i32(0).set(n);
+    f.i32(0).set(over);
+    f.get(e1).get(e0).op(OP.i32Sub).i32(-4).op(OP.i32And).get(e0).op(OP.i32Add).set(e4);
+    f.block(() => {
+      f.forRange(i, () => f.get(e0), e4, 4, () => {
+        addr(f, pBits, i).mem(SIMD.load, 2, 0, true).get(gv).simd(SX.i32x4GeS).simd(SX.anyTrue);
+        f.if(() => {
+          for (let l = 0; l < 4; l++) {
+            addr(f, pBits, i).mem(OP.i32Load, 2, 4 * l).set(b);
+            f.get(i).i32(l).op(OP.i32Add).set(pos);
+            test(pos);
+          }
+          f.get(over).brIf(3); // leave the chunk's block (if → loop → block → block)
+        });
+      });
+      f.forRange(i, () => f.get(e4), e1, 1, () => {
+        addr(f, pBits, i).mem(OP.i32Load, 2).set(b);
+        test(i);
+      });
+    });
+    addr(f, pCounts, q);
+    f.get(over).if(() => f.i32(-1).set(n));
+    f.get(n).mem(OP.i32Store, 2);
+  });
+  return f;
+}

@@ -1,0 +1,169 @@
+/**
+ * The CPU backend's WebAssembly kernels at sizes large enough to be split over the kernel
+ * threads (the parity suite's small shapes run on one thread), against float64 references:
+ * axpby, normalizeRows, removeParallelComponent, the encoder-gradient transpose of
+ * sparseOuterToColumns, and the batch top-k candidate pass (odd sizes: tails of every vector
+ * loop, chunk boundaries inside rows, ties across chunks).
+ */
+import assert from "node:assert/strict";
+import type { Backend, Tensor } from "../kernels/backend.ts";
+import { CpuBackend } from "../kernels/cpu_backend.ts";
+import { createJsGemm } from "../kernels/js_gemm.ts";
+import { Rng } from "../data/random.ts";
+import {
+  refBatchTopk,
+  refDense,
+  refGemm,
+  refNormalizeRows,
+  refRemoveParallel,
+} from "../kernels/reference_f64.ts";
+
+const U = 2 ** -24;
+
+async function backend(): Promise<CpuBackend> {
+  const be = new CpuBackend(createJsGemm());
+  await be.ready();
+  return be;
+}
+
+async function f32(be: Backend, t: Tensor): Promise<Float32Array> {
+  return (await be.read(t)) as Float32Array;
+}
+
+function maxRelErr(got: ArrayLike<number>, want: ArrayLike<number>, scale: number): number {
+  let m = 0;
+  for (let i = 0; i < want.length; i++) {
+    m = Math.max(m, Math.abs(got[i] - want[i]) / (scale + Math.abs(want[i])));
+  }
+  return m;
+}
+
+Deno.test("wasm threads: axpby (aliased, odd length) matches float64", async () => {
+  const be = await backend();
+  try {
+    assert.ok(be.rt.threads >= 1);
+    const rng = new Rng(7);
+    const n = 300_007;
+    const x = rng.fillNormal(new Float32Array(n)), y = rng.fillNormal(new Float32Array(n));
+    const X = be.upload(x, [n]), Y = be.upload(y, [n]);
+    be.axpby(0.75, X, -1.5, Y, Y);
+    const got = await f32(be, Y);
+    for (let i = 0; i < n; i++) {
+      const want = 0.75 * x[i] - 1.5 * y[i];
+      const tol = 2 * U * (Math.abs(0.75 * x[i]) + Math.abs(1.5 * y[i])) + 1e-30;
+      if (!(Math.abs(got[i] - want) <= tol)) assert.fail(`axpby ${i}: ${got[i]} vs ${want}`);
+    }
+    be.axpby(2, X, 0, X, X);
+    const got2 = await f32(be, X);
+    for (let i = 0; i < n; i++) assert.equal(got2[i], Math.fround(2 * x[i]));
+  } finally {
+    be.close();
+  }
+});
+
+Deno.test("wasm threads: normalizeRows and removeParallelComponent match float64", async () => {
+  const be = await backend();
+  try {
+    const rng = new Rng(8);
+    const [rows, d] = [1203, 389];
+    const dict = rng.fillNormal(new Float32Array(rows * d));
+    dict.fill(0, 5 * d, 6 * d); // a zero row stays zero
+    const D = be.upload(dict, [rows, d]);
+    be.normalizeRows(D);
+    const unit = await f32(be, D);
+    const wantUnit = refNormalizeRows(dict, rows, d);
+    assert.ok(maxRelErr(unit, wantUnit, 1e-3) < 1e-5, "normalizeRows");
+    for (let t = 0; t < d; t++) assert.equal(unit[5 * d + t], 0);
+    const grad = rng.fillNormal(new Float32Array(rows * d));
+    const G = be.upload(grad, [rows, d]);
+    be.removeParallelComponent(D, G);
+    const got = await f32(be, G);
+    const want = refRemoveParallel(unit, grad, rows, d);
+    assert.ok(maxRelErr(got, want, 1) < 1e-5, "removeParallelComponent");
+    // the result is orthogonal to each row
+    for (const j of [0, 600, rows - 1]) {
+      let s = 0;
+      for (let t = 0; t < d; t++) s += got[j * d + t] * unit[j * d + t];
+      assert.ok(Math.abs(s) < 1e-4, `row ${j} not orthogonal: ${s}`);
+    }
+  } finally {
+    be.close();
+  }
+});
+
+Deno.test("wasm threads: sparseOuterToColumns (transpose with beta) matches float64", async () => {
+  const be = await backend();
+  try {
+    const rng = new Rng(9);
+    const [n, d, c, k] = [301, 117, 2503, 7];
+    const x = rng.fillNormal(new Float32Array(n * d));
+    const pre = rng.fillNormal(new Float32Array(n * c));
+    const z = be.sparse(n, c, n * k);
+    be.topkRows(be.upload(pre, [n, c]), k, z);
+    const vals = rng.fillNormal(new Float32Array(n * k));
+    const ptr = (await be.read(z.rowPtr)) as Int32Array;
+    const idx = (await be.read(z.index)) as Int32Array;
+    const rowsS = Array.from(
+      { length: n },
+      (_, i) =>
+        Array.from({ length: ptr[i + 1] - ptr[i] }, (_, q) => {
+          const e = ptr[i] + q;
+          return [idx[e], vals[e]] as [number, number];
+        }),
+    );
+    const sd = refDense(rowsS, c);
+    for (const beta of [0, 1, -0.5]) {
+      const o0 = rng.fillNormal(new Float32Array(d * c));
+      const out = be.upload(o0, [d, c]);
+      be.sparseOuterToColumns(be.upload(x, [n, d]), z, be.upload(vals, [n * k]), out, beta);
+      const ref = refGemm(x, sd, o0, d, c, n, true, false, 1, beta);
+      const got = await f32(be, out);
+      for (let i = 0; i < got.length; i++) {
+        const tol = 4 * (n + 1) * U * ref.absSum[i] + 1e-30;
+        if (!(Math.abs(got[i] - ref.value[i]) <= tol)) {
+          assert.fail(`beta=${beta} element ${i}: got ${got[i]}, want ${ref.value[i]}`);
+        }
+      }
+    }
+  } finally {
+    be.close();
+  }
+});
+
+Deno.test("wasm threads: batchTopk candidate pass matches the float64 reference", async () => {
+  const be = await backend();
+  try {
+    const rng = new Rng(10);
+    const [n, c] = [613, 1031];
+    // quantised values: many ties, some straddling the chunk boundary; a few NaN / Infinity
+    const pre = Float32Array.from(
+      rng.fillNormal(new Float32Array(n * c)),
+      (v) => Math.round(v * 8) / 8,
+    );
+    pre[(n * c) >> 1] = Infinity;
+    pre[((n * c) >> 1) + 1] = NaN;
+    pre[17] = -Infinity;
+    for (const k of [1, 3.5, 40]) {
+      const K = Math.round(n * k);
+      const z = be.sparse(n, c, K);
+      const minKept = be.zeros([1]);
+      be.batchTopk(be.upload(pre, [n, c]), k, z, minKept);
+      const clean = Float32Array.from(pre, (v) => (Number.isNaN(v) ? -1 : v));
+      const ref = refBatchTopk(clean, n, c, K);
+      assert.equal(await be.readScalar(minKept), Math.fround(ref.minKept), `k=${k} minKept`);
+      const ptr = (await be.read(z.rowPtr)) as Int32Array;
+      const idx = (await be.read(z.index)) as Int32Array;
+      const val = (await be.read(z.value)) as Float32Array;
+      for (let i = 0; i < n; i++) {
+        const want = ref.rows[i];
+        assert.equal(ptr[i + 1] - ptr[i], want.length, `k=${k} row ${i} count`);
+        for (let q = 0; q < want.length; q++) {
+          assert.equal(idx[ptr[i] + q], want[q][0], `k=${k} row ${i} col`);
+          assert.equal(val[ptr[i] + q], Math.fround(want[q][1]), `k=${k} row ${i} value`);
+        }
+      }
+    }
+  } finally {
+    be.close();
+  }
+});
