@@ -75,6 +75,49 @@ function axpy(
   });
 }
 
+/**
+ * Emit `out[o..o+d) += Σ_{u<4} v_u·src_u[s_u..s_u+d)` (byte offsets in locals `s[u]`, values in
+ * f32 locals `vS[u]` and their splats `vV[u]`): four source rows per pass over the output row,
+ * so the output is loaded and stored once per four entries.
+ */
+function axpy4(
+  f: FnBuilder,
+  o: number,
+  s: number[],
+  vS: number[],
+  vV: number[],
+  t: number,
+  d4b: number,
+  db: number,
+): void {
+  const d16b = f.local(I32), po = f.local(I32);
+  const ps = s.map(() => f.local(I32));
+  f.get(d4b).i32(-64).op(OP.i32And).set(d16b);
+  const step = (offs: number[]) => {
+    f.get(o).get(t).op(OP.i32Add).set(po);
+    s.forEach((src, u) => f.get(src).get(t).op(OP.i32Add).set(ps[u]));
+    for (const off of offs) {
+      f.get(po);
+      f.get(po).mem(SIMD.load, 2, off, true);
+      for (let u = 0; u < 4; u++) {
+        f.get(ps[u]).mem(SIMD.load, 2, off, true).get(vV[u]).simd(SIMD.f32x4Mul);
+        f.simd(SIMD.f32x4Add);
+      }
+      f.mem(SIMD.store, 2, off, true);
+    }
+  };
+  f.forRange(t, () => f.i32(0), d16b, 64, () => step([0, 16, 32, 48]));
+  f.forRange(t, () => f.get(d16b), d4b, 16, () => step([0]));
+  f.forRange(t, () => f.get(d4b), db, 4, () => {
+    f.get(o).get(t).op(OP.i32Add);
+    f.get(o).get(t).op(OP.i32Add).mem(OP.f32Load, 2);
+    for (let u = 0; u < 4; u++) {
+      f.get(s[u]).get(t).op(OP.i32Add).mem(OP.f32Load, 2).get(vS[u]).op(OP.f32Mul, OP.f32Add);
+    }
+    f.mem(OP.f32Store, 2);
+  });
+}
+
 /** Emit `out[o..o+d) = beta·out[o..o+d)` (beta 0 writes zeros, even over NaN). */
 function scaleRow(
   f: FnBuilder,
@@ -110,7 +153,10 @@ function decodeFn(): FnBuilder {
   const f = new FnBuilder("decode", [I32, I32, I32, I32, I32, I32, I32, I32, I32]);
   const i = f.local(I32), e = f.local(I32), e1 = f.local(I32), o = f.local(I32);
   const s = f.local(I32), t = f.local(I32), d4b = f.local(I32), db = f.local(I32);
-  const vS = f.local(F32), vV = f.local(V128);
+  const vS = f.local(F32), vV = f.local(V128), e4 = f.local(I32);
+  const s4 = [0, 1, 2, 3].map(() => f.local(I32));
+  const vS4 = [0, 1, 2, 3].map(() => f.local(F32));
+  const vV4 = [0, 1, 2, 3].map(() => f.local(V128));
   f.get(d).i32(2).op(OP.i32Shl).set(db);
   f.get(d).i32(-4).op(OP.i32And).i32(2).op(OP.i32Shl).set(d4b);
   f.forRange(i, () => f.get(r0), r1, 1, () => {
@@ -127,13 +173,23 @@ function decodeFn(): FnBuilder {
         f.get(o).get(t).op(OP.i32Add).f32(0).mem(OP.f32Store, 2);
       });
     });
-    // e range
+    // e range: blocks of four entries, then one at a time
     f.get(pRowPtr).get(i).i32(2).op(OP.i32Shl).op(OP.i32Add).mem(OP.i32Load, 2, 4).set(e1);
+    f.get(pRowPtr).get(i).i32(2).op(OP.i32Shl).op(OP.i32Add).mem(OP.i32Load, 2).set(e);
+    f.get(e1).get(e).op(OP.i32Sub).i32(-4).op(OP.i32And).get(e).op(OP.i32Add).set(e4);
+    f.forRange(e, () => f.get(e), e4, 4, () => {
+      for (let u = 0; u < 4; u++) {
+        f.get(pValue).get(e).i32(2).op(OP.i32Shl).op(OP.i32Add).mem(OP.f32Load, 2, 4 * u);
+        f.tee(vS4[u]).simd(SIMD.f32x4Splat).set(vV4[u]);
+        f.get(pDict);
+        f.get(pIndex).get(e).i32(2).op(OP.i32Shl).op(OP.i32Add).mem(OP.i32Load, 2, 4 * u);
+        f.get(db).op(OP.i32Mul).op(OP.i32Add).set(s4[u]);
+      }
+      axpy4(f, o, s4, vS4, vV4, t, d4b, db);
+    });
     f.forRange(
       e,
-      () => {
-        f.get(pRowPtr).get(i).i32(2).op(OP.i32Shl).op(OP.i32Add).mem(OP.i32Load, 2);
-      },
+      () => f.get(e4),
       e1,
       1,
       () => {
@@ -159,14 +215,66 @@ function sampleFn(): FnBuilder {
   f.get(d).i32(2).op(OP.i32Shl).set(db);
   f.get(d).i32(-4).op(OP.i32And).i32(2).op(OP.i32Shl).set(d4b);
   f.get(d).i32(-16).op(OP.i32And).i32(2).op(OP.i32Shl).set(d8b);
+  const e4 = f.local(I32), pgt = f.local(I32), d2b = f.local(I32);
+  const s4 = [0, 1, 2, 3].map(() => f.local(I32));
+  const a4 = [0, 1, 2, 3].map(() => f.local(V128));
+  const b4 = [0, 1, 2, 3].map(() => f.local(V128));
+  const sum4 = [0, 1, 2, 3].map(() => f.local(F32));
+  const gv = f.local(V128), gv2 = f.local(V128), gs = f.local(F32);
+  f.get(d).i32(-8).op(OP.i32And).i32(2).op(OP.i32Shl).set(d2b);
   f.forRange(i, () => f.get(r0), r1, 1, () => {
     f.get(pG).get(i).get(db).op(OP.i32Mul).op(OP.i32Add).set(gi);
     f.get(pRowPtr).get(i).i32(2).op(OP.i32Shl).op(OP.i32Add).mem(OP.i32Load, 2, 4).set(e1);
+    f.get(pRowPtr).get(i).i32(2).op(OP.i32Shl).op(OP.i32Add).mem(OP.i32Load, 2).set(e);
+    f.get(e1).get(e).op(OP.i32Sub).i32(-4).op(OP.i32And).get(e).op(OP.i32Add).set(e4);
+    // blocks of four entries share each load of G_i (eight independent accumulators)
+    f.forRange(e, () => f.get(e), e4, 4, () => {
+      for (let u = 0; u < 4; u++) {
+        f.get(pDict);
+        f.get(pIndex).get(e).i32(2).op(OP.i32Shl).op(OP.i32Add).mem(OP.i32Load, 2, 4 * u);
+        f.get(db).op(OP.i32Mul).op(OP.i32Add).set(s4[u]);
+        f.f32(0).simd(SIMD.f32x4Splat).tee(a4[u]).set(b4[u]);
+      }
+      f.forRange(t, () => f.i32(0), d2b, 32, () => {
+        f.get(gi).get(t).op(OP.i32Add).tee(pgt).mem(SIMD.load, 2, 0, true).set(gv);
+        f.get(pgt).mem(SIMD.load, 2, 16, true).set(gv2);
+        for (let u = 0; u < 4; u++) {
+          f.get(s4[u]).get(t).op(OP.i32Add).set(ps);
+          f.get(a4[u]).get(ps).mem(SIMD.load, 2, 0, true).get(gv).simd(SIMD.f32x4Mul);
+          f.simd(SIMD.f32x4Add).set(a4[u]);
+          f.get(b4[u]).get(ps).mem(SIMD.load, 2, 16, true).get(gv2).simd(SIMD.f32x4Mul);
+          f.simd(SIMD.f32x4Add).set(b4[u]);
+        }
+      });
+      f.forRange(t, () => f.get(d2b), d4b, 16, () => {
+        f.get(gi).get(t).op(OP.i32Add).mem(SIMD.load, 2, 0, true).set(gv);
+        for (let u = 0; u < 4; u++) {
+          f.get(a4[u]).get(s4[u]).get(t).op(OP.i32Add).mem(SIMD.load, 2, 0, true);
+          f.get(gv).simd(SIMD.f32x4Mul).simd(SIMD.f32x4Add).set(a4[u]);
+        }
+      });
+      for (let u = 0; u < 4; u++) {
+        f.get(a4[u]).get(b4[u]).simd(SIMD.f32x4Add).set(a4[u]);
+        f.get(a4[u]).simd(SIMD.f32x4ExtractLane).op(0);
+        f.get(a4[u]).simd(SIMD.f32x4ExtractLane).op(1).op(OP.f32Add);
+        f.get(a4[u]).simd(SIMD.f32x4ExtractLane).op(2);
+        f.get(a4[u]).simd(SIMD.f32x4ExtractLane).op(3).op(OP.f32Add).op(OP.f32Add).set(sum4[u]);
+      }
+      f.forRange(t, () => f.get(d4b), db, 4, () => {
+        f.get(gi).get(t).op(OP.i32Add).mem(OP.f32Load, 2).set(gs);
+        for (let u = 0; u < 4; u++) {
+          f.get(sum4[u]).get(s4[u]).get(t).op(OP.i32Add).mem(OP.f32Load, 2);
+          f.get(gs).op(OP.f32Mul, OP.f32Add).set(sum4[u]);
+        }
+      });
+      for (let u = 0; u < 4; u++) {
+        f.get(pVals).get(e).i32(2).op(OP.i32Shl).op(OP.i32Add).get(sum4[u]);
+        f.mem(OP.f32Store, 2, 4 * u);
+      }
+    });
     f.forRange(
       e,
-      () => {
-        f.get(pRowPtr).get(i).i32(2).op(OP.i32Shl).op(OP.i32Add).mem(OP.i32Load, 2);
-      },
+      () => f.get(e4),
       e1,
       1,
       () => {
@@ -226,7 +334,10 @@ function gatherFn(): FnBuilder {
   const f = new FnBuilder("gather", [I32, I32, I32, I32, I32, I32, I32, F32, I32, I32]);
   const j = f.local(I32), q = f.local(I32), q1 = f.local(I32), o = f.local(I32);
   const s = f.local(I32), t = f.local(I32), d4b = f.local(I32), db = f.local(I32);
-  const vS = f.local(F32), vV = f.local(V128), betaV = f.local(V128);
+  const vS = f.local(F32), vV = f.local(V128), betaV = f.local(V128), q4 = f.local(I32);
+  const s4 = [0, 1, 2, 3].map(() => f.local(I32));
+  const vS4 = [0, 1, 2, 3].map(() => f.local(F32));
+  const vV4 = [0, 1, 2, 3].map(() => f.local(V128));
   f.get(d).i32(2).op(OP.i32Shl).set(db);
   f.get(d).i32(-4).op(OP.i32And).i32(2).op(OP.i32Shl).set(d4b);
   f.get(beta).simd(SIMD.f32x4Splat).set(betaV);
@@ -234,11 +345,32 @@ function gatherFn(): FnBuilder {
     f.get(pOut).get(j).get(db).op(OP.i32Mul).op(OP.i32Add).set(o);
     scaleRow(f, o, beta, t, d4b, db, betaV);
     f.get(pColPtr).get(j).i32(2).op(OP.i32Shl).op(OP.i32Add).mem(OP.i32Load, 2, 4).set(q1);
+    f.get(pColPtr).get(j).i32(2).op(OP.i32Shl).op(OP.i32Add).mem(OP.i32Load, 2).set(q);
+    f.get(q1).get(q).op(OP.i32Sub).i32(-4).op(OP.i32And).get(q).op(OP.i32Add).set(q4);
+    // blocks of four slots: one pass over the output row when all four values are non-zero
+    f.forRange(q, () => f.get(q), q4, 4, () => {
+      for (let u = 0; u < 4; u++) {
+        f.get(pVals);
+        f.get(pSlotEntry).get(q).i32(2).op(OP.i32Shl).op(OP.i32Add).mem(OP.i32Load, 2, 4 * u);
+        f.i32(2).op(OP.i32Shl).op(OP.i32Add).mem(OP.f32Load, 2).tee(vS4[u]);
+        f.simd(SIMD.f32x4Splat).set(vV4[u]);
+        f.get(pSrc);
+        f.get(pSlotRow).get(q).i32(2).op(OP.i32Shl).op(OP.i32Add).mem(OP.i32Load, 2, 4 * u);
+        f.get(db).op(OP.i32Mul).op(OP.i32Add).set(s4[u]);
+      }
+      f.get(vS4[0]).f32(0).op(OP.f32Ne);
+      for (let u = 1; u < 4; u++) f.get(vS4[u]).f32(0).op(OP.f32Ne).op(OP.i32And);
+      f.if(() => axpy4(f, o, s4, vS4, vV4, t, d4b, db), () => {
+        for (let u = 0; u < 4; u++) {
+          f.get(vS4[u]).f32(0).op(OP.f32Ne).if(() => {
+            axpy(f, o, s4[u], vS4[u], vV4[u], t, d4b, db);
+          });
+        }
+      });
+    });
     f.forRange(
       q,
-      () => {
-        f.get(pColPtr).get(j).i32(2).op(OP.i32Shl).op(OP.i32Add).mem(OP.i32Load, 2);
-      },
+      () => f.get(q4),
       q1,
       1,
       () => {

@@ -167,3 +167,39 @@ Deno.test("wasm threads: batchTopk candidate pass matches the float64 reference"
     be.close();
   }
 });
+
+Deno.test("wasm threads: sparseTransposeProduct skips zero values (even over NaN rows)", async () => {
+  const be = await backend();
+  try {
+    const rng = new Rng(11);
+    const [n, d, c, k] = [517, 203, 1201, 9];
+    const g = rng.fillNormal(new Float32Array(n * d));
+    const pre = rng.fillNormal(new Float32Array(n * c));
+    const z = be.sparse(n, c, n * k);
+    be.topkRows(be.upload(pre, [n, c]), k, z);
+    const vals = rng.fillNormal(new Float32Array(n * k));
+    // every third row has zero values and a NaN gradient row: it must not contribute
+    for (let i = 0; i < n; i += 3) {
+      vals.fill(0, i * k, i * k + k);
+      g[i * d + (i % d)] = NaN;
+    }
+    const idx = (await be.read(z.index)) as Int32Array;
+    const want = new Float64Array(c * d);
+    for (let i = 0; i < n; i++) {
+      if (i % 3 === 0) continue;
+      for (let e = i * k; e < i * k + k; e++) {
+        for (let t = 0; t < d; t++) want[idx[e] * d + t] += vals[e] * g[i * d + t];
+      }
+    }
+    const out = be.upload(rng.fillNormal(new Float32Array(c * d)), [c, d]);
+    be.sparseTransposeProduct(z, be.upload(vals, [n * k]), be.upload(g, [n, d]), out, 0);
+    const got = await f32(be, out);
+    for (let i = 0; i < got.length; i++) {
+      if (!(Math.abs(got[i] - want[i]) <= 1e-4 * (1 + Math.abs(want[i])))) {
+        assert.fail(`element ${i}: got ${got[i]}, want ${want[i]}`);
+      }
+    }
+  } finally {
+    be.close();
+  }
+});
