@@ -193,6 +193,13 @@ export function removeparFn(): FnBuilder {
   return f;
 }
 
+/** Emit `dst = i8x16.shuffle(a, b)` picking the 32-bit lanes `lanes` (0–3 of a, 4–7 of b). */
+function shuffle(f: FnBuilder, a: number, b: number, lanes: number[], dst: number): void {
+  f.get(a).get(b).simd(0x0d);
+  for (const l of lanes) f.op(4 * l, 4 * l + 1, 4 * l + 2, 4 * l + 3);
+  f.set(dst);
+}
+
 /** Block width (output rows handled per pass over the source rows) of `transpose`. */
 const TB = 16;
 
@@ -202,16 +209,55 @@ export function transposeFn(): FnBuilder {
   const [pSrc, rows, cols, pOut, beta, t0, t1] = [0, 1, 2, 3, 4, 5, 6];
   const t = f.local(I32), j = f.local(I32);
   const ps = f.local(I32), po = f.local(I32), rb = f.local(I32), cb = f.local(I32);
-  const tFull = f.local(I32);
+  const tFull = f.local(I32), rows4 = f.local(I32), pw = f.local(I32), betaV = f.local(V128);
+  const pr = [0, 1, 2, 3].map(() => f.local(I32));
+  const r = [0, 1, 2, 3].map(() => f.local(V128));
+  const q = [0, 1, 2, 3].map(() => f.local(V128));
+  const rbs = Array.from({ length: TB - 1 }, () => f.local(I32)); // rbs[v-1] = v·rows·4
   f.get(rows).i32(2).op(OP.i32Shl).set(rb);
   f.get(cols).i32(2).op(OP.i32Shl).set(cb);
+  f.get(rows).i32(-4).op(OP.i32And).set(rows4);
+  f.get(beta).simd(SIMD.f32x4Splat).set(betaV);
+  rbs.forEach((l, v) => f.get(rb).i32(v + 1).op(OP.i32Mul).set(l));
   // full blocks of TB output rows
   f.get(t1).get(t0).op(OP.i32Sub).i32(-TB).op(OP.i32And).get(t0).op(OP.i32Add).set(tFull);
   const body = (beta0: boolean) => {
     f.forRange(t, () => f.get(t0), tFull, TB, () => {
       f.get(pSrc).get(t).i32(2).op(OP.i32Shl).op(OP.i32Add).set(ps);
       f.get(pOut).get(t).get(rb).op(OP.i32Mul).op(OP.i32Add).set(po);
-      f.forRange(j, () => f.i32(0), rows, 1, () => {
+      // 4×4 blocks by shuffles: four source rows j..j+3 → four floats of 16 output rows
+      f.forRange(j, () => f.i32(0), rows4, 4, () => {
+        for (let u = 0; u < 4; u++) {
+          f.get(ps);
+          if (u > 0) f.get(cb).i32(u).op(OP.i32Mul).op(OP.i32Add);
+          f.set(pr[u]);
+        }
+        for (let sub = 0; sub < TB / 4; sub++) {
+          for (let u = 0; u < 4; u++) f.get(pr[u]).mem(SIMD.load, 2, 16 * sub, true).set(r[u]);
+          shuffle(f, r[0], r[1], [0, 4, 1, 5], q[0]);
+          shuffle(f, r[0], r[1], [2, 6, 3, 7], q[1]);
+          shuffle(f, r[2], r[3], [0, 4, 1, 5], q[2]);
+          shuffle(f, r[2], r[3], [2, 6, 3, 7], q[3]);
+          shuffle(f, q[0], q[2], [0, 1, 4, 5], r[0]);
+          shuffle(f, q[0], q[2], [2, 3, 6, 7], r[1]);
+          shuffle(f, q[1], q[3], [0, 1, 4, 5], r[2]);
+          shuffle(f, q[1], q[3], [2, 3, 6, 7], r[3]);
+          for (let u = 0; u < 4; u++) {
+            const row = 4 * sub + u; // output row t+row
+            f.get(po);
+            if (row > 0) f.get(rbs[row - 1]).op(OP.i32Add);
+            f.tee(pw).get(r[u]);
+            if (!beta0) {
+              f.get(pw).mem(SIMD.load, 2, 0, true).get(betaV).simd(SX.f32x4Mul);
+              f.simd(SX.f32x4Add);
+            }
+            f.mem(SIMD.store, 2, 0, true);
+          }
+        }
+        f.get(ps).get(cb).i32(2).op(OP.i32Shl).op(OP.i32Add).set(ps);
+        f.get(po).i32(16).op(OP.i32Add).set(po);
+      });
+      f.forRange(j, () => f.get(rows4), rows, 1, () => {
         for (let k = 0; k < TB; k++) {
           // address out[(t+k)·rows + j]
           f.get(po);
