@@ -151,7 +151,7 @@ export function batchTopkHost(
   const bits = new Int32Array(pre.buffer, pre.byteOffset, N);
   if (K === 0) return emitNone(z, n);
   // 1. guess a threshold pattern from a strided sample: aim for ~1.5·K candidates
-  const S = Math.min(N, 65536);
+  const S = Math.min(N, 32768);
   const stride = N / S;
   const sample = new Int32Array(S);
   let sPos = 0;

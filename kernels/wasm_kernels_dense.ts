@@ -21,6 +21,7 @@ const SX = {
   i32x4Splat: 0x11,
   i32x4GeS: 0x3f,
   anyTrue: 0x53,
+  v128Or: 0x50,
   f32x4Add: 0xe4,
   f32x4Mul: 0xe6,
 } as const;
@@ -300,6 +301,7 @@ export function tkscanFn(): FnBuilder {
   const q = f.local(I32), i = f.local(I32), e0 = f.local(I32), e1 = f.local(I32);
   const e4 = f.local(I32), n = f.local(I32), base = f.local(I32), b = f.local(I32);
   const gv = f.local(V128), over = f.local(I32), u = f.local(I32), pos = f.local(I32);
+  const e16 = f.local(I32), pa = f.local(I32);
   f.get(guess).simd(SX.i32x4Splat).set(gv);
   // one candidate test for flat position `idx` (local) with pattern in local b
   const test = (idx: number) => {
@@ -321,17 +323,34 @@ export function tkscanFn(): FnBuilder {
     f.get(q).get(capPer).op(OP.i32Mul).set(base);
     f.i32(0).set(n);
     f.i32(0).set(over);
+    f.get(e1).get(e0).op(OP.i32Sub).i32(-16).op(OP.i32And).get(e0).op(OP.i32Add).set(e16);
     f.get(e1).get(e0).op(OP.i32Sub).i32(-4).op(OP.i32And).get(e0).op(OP.i32Add).set(e4);
+    const lanes = (vecs: number) => {
+      for (let l = 0; l < 4 * vecs; l++) {
+        addr(f, pBits, i).mem(OP.i32Load, 2, 4 * l).set(b);
+        f.get(i).i32(l).op(OP.i32Add).set(pos);
+        test(pos);
+      }
+    };
     f.block(() => {
-      f.forRange(i, () => f.get(e0), e4, 4, () => {
+      // 64 bytes per test: four vectors compared, one branch
+      f.forRange(i, () => f.get(e0), e16, 16, () => {
+        addr(f, pBits, i).set(pa);
+        for (let v = 0; v < 4; v++) {
+          f.get(pa).mem(SIMD.load, 2, 16 * v, true).get(gv).simd(SX.i32x4GeS);
+          if (v > 0) f.simd(SX.v128Or);
+        }
+        f.simd(SX.anyTrue);
+        f.if(() => {
+          lanes(4);
+          f.get(over).brIf(3); // leave the chunk's block (if → loop → block → block)
+        });
+      });
+      f.forRange(i, () => f.get(e16), e4, 4, () => {
         addr(f, pBits, i).mem(SIMD.load, 2, 0, true).get(gv).simd(SX.i32x4GeS).simd(SX.anyTrue);
         f.if(() => {
-          for (let l = 0; l < 4; l++) {
-            addr(f, pBits, i).mem(OP.i32Load, 2, 4 * l).set(b);
-            f.get(i).i32(l).op(OP.i32Add).set(pos);
-            test(pos);
-          }
-          f.get(over).brIf(3); // leave the chunk's block (if → loop → block → block)
+          lanes(1);
+          f.get(over).brIf(3);
         });
       });
       f.forRange(i, () => f.get(e4), e1, 1, () => {
