@@ -96,7 +96,7 @@ export function newBatchTopkState(
 
 /**
  * One BatchTopK training step from backend ops (the op sequence of learn/sae/): encoder
- * linear, batch top-k, sparse decode, residual, sparse gradients (decoder, encoder, bias),
+ * linear, batch top-k, fused sparse decode + residual + sample, sparse gradients (decoder, encoder, bias),
  * parallel-component removal, gradient clipping, AdamW, decoder renormalisation. Returns the
  * batch's sum of squared errors (the one scalar read per step).
  */
@@ -104,12 +104,9 @@ export async function batchTopkStep(be: Backend, s: BatchTopkState, t: number): 
   const { B } = s;
   be.linear(s.X, s.W, s.b, s.pre);
   be.batchTopk(s.pre, s.k, s.z, s.minKept);
-  be.sparseDecode(s.z, s.D, null, s.xhat);
-  be.axpby(1, s.xhat, -1, s.X, s.r);
-  be.sumSquares(s.r, s.sse);
-  be.axpby(2 / B, s.r, 0, s.r, s.r); // G = ∂loss/∂x̂
+  // G = ∂loss/∂x̂ = (2/B)·(Z·D − X), sse = ‖Z·D − X‖², vals = ⟨G_i, D_j⟩ (fused)
+  be.sparseResidual(s.z, s.D, null, s.X, 2 / B, s.r, s.sse, false, s.vals);
   be.sparseTransposeProduct(s.z, null, s.r, s.gD, 0);
-  be.sparseSample(s.r, s.D, s.z, s.vals);
   be.sparseOuterToColumns(s.X, s.z, s.vals, s.gW, 0);
   be.sparseColumnSum(s.z, s.vals, s.gB, 0);
   be.removeParallelComponent(s.D, s.gD);

@@ -119,6 +119,24 @@ export interface Backend {
     out: Tensor,
     beta: number,
   ): void;
+  /**
+   * The fused reconstruction residual of a training step: r (n×d) = scale·(Z·D + bias − x) and
+   * sse f32 [1] = (accumulate ? sse : 0) + ‖Z·D + bias − x‖² (bias d, or null); when `vals`
+   * (f32 [capacity]) is given, also vals[e] = ⟨r_i, D_j⟩ for each entry (i, j) of Z. Equivalent
+   * to sparseDecode(z, dict, bias, r); axpby(1, r, −1, x, r); sumSquares(r, sse, accumulate);
+   * axpby(scale, r, 0, r, r); sparseSample(r, dict, z, vals). `r` must not alias `x`.
+   */
+  sparseResidual(
+    z: SparseCodes,
+    dict: Tensor,
+    bias: Tensor | null,
+    x: Tensor,
+    scale: number,
+    r: Tensor,
+    sse: Tensor,
+    accumulate: boolean,
+    vals: Tensor | null,
+  ): void;
   /** out (d×c) = beta·out + Xᵀ·S where S (n×c) has Z's pattern with values `vals`. Encoder grad. */
   sparseOuterToColumns(x: Tensor, z: SparseCodes, vals: Tensor, out: Tensor, beta: number): void;
   /** out (c) = beta·out + column sums of S (Z's pattern, values `vals`). Encoder-bias grad. */

@@ -458,6 +458,78 @@ export class CpuBackend implements Backend {
       } else sparseDecodeHost(Z.csr(), D, d, B, O);
     });
   }
+  sparseResidual(
+    z: SparseCodes,
+    dict: Tensor,
+    bias: Tensor | null,
+    x: Tensor,
+    scale: number,
+    r: Tensor,
+    sse: Tensor,
+    accumulate: boolean,
+    vals: Tensor | null,
+  ): void {
+    const Z = this.#z(z, "sparseResidual");
+    const [, d] = this.#dict("sparseResidual", dict, Z);
+    checkShape("sparseResidual x", this.#t(x, "sparseResidual x").shape, [Z.rows, d]);
+    checkShape("sparseResidual r", this.#t(r, "sparseResidual r").shape, [Z.rows, d]);
+    if (r === x) throw shapeError("sparseResidual", "r must not alias x");
+    const B = bias ? this.#f(bias, "sparseResidual bias") : null;
+    if (B && B.length !== d) throw shapeError("sparseResidual", `bias length ${B.length} ≠ d=${d}`);
+    if (vals) checkShape("sparseResidual vals", this.#t(vals, "vals").shape, [Z.capacity]);
+    const S = this.#f(sse, "sparseResidual sse");
+    if (S.length < 1) throw shapeError("sparseResidual", "sse must hold one element");
+    const tD = dict as CpuTensor, tB = bias as CpuTensor | null, tX = x as CpuTensor;
+    const tR = r as CpuTensor, tV = vals as CpuTensor | null;
+    const n = Z.rows;
+    const rowSs = this.#inHeap(Z.rowPtr, Z.index, Z.value, tD, tB, tX, tR, tV)
+      ? this.#rowScratch(n)
+      : null;
+    if (!rowSs) {
+      // host arrays: the unfused sequence
+      this.sparseDecode(z, dict, bias, r);
+      this.axpby(1, r, -1, x, r);
+      this.sumSquares(r, sse, accumulate);
+      this.axpby(scale, r, 0, r, r);
+      if (vals) this.sparseSample(r, dict, z, vals);
+      return;
+    }
+    this.#exec(() => {
+      const nnz = (Z.rowPtr.data as Int32Array)[n];
+      this.rt.run(
+        "resid",
+        [
+          Z.rowPtr.ptr,
+          Z.index.ptr,
+          Z.value.ptr,
+          tD.ptr,
+          d,
+          tB ? tB.ptr : 0,
+          tX.ptr,
+          scale,
+          tR.ptr,
+          rowSs.ptr,
+          tV ? tV.ptr : 0,
+        ],
+        0,
+        n,
+        (2 * nnz + 3 * n) * d,
+      );
+      const ss = rowSs.data as Float32Array;
+      let total = 0;
+      for (let i = 0; i < n; i++) total += ss[i];
+      S[0] = (accumulate ? S[0] : 0) + total;
+    });
+  }
+  #rowSs: CpuTensor | null = null;
+  /** Heap scratch of at least `n` floats for per-row sums (null when the heap is full). */
+  #rowScratch(n: number): CpuTensor | null {
+    if (!this.#rowSs || this.#rowSs.size < n) {
+      if (this.#rowSs) this.dispose(this.#rowSs);
+      this.#rowSs = this.#new([Math.max(n, 1)], "f32");
+    }
+    return this.#rowSs.ptr < 0 ? null : this.#rowSs;
+  }
   sparseSample(g: Tensor, dict: Tensor, z: SparseCodes, vals: Tensor): void {
     const Z = this.#z(z, "sparseSample");
     const [D, d] = this.#dict("sparseSample", dict, Z);

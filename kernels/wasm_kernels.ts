@@ -11,6 +11,8 @@
  * - `gather(pColPtr, pSlotRow, pSlotEntry, pVals, pSrc, d, pOut, beta, j0, j1)`:
  *   out_j = beta·out_j + Σ_{s ∈ column j} vals[slotEntry_s]·src_{slotRow_s}  (Zᵀ·G by concept)
  * - `adamw(pP, pG, pM, pV, beta1, a1, beta2, a2, stepSize, invSqrtBc2, eps, decay, i0, i1)`
+ * - `resid(pRowPtr, pIndex, pValue, pDict, d, pBias|0, pX, scale, pOut, pRowSs, pVals|0, r0, r1)`:
+ *   out_i = scale·(Z_i·D + bias − x_i), rowSs_i = ‖Z_i·D + bias − x_i‖², vals_e = ⟨out_i, D_j⟩
  * - dense kernels `axpby`, `rownorm`, `removepar`, `transpose`, `tkscan`: see
  *   {@link ./wasm_kernels_dense.ts}
  *
@@ -30,6 +32,7 @@ export const KERNEL_NAMES = [
   "removepar",
   "transpose",
   "tkscan",
+  "resid",
 ] as const;
 /** One kernel name. */
 export type KernelName = typeof KERNEL_NAMES[number];
@@ -148,10 +151,15 @@ function scaleRow(
   });
 }
 
-function decodeFn(): FnBuilder {
-  const [pRowPtr, pIndex, pValue, pDict, d, pBias, pOut, r0, r1] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
-  const f = new FnBuilder("decode", [I32, I32, I32, I32, I32, I32, I32, I32, I32]);
-  const i = f.local(I32), e = f.local(I32), e1 = f.local(I32), o = f.local(I32);
+/**
+ * Declare the locals of a decode row and return the emitter of one row (row index in local
+ * `i`): out_i = bias + Σ_e v_e·D_j, with `o` set to the row's byte offset in out.
+ */
+function decodeRow(
+  f: FnBuilder,
+  [pRowPtr, pIndex, pValue, pDict, d, pBias, pOut]: number[],
+): { o: number; db: number; d4b: number; row: (i: number) => void } {
+  const e = f.local(I32), e1 = f.local(I32), o = f.local(I32);
   const s = f.local(I32), t = f.local(I32), d4b = f.local(I32), db = f.local(I32);
   const vS = f.local(F32), vV = f.local(V128), e4 = f.local(I32);
   const s4 = [0, 1, 2, 3].map(() => f.local(I32));
@@ -159,7 +167,7 @@ function decodeFn(): FnBuilder {
   const vV4 = [0, 1, 2, 3].map(() => f.local(V128));
   f.get(d).i32(2).op(OP.i32Shl).set(db);
   f.get(d).i32(-4).op(OP.i32And).i32(2).op(OP.i32Shl).set(d4b);
-  f.forRange(i, () => f.get(r0), r1, 1, () => {
+  const row = (i: number) => {
     f.get(pOut).get(i).get(db).op(OP.i32Mul).op(OP.i32Add).set(o);
     // out row = bias or 0
     f.get(pBias).if(() => {
@@ -201,14 +209,27 @@ function decodeFn(): FnBuilder {
         axpy(f, o, s, vS, vV, t, d4b, db);
       },
     );
-  });
+  };
+  return { o, db, d4b, row };
+}
+
+function decodeFn(): FnBuilder {
+  const f = new FnBuilder("decode", [I32, I32, I32, I32, I32, I32, I32, I32, I32]);
+  const i = f.local(I32);
+  const { row } = decodeRow(f, [0, 1, 2, 3, 4, 5, 6]);
+  f.forRange(i, () => f.get(7), 8, 1, () => row(i));
   return f;
 }
 
-function sampleFn(): FnBuilder {
-  const [pG, pDict, d, pRowPtr, pIndex, pVals, r0, r1] = [0, 1, 2, 3, 4, 5, 6, 7];
-  const f = new FnBuilder("sample", [I32, I32, I32, I32, I32, I32, I32, I32]);
-  const i = f.local(I32), e = f.local(I32), e1 = f.local(I32), gi = f.local(I32);
+/**
+ * Declare the locals of a sample row and return the emitter of one row (row index in local
+ * `i`): vals_e = ⟨G_i, D_j⟩ for the row's entries.
+ */
+function sampleRow(
+  f: FnBuilder,
+  [pG, pDict, d, pRowPtr, pIndex, pVals]: number[],
+): (i: number) => void {
+  const e = f.local(I32), e1 = f.local(I32), gi = f.local(I32);
   const s = f.local(I32), t = f.local(I32), d4b = f.local(I32), db = f.local(I32);
   const acc = f.local(V128), acc2 = f.local(V128), sum = f.local(F32), d8b = f.local(I32);
   const acc3 = f.local(V128), acc4 = f.local(V128), pg = f.local(I32), ps = f.local(I32);
@@ -222,7 +243,7 @@ function sampleFn(): FnBuilder {
   const sum4 = [0, 1, 2, 3].map(() => f.local(F32));
   const gv = f.local(V128), gv2 = f.local(V128), gs = f.local(F32);
   f.get(d).i32(-8).op(OP.i32And).i32(2).op(OP.i32Shl).set(d2b);
-  f.forRange(i, () => f.get(r0), r1, 1, () => {
+  return (i: number) => {
     f.get(pG).get(i).get(db).op(OP.i32Mul).op(OP.i32Add).set(gi);
     f.get(pRowPtr).get(i).i32(2).op(OP.i32Shl).op(OP.i32Add).mem(OP.i32Load, 2, 4).set(e1);
     f.get(pRowPtr).get(i).i32(2).op(OP.i32Shl).op(OP.i32Add).mem(OP.i32Load, 2).set(e);
@@ -314,6 +335,56 @@ function sampleFn(): FnBuilder {
         f.get(pVals).get(e).i32(2).op(OP.i32Shl).op(OP.i32Add).get(sum).mem(OP.f32Store, 2);
       },
     );
+  };
+}
+
+function sampleFn(): FnBuilder {
+  const f = new FnBuilder("sample", [I32, I32, I32, I32, I32, I32, I32, I32]);
+  const i = f.local(I32);
+  const row = sampleRow(f, [0, 1, 2, 3, 4, 5]);
+  f.forRange(i, () => f.get(6), 7, 1, () => row(i));
+  return f;
+}
+
+/**
+ * The fused reconstruction step, per row i: out_i = scale·(Σ_e v_e·D_j + bias − x_i),
+ * rowSs_i = ‖Σ_e v_e·D_j + bias − x_i‖² (f32), and, when pVals ≠ 0, vals_e = ⟨out_i, D_j⟩.
+ */
+function residFn(): FnBuilder {
+  const P = [I32, I32, I32, I32, I32, I32, I32, F32, I32, I32, I32, I32, I32];
+  const f = new FnBuilder("resid", P);
+  const [pRowPtr, pIndex, pValue, pDict, d, pBias, pX, scale, pOut, pRowSs, pVals, r0, r1] = P
+    .map((_, k) => k);
+  const i = f.local(I32), t = f.local(I32), xo = f.local(I32), pa = f.local(I32);
+  const v = f.local(V128), acc = f.local(V128), sv = f.local(V128), sum = f.local(F32);
+  const vs = f.local(F32);
+  const dec = decodeRow(f, [pRowPtr, pIndex, pValue, pDict, d, pBias, pOut]);
+  const sam = sampleRow(f, [pOut, pDict, d, pRowPtr, pIndex, pVals]);
+  const { o, db, d4b } = dec;
+  f.get(scale).simd(SIMD.f32x4Splat).set(sv);
+  f.forRange(i, () => f.get(r0), r1, 1, () => {
+    dec.row(i);
+    // residual, its squared norm, and the scaled residual in place
+    f.get(pX).get(i).get(db).op(OP.i32Mul).op(OP.i32Add).set(xo);
+    f.f32(0).simd(SIMD.f32x4Splat).set(acc);
+    f.forRange(t, () => f.i32(0), d4b, 16, () => {
+      f.get(o).get(t).op(OP.i32Add).tee(pa).mem(SIMD.load, 2, 0, true);
+      f.get(xo).get(t).op(OP.i32Add).mem(SIMD.load, 2, 0, true).simd(SIMD.f32x4Sub).set(v);
+      f.get(acc).get(v).get(v).simd(SIMD.f32x4Mul).simd(SIMD.f32x4Add).set(acc);
+      f.get(pa).get(v).get(sv).simd(SIMD.f32x4Mul).mem(SIMD.store, 2, 0, true);
+    });
+    f.get(acc).simd(SIMD.f32x4ExtractLane).op(0);
+    f.get(acc).simd(SIMD.f32x4ExtractLane).op(1).op(OP.f32Add);
+    f.get(acc).simd(SIMD.f32x4ExtractLane).op(2);
+    f.get(acc).simd(SIMD.f32x4ExtractLane).op(3).op(OP.f32Add).op(OP.f32Add).set(sum);
+    f.forRange(t, () => f.get(d4b), db, 4, () => {
+      f.get(o).get(t).op(OP.i32Add).tee(pa).mem(OP.f32Load, 2);
+      f.get(xo).get(t).op(OP.i32Add).mem(OP.f32Load, 2).op(OP.f32Sub).set(vs);
+      f.get(sum).get(vs).get(vs).op(OP.f32Mul, OP.f32Add).set(sum);
+      f.get(pa).get(vs).get(scale).op(OP.f32Mul).mem(OP.f32Store, 2);
+    });
+    f.get(pRowSs).get(i).i32(2).op(OP.i32Shl).op(OP.i32Add).get(sum).mem(OP.f32Store, 2);
+    f.get(pVals).if(() => sam(i));
   });
   return f;
 }
@@ -463,6 +534,7 @@ export function kernelModule(): WebAssembly.Module {
       removeparFn(),
       transposeFn(),
       tkscanFn(),
+      residFn(),
     ];
     const bytes = assembleModule(fns, 1, MAX_PAGES);
     compiled = new WebAssembly.Module(bytes as BufferSource);

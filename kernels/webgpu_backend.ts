@@ -470,6 +470,24 @@ class WebGpuBackend implements Backend {
       g,
     );
   }
+  sparseResidual(
+    z: SparseCodes,
+    dict: Tensor,
+    bias: Tensor | null,
+    x: Tensor,
+    scale: number,
+    r: Tensor,
+    sse: Tensor,
+    accumulate: boolean,
+    vals: Tensor | null,
+  ): void {
+    if (r === x) throw shapeError("sparseResidual", "r must not alias x");
+    this.sparseDecode(z, dict, bias, r);
+    this.axpby(1, r, -1, x, r);
+    this.sumSquares(r, sse, accumulate);
+    this.axpby(scale, r, 0, r, r);
+    if (vals) this.sparseSample(r, dict, z, vals);
+  }
   sparseSample(g: Tensor, dict: Tensor, z: SparseCodes, vals: Tensor): void {
     const Z = this.#z(z, "sparseSample");
     const [D, d] = this.#dict("sparseSample", dict, Z);

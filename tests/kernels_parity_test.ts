@@ -213,6 +213,58 @@ async function suite(t: Deno.TestContext, be: Backend): Promise<void> {
     }, /capacity/);
   });
 
+  await t.step("sparseResidual: fused residual, squared error and sample", async () => {
+    for (const [n, c, d, k] of [[1, 9, 5, 9], [37, 70, 33, 4], [8, 16, 130, 1], [5, 40, 7, 3]]) {
+      const pre = randn(rng, n * c);
+      const z = be.sparse(n, c, n * k + 5);
+      be.topkRows(be.upload(pre, [n, c]), k, z);
+      const rows = await readRows(be, z);
+      const zd = refDense(rows, c);
+      const dict = randn(rng, c * d), bias = randn(rng, d), x = randn(rng, n * d);
+      const D = be.upload(dict, [c, d]), X = be.upload(x, [n, d]);
+      const ptr = (await be.read(z.rowPtr)) as Int32Array;
+      const idx = (await be.read(z.index)) as Int32Array;
+      for (const withBias of [false, true]) {
+        const scale = withBias ? -0.75 : 2 / n;
+        const dec = refDecode(zd, n, c, dict, d, withBias ? bias : null);
+        const rRef = { value: new Float64Array(n * d), absSum: new Float64Array(n * d) };
+        let sse = 0, sseTol = 0;
+        for (let q = 0; q < n * d; q++) {
+          const e = dec.value[q] - x[q], a = dec.absSum[q] + Math.abs(x[q]);
+          rRef.value[q] = scale * e;
+          rRef.absSum[q] = Math.abs(scale) * a;
+          sse += e * e;
+          sseTol += 2 * Math.abs(e) * 4 * (k + 2) * U * a + 4 * d * U * e * e;
+        }
+        const R = be.upload(randn(rng, n * d), [n, d]);
+        const sseT = be.upload(new Float32Array([1.5]), [1]);
+        const vals = be.zeros([z.capacity]);
+        const B = withBias ? be.upload(bias, [d]) : null;
+        be.sparseResidual(z, D, B, X, scale, R, sseT, withBias, withBias ? vals : null);
+        assertClose(await f32(R), rRef, k + 2, `residual n=${n} d=${d} k=${k}`);
+        const gotSse = await be.readScalar(sseT);
+        const wantSse = (withBias ? 1.5 : 0) + sse;
+        assert.ok(
+          Math.abs(gotSse - wantSse) <= sseTol + 1e-6 * wantSse + 1e-6,
+          `sse ${gotSse} vs ${wantSse}`,
+        );
+        if (!withBias) continue;
+        const gotVals = await f32(vals);
+        const refV = { value: new Float64Array(ptr[n]), absSum: new Float64Array(ptr[n]) };
+        for (let i = 0; i < n; i++) {
+          for (let e = ptr[i]; e < ptr[i + 1]; e++) {
+            for (let q = 0; q < d; q++) {
+              refV.value[e] += rRef.value[i * d + q] * dict[idx[e] * d + q];
+              refV.absSum[e] += rRef.absSum[i * d + q] * Math.abs(dict[idx[e] * d + q]);
+            }
+          }
+        }
+        assertClose(gotVals.subarray(0, ptr[n]), refV, d + k + 2, "residual sample");
+      }
+      assert.throws(() => be.sparseResidual(z, D, null, X, 1, X, be.zeros([1]), false, null));
+    }
+  });
+
   await t.step(
     "sparse products: decode, sample, transpose product, columns, column sum",
     async () => {

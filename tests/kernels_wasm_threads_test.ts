@@ -203,3 +203,37 @@ Deno.test("wasm threads: sparseTransposeProduct skips zero values (even over NaN
     be.close();
   }
 });
+
+Deno.test("wasm threads: sparseResidual equals the unfused op sequence", async () => {
+  const be = await backend();
+  try {
+    const rng = new Rng(12);
+    const [n, d, c, k] = [613, 301, 2001, 6];
+    const z = be.sparse(n, c, n * k);
+    be.topkRows(be.upload(rng.fillNormal(new Float32Array(n * c)), [n, c]), k, z);
+    const D = be.upload(rng.fillNormal(new Float32Array(c * d)), [c, d]);
+    const X = be.upload(rng.fillNormal(new Float32Array(n * d)), [n, d]);
+    const bias = be.upload(rng.fillNormal(new Float32Array(d)), [d]);
+    const scale = 2 / n;
+    // unfused
+    const r1 = be.zeros([n, d]), sse1 = be.zeros([1]), v1 = be.zeros([n * k]);
+    be.sparseDecode(z, D, bias, r1);
+    be.axpby(1, r1, -1, X, r1);
+    be.sumSquares(r1, sse1);
+    be.axpby(scale, r1, 0, r1, r1);
+    be.sparseSample(r1, D, z, v1);
+    // fused
+    const r2 = be.zeros([n, d]), sse2 = be.zeros([1]), v2 = be.zeros([n * k]);
+    be.sparseResidual(z, D, bias, X, scale, r2, sse2, false, v2);
+    const [a, b] = [await f32(be, r1), await f32(be, r2)];
+    for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) assert.fail(`r[${i}] ${a[i]} ≠ ${b[i]}`);
+    const [va, vb] = [await f32(be, v1), await f32(be, v2)];
+    for (let i = 0; i < va.length; i++) {
+      if (va[i] !== vb[i]) assert.fail(`vals[${i}] ${va[i]} ≠ ${vb[i]}`);
+    }
+    const [s1, s2] = [await be.readScalar(sse1), await be.readScalar(sse2)];
+    assert.ok(s1 > 0 && Math.abs(s1 - s2) <= 1e-5 * s1, `sse ${s1} vs ${s2}`);
+  } finally {
+    be.close();
+  }
+});

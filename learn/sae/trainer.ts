@@ -606,17 +606,12 @@ class SaeTrainer {
         if (gBdRow) b.gemm(v.constant([1, B], 1), rp, gBdRow, { beta: 1 });
       }
     }
-    b.sparseDecode(this.z, this.D, this.bDec, this.xhat);
-    b.axpby(1, this.xhat, -1, this.xb, this.r);
-    b.sumSquares(this.r, this.sse, true);
-    b.axpby(gScale, this.r, 0, this.r, this.r); // r now holds G of the full reconstruction
+    // r = G of the full reconstruction, sse += ‖Â − X‖², g_ij = ⟨G_i, D_j⟩ in one fused op
+    const vFull = P > 1 ? v.scratch("mat.vals", [this.vals.size]) : this.vals;
+    b.sparseResidual(this.z, this.D, this.bDec, this.xb, gScale, this.r, this.sse, true, vFull);
     b.sparseTransposeProduct(this.z, null, this.r, gD, 1);
     if (gBdRow) b.gemm(v.constant([1, B], 1), this.r, gBdRow, { beta: 1 });
-    if (P > 1) {
-      const vp = v.scratch("mat.vals", [this.vals.size]);
-      b.sparseSample(this.r, this.D, this.z, vp);
-      b.axpby(1, this.vals, 1, vp, this.vals);
-    } else b.sparseSample(this.r, this.D, this.z, this.vals);
+    if (P > 1) b.axpby(1, this.vals, 1, vFull, this.vals);
     if (method === "relu") b.axpby(1, this.vals, this.lambda / B, this.onesCap, this.vals);
     if (method === "topk") b.maskAbove(this.z.value, zero, this.vals, this.vals);
     b.sparseOuterToColumns(this.xc, this.z, this.vals, gW, 0);
