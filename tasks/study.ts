@@ -98,8 +98,7 @@ export function buildStudy(config: StudyConfig, baseDir = Deno.cwd()): StageInst
   // ---- training, encoding, evaluation ---------------------------------------------------------
   const firstDiet = config.diets.ratios[0];
   const seeds = config.train.seeds;
-  const primary = (config.train as { primary?: { method: string; k: number } }).primary ??
-    { method: "batchtopk", k: 8 };
+  const primary = config.train.primary;
   const runs = new Map<string, TrainRunParams>();
   const addRun = (p: TrainRunParams) => {
     const id = instanceId("train", runCoords(p));
@@ -125,7 +124,7 @@ export function buildStudy(config: StudyConfig, baseDir = Deno.cwd()): StageInst
   const paretoRuns = trainGrid({ ...config.train, seeds: [seeds[0]] }, firstDiet).map(addRun);
   const primaryGrid = trainGrid({
     ...config.train,
-    methods: [primary.method as TrainRunParams["method"] & StudyConfig["train"]["methods"][number]],
+    methods: [primary.method],
     k: [primary.k],
   }, firstDiet);
   if (primaryGrid.length === 0) {

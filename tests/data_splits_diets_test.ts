@@ -212,7 +212,7 @@ Deno.test("config: dataset and diets sections take defaults and reject unknown k
   const d = datasetSection.parse({});
   assert.equal(d.kind, "synthetic");
   assert.equal(d.world.d, 128);
-  assert.equal(d.world.images, 2000);
+  assert.equal(d.world.images, 8000);
   assert.throws(() => datasetSection.parse({ nope: 1 }));
   assert.throws(() => datasetSection.parse({ kind: "csv" }));
   const s = dietsSection.parse({});

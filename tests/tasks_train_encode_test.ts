@@ -244,8 +244,8 @@ Deno.test("train: bad method options are one-line errors naming the option", asy
 
 Deno.test("train config: defaults and the method × k × seed grid", () => {
   const s = trainSection.parse({});
-  assert.deepEqual(s.k, [4, 8, 16, 32, 64]);
-  assert.equal(s.expansionFactor, 8);
+  assert.deepEqual(s.k, [4, 8, 16, 32]);
+  assert.equal(s.expansionFactor, 4);
   const grid = trainGrid(
     trainSection.parse({ methods: ["topk", "kmeans", "pca"], k: [8, 4], seeds: [0, 1] }),
   );
