@@ -373,8 +373,10 @@ export class CpuBackend implements Backend {
     if (bias) {
       checkShape("linear bias", this.#t(bias, "linear bias").shape, [c]);
       const b = this.#f(bias, "linear bias"), o = this.#f(out, "linear out");
+      const tB = bias as CpuTensor, tO = out as CpuTensor;
       this.#exec(() => {
         if (n === 0) return;
+        if (this.#inHeap(tB, tO)) return this.rt.run("rowfill", [tB.ptr, c, tO.ptr], 0, n, n * c);
         o.set(b, 0);
         let filled = c;
         while (filled < n * c) {

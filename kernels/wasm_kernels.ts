@@ -13,13 +13,20 @@
  * - `adamw(pP, pG, pM, pV, beta1, a1, beta2, a2, stepSize, invSqrtBc2, eps, decay, i0, i1)`
  * - `resid(pRowPtr, pIndex, pValue, pDict, d, pBias|0, pX, scale, pOut, pRowSs, pVals|0, r0, r1)`:
  *   out_i = scale·(Z_i·D + bias − x_i), rowSs_i = ‖Z_i·D + bias − x_i‖², vals_e = ⟨out_i, D_j⟩
- * - dense kernels `axpby`, `rownorm`, `removepar`, `transpose`, `tkscan`: see
+ * - dense kernels `axpby`, `rownorm`, `removepar`, `transpose`, `tkscan`, `rowfill`: see
  *   {@link ./wasm_kernels_dense.ts}
  *
  * The range is always the last two arguments.
  */
 import { assembleModule, F32, FnBuilder, I32, OP, SIMD, V128 } from "./wasm_asm.ts";
-import { axpbyFn, removeparFn, rownormFn, tkscanFn, transposeFn } from "./wasm_kernels_dense.ts";
+import {
+  axpbyFn,
+  removeparFn,
+  rowfillFn,
+  rownormFn,
+  tkscanFn,
+  transposeFn,
+} from "./wasm_kernels_dense.ts";
 
 /** Names of the exported kernels, in export order (the thread pool calls them by index). */
 export const KERNEL_NAMES = [
@@ -33,6 +40,7 @@ export const KERNEL_NAMES = [
   "transpose",
   "tkscan",
   "resid",
+  "rowfill",
 ] as const;
 /** One kernel name. */
 export type KernelName = typeof KERNEL_NAMES[number];
@@ -535,6 +543,7 @@ export function kernelModule(): WebAssembly.Module {
       transposeFn(),
       tkscanFn(),
       residFn(),
+      rowfillFn(),
     ];
     const bytes = assembleModule(fns, 1, MAX_PAGES);
     compiled = new WebAssembly.Module(bytes as BufferSource);

@@ -9,6 +9,7 @@
  * - `removepar(pD, pG, d, r0, r1)`: G_j −= ⟨G_j, D_j⟩·D_j
  * - `transpose(pSrc, rows, cols, pOut, beta, t0, t1)`: out (cols×rows) rows t0..t1 =
  *   beta·out + srcᵀ (beta 0 overwrites, even NaN)
+ * - `rowfill(pBias, c, pOut, r0, r1)`: rows r0..r1 of out (·×c) = bias (c floats)
  * - `tkscan(pBits, pBounds, guess, pCandBits, pCandIdx, capPer, pCounts, q0, q1)`: the candidate
  *   pass of batch top-k: for chunk q, the flat positions f in [bounds[q], bounds[q+1]) whose
  *   int32 pattern b satisfies guess ≤ b ≤ 0x7f800000, in order, written to slots
@@ -144,6 +145,31 @@ function rowLengths(f: FnBuilder, d: number): { db: number; d4b: number; d8b: nu
   f.get(d).i32(-4).op(OP.i32And).i32(2).op(OP.i32Shl).set(d4b);
   f.get(d).i32(-8).op(OP.i32And).i32(2).op(OP.i32Shl).set(d8b);
   return { db, d4b, d8b };
+}
+
+/** Rows r0..r1 of out (·×c) set to bias (c floats). */
+export function rowfillFn(): FnBuilder {
+  const f = new FnBuilder("rowfill", [I32, I32, I32, I32, I32]);
+  const [pB, c, pO, r0, r1] = [0, 1, 2, 3, 4];
+  const { db, d4b } = rowLengths(f, c);
+  const r = f.local(I32), o = f.local(I32), t = f.local(I32), d16b = f.local(I32);
+  f.get(d4b).i32(-64).op(OP.i32And).set(d16b);
+  f.forRange(r, () => f.get(r0), r1, 1, () => {
+    f.get(pO).get(r).get(db).op(OP.i32Mul).op(OP.i32Add).set(o);
+    f.forRange(t, () => f.i32(0), d16b, 64, () => {
+      for (const off of [0, 16, 32, 48]) {
+        f.get(o).get(t).op(OP.i32Add);
+        f.get(pB).get(t).op(OP.i32Add).mem(SIMD.load, 2, off, true);
+        f.mem(SIMD.store, 2, off, true);
+      }
+    });
+    f.forRange(t, () => f.get(d16b), db, 4, () => {
+      f.get(o).get(t).op(OP.i32Add);
+      f.get(pB).get(t).op(OP.i32Add).mem(OP.f32Load, 2);
+      f.mem(OP.f32Store, 2);
+    });
+  });
+  return f;
 }
 
 /** Unit-norm rows r0..r1 of D (·×d). */
