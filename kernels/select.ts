@@ -59,11 +59,27 @@ export function isSoftwareAdapter(info: GPUAdapterInfo | undefined, fallback?: b
 }
 
 /**
+ * Whether this machine may have a hardware GPU. On Linux a hardware adapter needs a device node
+ * (`/dev/dri/renderD*` or `/dev/nvidia*`); without one, `auto` does not probe WebGPU at all (the
+ * probe would only find a software adapter, and the Vulkan loader prints noise on stderr).
+ */
+export function mayHaveHardwareGpu(): boolean {
+  if (Deno.build.os !== "linux") return true;
+  const any = (dir: string, prefix: string) => {
+    try {
+      for (const e of Deno.readDirSync(dir)) if (e.name.startsWith(prefix)) return true;
+    } catch { /* no such folder */ }
+    return false;
+  };
+  return any("/dev/dri", "renderD") || any("/dev", "nvidia");
+}
+
+/**
  * Create a compute backend.
  * - `cpu`: host arrays; GEMM through `opts.gemm` or the fastest provider found.
  * - `webgpu`: WGSL kernels on `navigator.gpu` (any adapter, software included); throws a
  *   {@link UserError} when there is none.
- * - `auto`: WebGPU on a hardware adapter, else CPU.
+ * - `auto`: WebGPU on a hardware adapter, else CPU (no probe at all without a GPU device node).
  * Logs one line such as `backend: cpu:openblas (libopenblas.so.0)`.
  */
 export async function createBackend(
@@ -74,7 +90,7 @@ export async function createBackend(
   if (kind !== "auto" && kind !== "cpu" && kind !== "webgpu") {
     throw new UserError(`--backend ${kind}: unknown backend; use auto, cpu or webgpu`);
   }
-  if (kind === "webgpu" || kind === "auto") {
+  if (kind === "webgpu" || (kind === "auto" && mayHaveHardwareGpu())) {
     const gpu = (globalThis.navigator as Navigator & { gpu?: GPU }).gpu;
     let adapter: GPUAdapter | null = null;
     try {
