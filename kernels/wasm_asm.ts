@@ -157,6 +157,27 @@ export class FnBuilder {
   }
 }
 
+let fusedMulAdd = true;
+
+/**
+ * Whether {@link mulAdd} emits the relaxed-SIMD `f32x4.relaxed_madd` (one fused multiply-add
+ * where the engine has it) or `f32x4.mul` + `f32x4.add` (for engines without relaxed SIMD).
+ */
+export function setFusedMultiplyAdd(on: boolean): void {
+  fusedMulAdd = on;
+}
+
+/** With f32x4 `x`, `y` on the stack, emit `x·y + acc` (`pushAcc` pushes acc). */
+export function mulAdd(f: FnBuilder, pushAcc: () => void): FnBuilder {
+  if (fusedMulAdd) {
+    pushAcc();
+    return f.simd(0x105);
+  }
+  f.simd(0xe6);
+  pushAcc();
+  return f.simd(0xe4);
+}
+
 /** Opcodes used by the kernels (scalar part). */
 export const OP = {
   i32Load: 0x28,

@@ -18,7 +18,17 @@
  *
  * The range is always the last two arguments.
  */
-import { assembleModule, F32, FnBuilder, I32, OP, SIMD, V128 } from "./wasm_asm.ts";
+import {
+  assembleModule,
+  F32,
+  FnBuilder,
+  I32,
+  mulAdd,
+  OP,
+  setFusedMultiplyAdd,
+  SIMD,
+  V128,
+} from "./wasm_asm.ts";
 import {
   axpbyFn,
   removeparFn,
@@ -64,17 +74,15 @@ function axpy(
     f.get(s).get(t).op(OP.i32Add).set(ps);
     for (const off of [0, 16, 32, 48]) {
       f.get(po);
-      f.get(po).mem(SIMD.load, 2, off, true);
-      f.get(ps).mem(SIMD.load, 2, off, true);
-      f.get(vV).simd(SIMD.f32x4Mul).simd(SIMD.f32x4Add);
+      f.get(ps).mem(SIMD.load, 2, off, true).get(vV);
+      mulAdd(f, () => f.get(po).mem(SIMD.load, 2, off, true));
       f.mem(SIMD.store, 2, off, true);
     }
   });
   f.forRange(t, () => f.get(d16b), d4b, 16, () => {
-    f.get(o).get(t).op(OP.i32Add);
-    f.get(o).get(t).op(OP.i32Add).mem(SIMD.load, 2, 0, true);
-    f.get(s).get(t).op(OP.i32Add).mem(SIMD.load, 2, 0, true);
-    f.get(vV).simd(SIMD.f32x4Mul).simd(SIMD.f32x4Add);
+    f.get(o).get(t).op(OP.i32Add).tee(po);
+    f.get(s).get(t).op(OP.i32Add).mem(SIMD.load, 2, 0, true).get(vV);
+    mulAdd(f, () => f.get(po).mem(SIMD.load, 2, 0, true));
     f.mem(SIMD.store, 2, 0, true);
   });
   f.forRange(t, () => f.get(d4b), db, 4, () => {
@@ -101,7 +109,7 @@ function axpy4(
   d4b: number,
   db: number,
 ): void {
-  const d16b = f.local(I32), po = f.local(I32);
+  const d16b = f.local(I32), po = f.local(I32), acc = f.local(V128);
   const ps = s.map(() => f.local(I32));
   f.get(d4b).i32(-64).op(OP.i32And).set(d16b);
   const step = (offs: number[]) => {
@@ -109,10 +117,11 @@ function axpy4(
     s.forEach((src, u) => f.get(src).get(t).op(OP.i32Add).set(ps[u]));
     for (const off of offs) {
       f.get(po);
-      f.get(po).mem(SIMD.load, 2, off, true);
+      f.get(po).mem(SIMD.load, 2, off, true).set(acc);
       for (let u = 0; u < 4; u++) {
-        f.get(ps[u]).mem(SIMD.load, 2, off, true).get(vV[u]).simd(SIMD.f32x4Mul);
-        f.simd(SIMD.f32x4Add);
+        f.get(ps[u]).mem(SIMD.load, 2, off, true).get(vV[u]);
+        mulAdd(f, () => f.get(acc));
+        if (u < 3) f.set(acc);
       }
       f.mem(SIMD.store, 2, off, true);
     }
@@ -269,17 +278,17 @@ function sampleRow(
         f.get(pgt).mem(SIMD.load, 2, 16, true).set(gv2);
         for (let u = 0; u < 4; u++) {
           f.get(s4[u]).get(t).op(OP.i32Add).set(ps);
-          f.get(a4[u]).get(ps).mem(SIMD.load, 2, 0, true).get(gv).simd(SIMD.f32x4Mul);
-          f.simd(SIMD.f32x4Add).set(a4[u]);
-          f.get(b4[u]).get(ps).mem(SIMD.load, 2, 16, true).get(gv2).simd(SIMD.f32x4Mul);
-          f.simd(SIMD.f32x4Add).set(b4[u]);
+          f.get(ps).mem(SIMD.load, 2, 0, true).get(gv);
+          mulAdd(f, () => f.get(a4[u])).set(a4[u]);
+          f.get(ps).mem(SIMD.load, 2, 16, true).get(gv2);
+          mulAdd(f, () => f.get(b4[u])).set(b4[u]);
         }
       });
       f.forRange(t, () => f.get(d2b), d4b, 16, () => {
         f.get(gi).get(t).op(OP.i32Add).mem(SIMD.load, 2, 0, true).set(gv);
         for (let u = 0; u < 4; u++) {
-          f.get(a4[u]).get(s4[u]).get(t).op(OP.i32Add).mem(SIMD.load, 2, 0, true);
-          f.get(gv).simd(SIMD.f32x4Mul).simd(SIMD.f32x4Add).set(a4[u]);
+          f.get(s4[u]).get(t).op(OP.i32Add).mem(SIMD.load, 2, 0, true).get(gv);
+          mulAdd(f, () => f.get(a4[u])).set(a4[u]);
         }
       });
       for (let u = 0; u < 4; u++) {
@@ -316,17 +325,15 @@ function sampleRow(
           f.get(gi).get(t).op(OP.i32Add).set(pg);
           f.get(s).get(t).op(OP.i32Add).set(ps);
           [acc, acc2, acc3, acc4].forEach((a, u) => {
-            f.get(a);
             f.get(pg).mem(SIMD.load, 2, 16 * u, true);
             f.get(ps).mem(SIMD.load, 2, 16 * u, true);
-            f.simd(SIMD.f32x4Mul).simd(SIMD.f32x4Add).set(a);
+            mulAdd(f, () => f.get(a)).set(a);
           });
         });
         f.forRange(t, () => f.get(d8b), d4b, 16, () => {
-          f.get(acc);
           f.get(gi).get(t).op(OP.i32Add).mem(SIMD.load, 2, 0, true);
           f.get(s).get(t).op(OP.i32Add).mem(SIMD.load, 2, 0, true);
-          f.simd(SIMD.f32x4Mul).simd(SIMD.f32x4Add).set(acc);
+          mulAdd(f, () => f.get(acc)).set(acc);
         });
         f.get(acc).get(acc2).simd(SIMD.f32x4Add).get(acc3).simd(SIMD.f32x4Add);
         f.get(acc4).simd(SIMD.f32x4Add).set(acc);
@@ -532,23 +539,36 @@ let compiled: WebAssembly.Module | null = null;
 /** The compiled kernel module (compiled once per process; imports `env.memory`, shared). */
 export function kernelModule(): WebAssembly.Module {
   if (!compiled) {
-    const fns = [
-      decodeFn(),
-      sampleFn(),
-      gatherFn(),
-      adamwFn(),
-      axpbyFn(),
-      rownormFn(),
-      removeparFn(),
-      transposeFn(),
-      tkscanFn(),
-      residFn(),
-      rowfillFn(),
-    ];
-    const bytes = assembleModule(fns, 1, MAX_PAGES);
-    compiled = new WebAssembly.Module(bytes as BufferSource);
+    // relaxed-SIMD fused multiply-add where the engine validates it, else mul + add
+    for (const fma of [true, false]) {
+      setFusedMultiplyAdd(fma);
+      try {
+        compiled = new WebAssembly.Module(buildKernelBytes() as BufferSource);
+        break;
+      } catch (e) {
+        if (!fma) throw e;
+      }
+    }
   }
-  return compiled;
+  return compiled!;
+}
+
+/** The kernel module's bytes (with the current multiply-add choice of wasm_asm.ts). */
+export function buildKernelBytes(): Uint8Array {
+  const fns = [
+    decodeFn(),
+    sampleFn(),
+    gatherFn(),
+    adamwFn(),
+    axpbyFn(),
+    rownormFn(),
+    removeparFn(),
+    transposeFn(),
+    tkscanFn(),
+    residFn(),
+    rowfillFn(),
+  ];
+  return assembleModule(fns, 1, MAX_PAGES);
 }
 
 /** The exported kernels of one instance, as JS functions over numbers. */
