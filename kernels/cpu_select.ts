@@ -130,7 +130,7 @@ const INF_BITS = 0x7f800000;
  * and returns the smallest kept value (0 when none is kept).
  *
  * Method: exact radix selection on the float bit patterns read as int32 (for positive floats,
- * int32 order = float order; negative floats are negative int32). A strided sample first guesses
+ * int32 order = float order; negative floats are negative int32). A spread sample first guesses
  * a threshold below the K-th value, one pass collects the candidates at or above the guess, and
  * the exact K-th value is found among the candidates only; when the guess fails, a full
  * two-level 16-bit histogram selection over all entries runs instead. `scan`, when given, runs
@@ -150,14 +150,19 @@ export function batchTopkHost(
   if (K > z.index.length) throw overflow("batchTopk", K, z.index.length);
   const bits = new Int32Array(pre.buffer, pre.byteOffset, N);
   if (K === 0) return emitNone(z, n);
-  // 1. guess a threshold pattern from a strided sample: aim for ~1.5·K candidates
+  // 1. guess a threshold pattern from a sample: aim for ~1.5·K candidates. The sample is
+  // S/RUN evenly spaced runs of RUN adjacent entries (two cache lines each, not S misses).
   const S = Math.min(N, 32768);
-  const stride = N / S;
+  const RUN = S === N ? 1 : 32;
+  const stride = N / (S / RUN);
   const sample = new Int32Array(S);
   let sPos = 0;
-  for (let s = 0; s < S; s++) {
-    const b = bits[Math.floor(s * stride)];
-    if (b > 0 && b <= INF_BITS) sample[sPos++] = b;
+  for (let r = 0; r < S / RUN; r++) {
+    const f0 = Math.min(N - RUN, Math.floor(r * stride));
+    for (let u = 0; u < RUN; u++) {
+      const b = bits[f0 + u];
+      if (b > 0 && b <= INF_BITS) sample[sPos++] = b;
+    }
   }
   const sorted = sample.subarray(0, sPos).sort();
   const want = Math.min(N, Math.ceil(K * 1.5) + 64);
