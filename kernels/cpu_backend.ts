@@ -223,6 +223,25 @@ export class CpuBackend implements Backend {
     return { cv, ci, nc };
   };
 
+  #ss: { bounds: CpuTensor; partial: CpuTensor } | null = null;
+  /** Σ x² on the wasm threads (one float64 partial per thread's chunk), or null off-heap. */
+  #sumSquaresWasm(x: CpuTensor): number | null {
+    const T = this.rt.threads;
+    if (!this.#ss) {
+      this.#ss = { bounds: this.#new([T + 1], "i32"), partial: this.#new([2 * T], "f32") };
+    }
+    const s = this.#ss;
+    if (!this.#inHeap(x, s.bounds, s.partial)) return null;
+    const N = x.size;
+    const bounds = s.bounds.data as Int32Array;
+    for (let q = 0; q <= T; q++) bounds[q] = q === T ? N : Math.floor((N * q) / T / 256) * 256;
+    this.rt.run("sumsq", [x.ptr, s.bounds.ptr, s.partial.ptr], 0, T, N);
+    const part = new Float64Array(this.rt.memory.buffer, s.partial.ptr, T);
+    let total = 0;
+    for (let q = 0; q < T; q++) total += part[q];
+    return total;
+  }
+
   /** True when every tensor lives in the wasm heap (the kernels can run). */
   #inHeap(...ts: (CpuTensor | null)[]): boolean {
     for (const t of ts) if (t && t.ptr < 0) return false;
@@ -647,8 +666,10 @@ export class CpuBackend implements Backend {
   sumSquares(x: Tensor, out: Tensor, accumulate = false): void {
     const X = this.#f(x, "sumSquares x"), O = this.#f(out, "sumSquares out");
     if (O.length < 1) throw shapeError("sumSquares", "out must hold one element");
+    const tX = x as CpuTensor;
     this.#exec(() => {
-      const ss = this.provider.sumSquares ? this.provider.sumSquares(X) : sumSquaresHost(X);
+      const ss = (X.length >= 1 << 16 ? this.#sumSquaresWasm(tX) : null) ??
+        (this.provider.sumSquares ? this.provider.sumSquares(X) : sumSquaresHost(X));
       O[0] = (accumulate ? O[0] : 0) + ss;
     });
   }

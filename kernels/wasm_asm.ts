@@ -8,6 +8,8 @@
 export const I32 = 0x7f;
 /** f32 value type. */
 export const F32 = 0x7d;
+/** f64 value type. */
+export const F64 = 0x7c;
 /** v128 value type. */
 export const V128 = 0x7b;
 
@@ -84,6 +86,11 @@ export class FnBuilder {
   /** f32.const */
   f32(v: number): this {
     this.code.push(0x43, ...new Uint8Array(new Float32Array([v]).buffer));
+    return this;
+  }
+  /** f64.const */
+  f64(v: number): this {
+    this.code.push(0x44, ...new Uint8Array(new Float64Array([v]).buffer));
     return this;
   }
   /** A SIMD instruction (0xfd prefix, LEB opcode). */

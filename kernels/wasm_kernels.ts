@@ -13,7 +13,7 @@
  * - `adamw(pP, pG, pM, pV, beta1, a1, beta2, a2, stepSize, invSqrtBc2, eps, decay, i0, i1)`
  * - `resid(pRowPtr, pIndex, pValue, pDict, d, pBias|0, pX, scale, pOut, pRowSs, pVals|0, r0, r1)`:
  *   out_i = scale·(Z_i·D + bias − x_i), rowSs_i = ‖Z_i·D + bias − x_i‖², vals_e = ⟨out_i, D_j⟩
- * - dense kernels `axpby`, `rownorm`, `removepar`, `transpose`, `tkscan`, `rowfill`: see
+ * - dense kernels `axpby`, `rownorm`, `removepar`, `transpose`, `tkscan`, `rowfill`, `sumsq`: see
  *   {@link ./wasm_kernels_dense.ts}
  *
  * The range is always the last two arguments.
@@ -34,6 +34,7 @@ import {
   removeparFn,
   rowfillFn,
   rownormFn,
+  sumsqFn,
   tkscanFn,
   transposeFn,
 } from "./wasm_kernels_dense.ts";
@@ -51,6 +52,7 @@ export const KERNEL_NAMES = [
   "tkscan",
   "resid",
   "rowfill",
+  "sumsq",
 ] as const;
 /** One kernel name. */
 export type KernelName = typeof KERNEL_NAMES[number];
@@ -567,6 +569,7 @@ export function buildKernelBytes(): Uint8Array {
     tkscanFn(),
     residFn(),
     rowfillFn(),
+    sumsqFn(),
   ];
   return assembleModule(fns, 1, MAX_PAGES);
 }

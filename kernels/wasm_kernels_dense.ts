@@ -9,13 +9,15 @@
  * - `removepar(pD, pG, d, r0, r1)`: G_j −= ⟨G_j, D_j⟩·D_j
  * - `transpose(pSrc, rows, cols, pOut, beta, t0, t1)`: out (cols×rows) rows t0..t1 =
  *   beta·out + srcᵀ (beta 0 overwrites, even NaN)
+ * - `sumsq(pX, pBounds, pOut, q0, q1)`: for chunk q, pOut f64[q] = Σ x_i² over
+ *   i ∈ [bounds[q], bounds[q+1]) (f32 squares summed in blocks of 256, blocks in float64)
  * - `rowfill(pBias, c, pOut, r0, r1)`: rows r0..r1 of out (·×c) = bias (c floats)
  * - `tkscan(pBits, pBounds, guess, pCandBits, pCandIdx, capPer, pCounts, q0, q1)`: the candidate
  *   pass of batch top-k: for chunk q, the flat positions f in [bounds[q], bounds[q+1]) whose
  *   int32 pattern b satisfies guess ≤ b ≤ 0x7f800000, in order, written to slots
  *   q·capPer.. of the candidate arrays; counts[q] = how many, or −1 when more than capPer.
  */
-import { F32, FnBuilder, I32, OP, SIMD, V128 } from "./wasm_asm.ts";
+import { F32, F64, FnBuilder, I32, mulAdd, OP, SIMD, V128 } from "./wasm_asm.ts";
 
 /** Extra SIMD opcodes used here (after the 0xfd prefix). */
 const SX = {
@@ -29,6 +31,10 @@ const SX = {
 
 /** Extra scalar opcodes. */
 const OX = {
+  f64PromoteF32: 0xbb,
+  f64Add: 0xa0,
+  f64Mul: 0xa2,
+  f64Store: 0x39,
   i32LeS: 0x4c,
   f32Div: 0x95,
 } as const;
@@ -145,6 +151,44 @@ function rowLengths(f: FnBuilder, d: number): { db: number; d4b: number; d8b: nu
   f.get(d).i32(-4).op(OP.i32And).i32(2).op(OP.i32Shl).set(d4b);
   f.get(d).i32(-8).op(OP.i32And).i32(2).op(OP.i32Shl).set(d8b);
   return { db, d4b, d8b };
+}
+
+/** Per-chunk sums of squares in float64 (see the module doc). */
+export function sumsqFn(): FnBuilder {
+  const f = new FnBuilder("sumsq", [I32, I32, I32, I32, I32]);
+  const [pX, pBounds, pOut, q0, q1] = [0, 1, 2, 3, 4];
+  const q = f.local(I32), i = f.local(I32), e0 = f.local(I32), e1 = f.local(I32);
+  const eB = f.local(I32), pa = f.local(I32), tot = f.local(F64), v = f.local(F32);
+  const acc = [0, 1, 2, 3].map(() => f.local(V128));
+  f.forRange(q, () => f.get(q0), q1, 1, () => {
+    addr(f, pBounds, q).mem(OP.i32Load, 2).set(e0);
+    addr(f, pBounds, q).mem(OP.i32Load, 2, 4).set(e1);
+    f.get(e1).get(e0).op(OP.i32Sub).i32(-256).op(OP.i32And).get(e0).op(OP.i32Add).set(eB);
+    f.f64(0).set(tot);
+    // blocks of 256 floats: four f32x4 accumulators of 16 terms each, then float64
+    f.forRange(i, () => f.get(e0), eB, 256, () => {
+      addr(f, pX, i).set(pa);
+      for (let u = 0; u < 4; u++) f.f32(0).simd(SIMD.f32x4Splat).set(acc[u]);
+      for (let k = 0; k < 64; k++) {
+        const u = k & 3;
+        f.get(pa).mem(SIMD.load, 2, 16 * k, true).get(pa).mem(SIMD.load, 2, 16 * k, true);
+        mulAdd(f, () => f.get(acc[u])).set(acc[u]);
+      }
+      f.get(acc[0]).get(acc[1]).simd(SX.f32x4Add).get(acc[2]).simd(SX.f32x4Add);
+      f.get(acc[3]).simd(SX.f32x4Add).set(acc[0]);
+      for (let l = 0; l < 4; l++) {
+        f.get(tot).get(acc[0]).simd(SIMD.f32x4ExtractLane).op(l).op(OX.f64PromoteF32);
+        f.op(OX.f64Add).set(tot);
+      }
+    });
+    f.forRange(i, () => f.get(eB), e1, 1, () => {
+      addr(f, pX, i).mem(OP.f32Load, 2).set(v);
+      f.get(tot).get(v).op(OX.f64PromoteF32).get(v).op(OX.f64PromoteF32).op(OX.f64Mul);
+      f.op(OX.f64Add).set(tot);
+    });
+    f.get(pOut).get(q).i32(3).op(OP.i32Shl).op(OP.i32Add).get(tot).mem(OX.f64Store, 3);
+  });
+  return f;
 }
 
 /** Rows r0..r1 of out (·×c) set to bias (c floats). */

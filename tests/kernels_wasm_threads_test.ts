@@ -237,3 +237,23 @@ Deno.test("wasm threads: sparseResidual equals the unfused op sequence", async (
     be.close();
   }
 });
+
+Deno.test("wasm threads: sumSquares (float64 across blocks) matches float64", async () => {
+  const be = await backend();
+  try {
+    const rng = new Rng(13);
+    for (const n of [65_536, 300_007, 1_000_003]) {
+      const x = rng.fillNormal(new Float32Array(n), 3);
+      x[n - 1] = 1000; // the scalar tail counts
+      const X = be.upload(x, [n]);
+      const s = be.upload(new Float32Array([2]), [1]);
+      be.sumSquares(X, s, true);
+      let want = 2;
+      for (let i = 0; i < n; i++) want += x[i] * x[i];
+      const got = await be.readScalar(s);
+      assert.ok(Math.abs(got - want) <= 2e-6 * want, `n=${n}: ${got} vs ${want}`);
+    }
+  } finally {
+    be.close();
+  }
+});
