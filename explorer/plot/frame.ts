@@ -25,7 +25,8 @@ export interface PlotOptions {
 
 /**
  * Okabe–Ito colour-blind-safe palette (blue, orange, bluish green, reddish purple, sky blue,
- * vermillion, yellow, black); series take colours in this order.
+ * vermillion, yellow, black), then grey and brown so that the nine methods of a Pareto study get
+ * nine colours; series take colours in this order.
  */
 export const PALETTE: readonly string[] = [
   "#0072B2",
@@ -36,6 +37,8 @@ export const PALETTE: readonly string[] = [
   "#D55E00",
   "#F0E442",
   "#000000",
+  "#999999",
+  "#8C510A",
 ];
 
 /** Colour of series i (cycles through {@link PALETTE}). */
