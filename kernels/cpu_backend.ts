@@ -1,10 +1,14 @@
 /**
  * The CPU backend: host Float32Array tensors, dense GEMM through a pluggable
  * {@link GemmProvider} (OpenBLAS FFI, onnxruntime-node, or TS loops). Tensors live in one shared
- * WebAssembly memory ({@link WasmRuntime}) so that the sparse products and AdamW run as
- * WebAssembly SIMD kernels split over all cores, in place; tensors that do not fit the 4 GiB
- * wasm32 memory fall back to plain arrays and TypeScript loops. Other ops are TypeScript loops
- * that touch only active entries.
+ * WebAssembly memory ({@link WasmRuntime}) so that the per-step work of training runs as
+ * WebAssembly SIMD kernels split over all cores, in place: the sparse products (decode, the fused
+ * residual, sample, the concept gathers and the encoder-gradient transpose), the batch top-k
+ * candidate pass, linear's bias rows, axpby, large sums of squares, row normalisation, parallel
+ * component removal and AdamW. Tensors that do not fit the 4 GiB wasm32 memory fall back to
+ * plain arrays and TypeScript loops. Other ops are TypeScript loops that touch only active
+ * entries (or O(c) / O(n) work). Per-op times of the study-scale step: `deno task bench
+ * --filter step_profile`.
  *
  * Ordering: ops run at once when the provider is synchronous. With an asynchronous provider
  * (ORT) ops are chained on a queue in call order; `read`/`readScalar` wait for it.
