@@ -246,6 +246,34 @@ export class CpuBackend implements Backend {
     return total;
   }
 
+  #chunk: { bounds: CpuTensor; buf: CpuTensor } | null = null;
+  /**
+   * Row chunks of an m-row op, one per thread (bounds i32 [T+1]), and a heap buffer of
+   * T·q·`words` 32-bit words for per-chunk column partials; null when the heap is full.
+   */
+  #rowChunks(m: number, q: number, words: number): { bounds: CpuTensor; buf: CpuTensor } | null {
+    const T = this.rt.threads;
+    const need = T * q * words;
+    if (!this.#chunk || this.#chunk.buf.size < need) {
+      if (this.#chunk) { for (const t of [this.#chunk.bounds, this.#chunk.buf]) this.dispose(t); }
+      this.#chunk = { bounds: this.#new([T + 1], "i32"), buf: this.#new([need], "f32") };
+    }
+    const s = this.#chunk;
+    if (!this.#inHeap(s.bounds, s.buf)) return null;
+    const b = s.bounds.data as Int32Array;
+    for (let k = 0; k <= T; k++) b[k] = Math.floor((m * k) / T);
+    return s;
+  }
+  /** out = src where pre > theta (per column or shared) on the wasm threads; false off-heap. */
+  #maskWasm(pre: Tensor, theta: Tensor, src: Tensor, out: Tensor, m: number, q: number): boolean {
+    const tP = pre as CpuTensor, tT = theta as CpuTensor, tS = src as CpuTensor;
+    const tO = out as CpuTensor;
+    if (m * q < 1 << 12 || !this.#inHeap(tP, tT, tS, tO)) return false;
+    const shared = tT.size === 1 ? 1 : 0;
+    this.rt.run("maskabove", [tP.ptr, tT.ptr, shared, tS.ptr, tO.ptr, q], 0, m, m * q);
+    return true;
+  }
+
   /** True when every tensor lives in the wasm heap (the kernels can run). */
   #inHeap(...ts: (CpuTensor | null)[]): boolean {
     for (const t of ts) if (t && t.ptr < 0) return false;
@@ -733,7 +761,19 @@ export class CpuBackend implements Backend {
     const [m, q] = this.#rows(a, "columnSum a");
     checkShape("columnSum out", this.#t(out, "columnSum out").shape, [q]);
     const A = this.#f(a, "a"), O = this.#f(out, "out");
-    this.#exec(() => columnSumHost(A, m, q, O, beta));
+    const tA = a as CpuTensor;
+    this.#exec(() => {
+      const part = m * q >= 1 << 16 && m > 1 ? this.#rowChunks(m, q, 2) : null;
+      if (!part || !this.#inHeap(tA)) return columnSumHost(A, m, q, O, beta);
+      const T = this.rt.threads;
+      this.rt.run("colsum", [tA.ptr, part.bounds.ptr, part.buf.ptr, q], 0, T, m * q);
+      const p = new Float64Array(this.rt.memory.buffer, part.buf.ptr, T * q);
+      for (let j = 0; j < q; j++) {
+        let acc = 0;
+        for (let k = 0; k < T; k++) acc += p[k * q + j];
+        O[j] = (beta === 0 ? 0 : beta * O[j]) + acc;
+      }
+    });
   }
   thresholdDense(pre: Tensor, theta: Tensor, out: Tensor): void {
     const [m, q] = this.#rows(pre, "thresholdDense pre");
@@ -741,7 +781,9 @@ export class CpuBackend implements Backend {
     if (pre === out) throw shapeError("thresholdDense", "out must not alias pre");
     const P = this.#f(pre, "pre"), T = this.#theta("thresholdDense", theta, q);
     const O = this.#f(out, "out");
-    this.#exec(() => maskAboveHost(P, m, q, T, null, O));
+    this.#exec(() => {
+      if (!this.#maskWasm(pre, theta, pre, out, m, q)) maskAboveHost(P, m, q, T, null, O);
+    });
   }
   maskAbove(pre: Tensor, theta: Tensor, x: Tensor, out: Tensor): void {
     const [m, q] = this.#rows(pre, "maskAbove pre");
@@ -751,14 +793,34 @@ export class CpuBackend implements Backend {
     if (pre === out) throw shapeError("maskAbove", "out must not alias pre");
     const P = this.#f(pre, "pre"), T = this.#theta("maskAbove", theta, q);
     const X = this.#f(x, "x"), O = this.#f(out, "out");
-    this.#exec(() => maskAboveHost(P, m, q, T, X, O));
+    this.#exec(() => {
+      if (!this.#maskWasm(pre, theta, x, out, m, q)) maskAboveHost(P, m, q, T, X, O);
+    });
   }
   countAbove(pre: Tensor, theta: Tensor, out: Tensor, beta = 0): void {
     const [m, q] = this.#rows(pre, "countAbove pre");
     checkShape("countAbove out", this.#t(out, "out").shape, [q]);
     const P = this.#f(pre, "pre"), T = this.#theta("countAbove", theta, q);
     const O = this.#f(out, "out");
-    this.#exec(() => countAboveHost(P, m, q, T, O, beta));
+    const tP = pre as CpuTensor, tT = theta as CpuTensor;
+    this.#exec(() => {
+      const part = m * q >= 1 << 16 && m > 1 ? this.#rowChunks(m, q, 1) : null;
+      if (!part || !this.#inHeap(tP, tT)) return countAboveHost(P, m, q, T, O, beta);
+      const nT = this.rt.threads;
+      this.rt.run(
+        "countabove",
+        [tP.ptr, tT.ptr, T.length === 1 ? 1 : 0, part.bounds.ptr, part.buf.ptr, q],
+        0,
+        nT,
+        m * q,
+      );
+      const cnt = new Int32Array(this.rt.memory.buffer, part.buf.ptr, nT * q);
+      for (let j = 0; j < q; j++) {
+        let acc = 0;
+        for (let k = 0; k < nT; k++) acc += cnt[k * q + j];
+        O[j] = (beta === 0 ? 0 : beta * O[j]) + acc;
+      }
+    });
   }
 
   // ---- geometry and optimiser ----

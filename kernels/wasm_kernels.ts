@@ -14,7 +14,8 @@
  * - `resid(pRowPtr, pIndex, pValue, pDict, d, pBias|0, pX, scale, pOut, pRowSs, pVals|0, r0, r1)`:
  *   out_i = scale·(Z_i·D + bias − x_i), rowSs_i = ‖Z_i·D + bias − x_i‖², vals_e = ⟨out_i, D_j⟩
  * - dense kernels `axpby`, `rownorm`, `removepar`, `transpose`, `tkscan`, `rowfill`, `sumsq`: see
- *   {@link ./wasm_kernels_dense.ts}
+ *   {@link ./wasm_kernels_dense.ts}; mask kernels `maskabove`, `countabove`, `colsum`: see
+ *   {@link ./wasm_kernels_mask.ts}
  *
  * The range is always the last two arguments.
  */
@@ -38,6 +39,7 @@ import {
   tkscanFn,
   transposeFn,
 } from "./wasm_kernels_dense.ts";
+import { colsumFn, countaboveFn, maskaboveFn } from "./wasm_kernels_mask.ts";
 
 /** Names of the exported kernels, in export order (the thread pool calls them by index). */
 export const KERNEL_NAMES = [
@@ -53,6 +55,9 @@ export const KERNEL_NAMES = [
   "resid",
   "rowfill",
   "sumsq",
+  "maskabove",
+  "countabove",
+  "colsum",
 ] as const;
 /** One kernel name. */
 export type KernelName = typeof KERNEL_NAMES[number];
@@ -570,6 +575,9 @@ export function buildKernelBytes(): Uint8Array {
     residFn(),
     rowfillFn(),
     sumsqFn(),
+    maskaboveFn(),
+    countaboveFn(),
+    colsumFn(),
   ];
   return assembleModule(fns, 1, MAX_PAGES);
 }

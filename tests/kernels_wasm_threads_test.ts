@@ -257,3 +257,51 @@ Deno.test("wasm threads: sumSquares (float64 across blocks) matches float64", as
     be.close();
   }
 });
+
+Deno.test("wasm threads: dense masks, counts and column sums match float64", async () => {
+  const be = await backend();
+  try {
+    const rng = new Rng(14);
+    const [m, q] = [613, 1031];
+    const pre = rng.fillNormal(new Float32Array(m * q));
+    const x = rng.fillNormal(new Float32Array(m * q));
+    x[5] = NaN; // masked out or kept as NaN, never spread
+    const thetaCol = rng.fillNormal(new Float32Array(q), 0.5);
+    for (const theta of [thetaCol, new Float32Array([0.3])]) {
+      const th = (j: number) => (theta.length === 1 ? theta[0] : theta[j]);
+      const P = be.upload(pre, [m, q]), Th = be.upload(theta, [theta.length]);
+      // thresholdDense and maskAbove (aliased: out = x)
+      const Z = be.zeros([m, q]);
+      be.thresholdDense(P, Th, Z);
+      const X = be.upload(x, [m, q]);
+      be.maskAbove(P, Th, X, X);
+      const [z, xm] = [await f32(be, Z), await f32(be, X)];
+      for (let i = 0; i < m; i++) {
+        for (let j = 0; j < q; j++) {
+          const f = i * q + j, keep = pre[f] > th(j);
+          assert.ok(Object.is(z[f], keep ? pre[f] : 0), `thresholdDense ${i},${j}`);
+          assert.ok(Object.is(xm[f], keep ? x[f] : 0), `maskAbove ${i},${j}`);
+        }
+      }
+      // countAbove with beta, columnSum with beta (float64 reference)
+      const c0 = rng.fillNormal(new Float32Array(q));
+      const C = be.upload(c0, [q]);
+      be.countAbove(P, Th, C, 0.5);
+      const S = be.upload(c0, [q]);
+      be.columnSum(P, S, 2);
+      const [cnt, sum] = [await f32(be, C), await f32(be, S)];
+      for (let j = 0; j < q; j++) {
+        let n = 0, s = 0;
+        for (let i = 0; i < m; i++) {
+          if (pre[i * q + j] > th(j)) n++;
+          s += pre[i * q + j];
+        }
+        assert.equal(cnt[j], Math.fround(0.5 * c0[j] + n), `countAbove ${j}`);
+        const want = 2 * c0[j] + s;
+        assert.ok(Math.abs(sum[j] - want) <= 1e-6 * (1 + Math.abs(want)), `columnSum ${j}`);
+      }
+    }
+  } finally {
+    be.close();
+  }
+});

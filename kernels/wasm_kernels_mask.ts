@@ -1,0 +1,165 @@
+/**
+ * WebAssembly SIMD kernels of the CPU backend for the dense ReLU / JumpReLU paths (row-major
+ * m×q; theta f32 [q], or one shared value when `shared` ≠ 0), written with {@link ./wasm_asm.ts}.
+ * Byte offsets into the shared memory; the range is the last two arguments.
+ *
+ * - `maskabove(pPre, pTheta, shared, pSrc, pOut, q, r0, r1)`: out = src where pre > theta, else 0
+ *   (out may alias src, not pre)
+ * - `countabove(pPre, pTheta, shared, pBounds, pPart, q, c0, c1)`: for chunk k, the i32 row
+ *   part[k·q + j] = #{i ∈ [bounds[k], bounds[k+1]) : pre_ij > theta_j}
+ * - `colsum(pA, pBounds, pPart, q, c0, c1)`: for chunk k, the f64 row part[k·q + j] = Σ a_ij over
+ *   the chunk's rows (float64 accumulation)
+ */
+import { FnBuilder, I32, OP, SIMD, V128 } from "./wasm_asm.ts";
+
+const SX = {
+  f32x4Gt: 0x44,
+  v128And: 0x4e,
+  i32x4Sub: 0xb1,
+  f64x2PromoteLow: 0x5f,
+  f64x2Add: 0xf0,
+  shuffle: 0x0d,
+} as const;
+const OX = {
+  f32Gt: 0x5e,
+  select: 0x1b,
+  f64Load: 0x2b,
+  f64Store: 0x39,
+  f64PromoteF32: 0xbb,
+  f64Add: 0xa0,
+} as const;
+
+/** Push `base + (idx << sh)`. */
+function at(f: FnBuilder, base: number, idx: number, sh = 2): FnBuilder {
+  return f.get(base).get(idx).i32(sh).op(OP.i32Shl).op(OP.i32Add);
+}
+
+/** Push the threshold vector of column byte offset jb: the splat tv (shared) or a load. */
+function thetaV(f: FnBuilder, sh: boolean, pTheta: number, tv: number, jb: number): void {
+  if (sh) f.get(tv);
+  else f.get(pTheta).get(jb).op(OP.i32Add).mem(SIMD.load, 2, 0, true);
+}
+
+/** Push the scalar threshold of column byte offset jb: t0 (shared) or a load. */
+function thetaS(f: FnBuilder, sh: boolean, pTheta: number, t0: number, jb: number): void {
+  if (sh) f.get(t0);
+  else f.get(pTheta).get(jb).op(OP.i32Add).mem(OP.f32Load, 2);
+}
+
+/** out = src where pre > theta, else 0, rows r0..r1. */
+export function maskaboveFn(): FnBuilder {
+  const f = new FnBuilder("maskabove", [I32, I32, I32, I32, I32, I32, I32, I32]);
+  const [pPre, pTheta, shared, pSrc, pOut, q, r0, r1] = [0, 1, 2, 3, 4, 5, 6, 7];
+  const r = f.local(I32), jb = f.local(I32), q4b = f.local(I32), qb = f.local(I32);
+  const ro = f.local(I32), tv = f.local(V128), t0 = f.local(0x7d);
+  f.get(q).i32(2).op(OP.i32Shl).set(qb);
+  f.get(q).i32(-4).op(OP.i32And).i32(2).op(OP.i32Shl).set(q4b);
+  f.get(pTheta).mem(OP.f32Load, 2).tee(t0).simd(SIMD.f32x4Splat).set(tv);
+  const body = (sh: boolean) => {
+    f.forRange(r, () => f.get(r0), r1, 1, () => {
+      f.get(r).get(qb).op(OP.i32Mul).set(ro);
+      f.forRange(jb, () => f.i32(0), q4b, 16, () => {
+        f.get(pOut).get(ro).op(OP.i32Add).get(jb).op(OP.i32Add);
+        f.get(pSrc).get(ro).op(OP.i32Add).get(jb).op(OP.i32Add).mem(SIMD.load, 2, 0, true);
+        f.get(pPre).get(ro).op(OP.i32Add).get(jb).op(OP.i32Add).mem(SIMD.load, 2, 0, true);
+        thetaV(f, sh, pTheta, tv, jb);
+        f.simd(SX.f32x4Gt).simd(SX.v128And);
+        f.mem(SIMD.store, 2, 0, true);
+      });
+      f.forRange(jb, () => f.get(q4b), qb, 4, () => {
+        f.get(pOut).get(ro).op(OP.i32Add).get(jb).op(OP.i32Add);
+        f.get(pSrc).get(ro).op(OP.i32Add).get(jb).op(OP.i32Add).mem(OP.f32Load, 2);
+        f.f32(0);
+        f.get(pPre).get(ro).op(OP.i32Add).get(jb).op(OP.i32Add).mem(OP.f32Load, 2);
+        thetaS(f, sh, pTheta, t0, jb);
+        f.op(OX.f32Gt).op(OX.select);
+        f.mem(OP.f32Store, 2);
+      });
+    });
+  };
+  f.get(shared).if(() => body(true), () => body(false));
+  return f;
+}
+
+/** Per-chunk column counts of pre > theta. */
+export function countaboveFn(): FnBuilder {
+  const f = new FnBuilder("countabove", [I32, I32, I32, I32, I32, I32, I32, I32]);
+  const [pPre, pTheta, shared, pBounds, pPart, q, c0, c1] = [0, 1, 2, 3, 4, 5, 6, 7];
+  const k = f.local(I32), r = f.local(I32), rEnd = f.local(I32), jb = f.local(I32);
+  const q4b = f.local(I32), qb = f.local(I32), ro = f.local(I32), po = f.local(I32);
+  const tv = f.local(V128), t0 = f.local(0x7d);
+  f.get(q).i32(2).op(OP.i32Shl).set(qb);
+  f.get(q).i32(-4).op(OP.i32And).i32(2).op(OP.i32Shl).set(q4b);
+  f.get(pTheta).mem(OP.f32Load, 2).tee(t0).simd(SIMD.f32x4Splat).set(tv);
+  f.forRange(k, () => f.get(c0), c1, 1, () => {
+    f.get(pPart).get(k).get(qb).op(OP.i32Mul).op(OP.i32Add).set(po);
+    f.forRange(jb, () => f.i32(0), qb, 4, () => {
+      f.get(po).get(jb).op(OP.i32Add).i32(0).mem(OP.i32Store, 2);
+    });
+    at(f, pBounds, k).mem(OP.i32Load, 2, 4).set(rEnd);
+    f.forRange(r, () => at(f, pBounds, k).mem(OP.i32Load, 2), rEnd, 1, () => {
+      f.get(pPre).get(r).get(qb).op(OP.i32Mul).op(OP.i32Add).set(ro);
+      const body = (sh: boolean) => {
+        f.forRange(jb, () => f.i32(0), q4b, 16, () => {
+          f.get(po).get(jb).op(OP.i32Add);
+          f.get(po).get(jb).op(OP.i32Add).mem(SIMD.load, 2, 0, true);
+          f.get(ro).get(jb).op(OP.i32Add).mem(SIMD.load, 2, 0, true);
+          thetaV(f, sh, pTheta, tv, jb);
+          f.simd(SX.f32x4Gt).simd(SX.i32x4Sub); // mask lanes are −1: subtracting counts them
+          f.mem(SIMD.store, 2, 0, true);
+        });
+        f.forRange(jb, () => f.get(q4b), qb, 4, () => {
+          f.get(po).get(jb).op(OP.i32Add);
+          f.get(po).get(jb).op(OP.i32Add).mem(OP.i32Load, 2);
+          f.get(ro).get(jb).op(OP.i32Add).mem(OP.f32Load, 2);
+          thetaS(f, sh, pTheta, t0, jb);
+          f.op(OX.f32Gt).op(OP.i32Add);
+          f.mem(OP.i32Store, 2);
+        });
+      };
+      f.get(shared).if(() => body(true), () => body(false));
+    });
+  });
+  return f;
+}
+
+/** Per-chunk float64 column sums. */
+export function colsumFn(): FnBuilder {
+  const f = new FnBuilder("colsum", [I32, I32, I32, I32, I32, I32]);
+  const [pA, pBounds, pPart, q, c0, c1] = [0, 1, 2, 3, 4, 5];
+  const k = f.local(I32), r = f.local(I32), rEnd = f.local(I32), j = f.local(I32);
+  const q4 = f.local(I32), ro = f.local(I32), po = f.local(I32), v = f.local(V128);
+  const pp = f.local(I32);
+  f.get(q).i32(-4).op(OP.i32And).set(q4);
+  f.forRange(k, () => f.get(c0), c1, 1, () => {
+    f.get(pPart).get(k).get(q).op(OP.i32Mul).i32(3).op(OP.i32Shl).op(OP.i32Add).set(po);
+    f.forRange(j, () => f.i32(0), q, 1, () => {
+      at(f, po, j, 3).f64(0).mem(OX.f64Store, 3);
+    });
+    at(f, pBounds, k).mem(OP.i32Load, 2, 4).set(rEnd);
+    f.forRange(r, () => at(f, pBounds, k).mem(OP.i32Load, 2), rEnd, 1, () => {
+      f.get(pA).get(r).get(q).op(OP.i32Mul).i32(2).op(OP.i32Shl).op(OP.i32Add).set(ro);
+      f.forRange(j, () => f.i32(0), q4, 4, () => {
+        at(f, ro, j).mem(SIMD.load, 2, 0, true).set(v);
+        at(f, po, j, 3).set(pp);
+        // part[j..j+1] += promote(v[0..1]); part[j+2..j+3] += promote(v[2..3])
+        f.get(pp);
+        f.get(pp).mem(SIMD.load, 3, 0, true).get(v).simd(SX.f64x2PromoteLow).simd(SX.f64x2Add);
+        f.mem(SIMD.store, 3, 0, true);
+        f.get(pp);
+        f.get(pp).mem(SIMD.load, 3, 16, true);
+        f.get(v).get(v).simd(SX.shuffle);
+        for (const l of [2, 3, 2, 3]) f.op(4 * l, 4 * l + 1, 4 * l + 2, 4 * l + 3);
+        f.simd(SX.f64x2PromoteLow).simd(SX.f64x2Add);
+        f.mem(SIMD.store, 3, 16, true);
+      });
+      f.forRange(j, () => f.get(q4), q, 1, () => {
+        at(f, po, j, 3);
+        at(f, po, j, 3).mem(OX.f64Load, 3);
+        at(f, ro, j).mem(OP.f32Load, 2).op(OX.f64PromoteF32).op(OX.f64Add);
+        f.mem(OX.f64Store, 3);
+      });
+    });
+  });
+  return f;
+}
