@@ -274,6 +274,53 @@ export class CpuBackend implements Backend {
     return true;
   }
 
+  /**
+   * Sparse thresholding on the wasm threads when the codes can hold every entry (capacity ≥ n·c,
+   * as for ReLU / JumpReLU training): each thread's row chunk writes from its worst-case slot,
+   * then the chunks are compacted in order. False when it cannot run (then the JS loop does).
+   */
+  #thresholdWasm(pre: CpuTensor, theta: CpuTensor, n: number, c: number, z: CpuSparse): boolean {
+    if (n < 2 || n * c < 1 << 16 || z.capacity < n * c) return false;
+    const part = this.#rowChunks(n, 1, 1);
+    if (!part || !this.#inHeap(pre, theta, z.rowPtr, z.index, z.value)) return false;
+    const T = this.rt.threads;
+    this.rt.run(
+      "thresh",
+      [
+        pre.ptr,
+        theta.ptr,
+        theta.size === 1 ? 1 : 0,
+        c,
+        part.bounds.ptr,
+        z.rowPtr.ptr,
+        z.index.ptr,
+        z.value.ptr,
+        part.buf.ptr,
+      ],
+      0,
+      T,
+      n * c,
+    );
+    const bounds = part.bounds.data as Int32Array,
+      counts = part.buf.data as unknown as Float32Array;
+    const cnt = new Int32Array(counts.buffer, counts.byteOffset, T);
+    const rowPtr = z.rowPtr.data as Int32Array;
+    const index = z.index.data as Int32Array, value = z.value.data as Float32Array;
+    let total = 0;
+    for (let k = 0; k < T; k++) {
+      const start = bounds[k] * c, m = cnt[k];
+      if (start !== total) {
+        index.copyWithin(total, start, start + m);
+        value.copyWithin(total, start, start + m);
+        const shift = start - total;
+        for (let i = bounds[k]; i < bounds[k + 1]; i++) rowPtr[i] -= shift;
+      }
+      total += m;
+    }
+    rowPtr[n] = total;
+    return true;
+  }
+
   /** True when every tensor lives in the wasm heap (the kernels can run). */
   #inHeap(...ts: (CpuTensor | null)[]): boolean {
     for (const t of ts) if (t && t.ptr < 0) return false;
@@ -479,7 +526,10 @@ export class CpuBackend implements Backend {
       throw shapeError("threshold", `theta has ${th.length} entries, expected ${c} or 1`);
     }
     const P = this.#f(pre, "threshold pre");
-    this.#exec(() => thresholdHost(P, n, c, th, Z.csr()));
+    const tP = pre as CpuTensor, tT = theta as CpuTensor;
+    this.#exec(() => {
+      if (!this.#thresholdWasm(tP, tT, n, c, Z)) thresholdHost(P, n, c, th, Z.csr());
+    });
   }
 
   // ---- sparse products ----

@@ -7,12 +7,14 @@
  *   (out may alias src, not pre)
  * - `countabove(pPre, pTheta, shared, pBounds, pPart, q, c0, c1)`: for chunk k, the i32 row
  *   part[k·q + j] = #{i ∈ [bounds[k], bounds[k+1]) : pre_ij > theta_j}
+ * - `thresh(…)`: sparse thresholding by row chunks (see {@link threshFn})
  * - `colsum(pA, pBounds, pPart, q, c0, c1)`: for chunk k, the f64 row part[k·q + j] = Σ a_ij over
  *   the chunk's rows (float64 accumulation)
  */
 import { FnBuilder, I32, OP, SIMD, V128 } from "./wasm_asm.ts";
 
 const SX = {
+  anyTrue: 0x53,
   f32x4Gt: 0x44,
   v128And: 0x4e,
   i32x4Sub: 0xb1,
@@ -161,5 +163,63 @@ export function colsumFn(): FnBuilder {
       });
     });
   });
+  return f;
+}
+
+/**
+ * `thresh(pPre, pTheta, shared, c, pBounds, pRowPtr, pIndex, pValue, pCounts, k0, k1)`: sparse
+ * thresholding of rows by chunk. Chunk k's rows [bounds[k], bounds[k+1]) write their entries
+ * (pre_ij > theta_j, ascending j, value pre_ij) from slot bounds[k]·c on (the chunk's worst case,
+ * so chunks never overlap), rowPtr[i] = each row's first slot, counts[k] = the chunk's entries;
+ * the caller compacts the chunks.
+ */
+export function threshFn(): FnBuilder {
+  const P = [I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32];
+  const f = new FnBuilder("thresh", P);
+  const [pPre, pTheta, shared, c, pBounds, pRowPtr, pIndex, pValue, pCounts, k0, k1] = P.map((
+    _,
+    i,
+  ) => i);
+  const k = f.local(I32), i = f.local(I32), iEnd = f.local(I32), j = f.local(I32);
+  const j4 = f.local(I32), o = f.local(I32), o0 = f.local(I32), ro = f.local(I32);
+  const v = f.local(0x7d), tv = f.local(V128), t0 = f.local(0x7d), jj = f.local(I32);
+  const jb = f.local(I32);
+  f.get(c).i32(-4).op(OP.i32And).set(j4);
+  f.get(pTheta).mem(OP.f32Load, 2).tee(t0).simd(SIMD.f32x4Splat).set(tv);
+  const test = (sh: boolean, col: number) => {
+    // v = pre[ro + col]; if v > theta[col]: emit (col, v)
+    f.get(ro).get(col).i32(2).op(OP.i32Shl).op(OP.i32Add).mem(OP.f32Load, 2).tee(v);
+    if (sh) f.get(t0);
+    else at(f, pTheta, col).mem(OP.f32Load, 2);
+    f.op(OX.f32Gt).if(() => {
+      at(f, pIndex, o).get(col).mem(OP.i32Store, 2);
+      at(f, pValue, o).get(v).mem(OP.f32Store, 2);
+      f.get(o).i32(1).op(OP.i32Add).set(o);
+    });
+  };
+  const body = (sh: boolean) => {
+    f.forRange(k, () => f.get(k0), k1, 1, () => {
+      at(f, pBounds, k).mem(OP.i32Load, 2, 4).set(iEnd);
+      at(f, pBounds, k).mem(OP.i32Load, 2).get(c).op(OP.i32Mul).tee(o).set(o0);
+      f.forRange(i, () => at(f, pBounds, k).mem(OP.i32Load, 2), iEnd, 1, () => {
+        at(f, pRowPtr, i).get(o).mem(OP.i32Store, 2);
+        f.get(pPre).get(i).get(c).op(OP.i32Mul).i32(2).op(OP.i32Shl).op(OP.i32Add).set(ro);
+        f.forRange(j, () => f.i32(0), j4, 4, () => {
+          f.get(j).i32(2).op(OP.i32Shl).set(jb);
+          f.get(ro).get(jb).op(OP.i32Add).mem(SIMD.load, 2, 0, true);
+          thetaV(f, sh, pTheta, tv, jb);
+          f.simd(SX.f32x4Gt).simd(SX.anyTrue).if(() => {
+            for (let l = 0; l < 4; l++) {
+              f.get(j).i32(l).op(OP.i32Add).set(jj);
+              test(sh, jj);
+            }
+          });
+        });
+        f.forRange(j, () => f.get(j4), c, 1, () => test(sh, j));
+      });
+      at(f, pCounts, k).get(o).get(o0).op(OP.i32Sub).mem(OP.i32Store, 2);
+    });
+  };
+  f.get(shared).if(() => body(true), () => body(false));
   return f;
 }

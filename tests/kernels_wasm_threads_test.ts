@@ -16,6 +16,7 @@ import {
   refGemm,
   refNormalizeRows,
   refRemoveParallel,
+  refThreshold,
 } from "../kernels/reference_f64.ts";
 
 const U = 2 ** -24;
@@ -300,6 +301,38 @@ Deno.test("wasm threads: dense masks, counts and column sums match float64", asy
         const want = 2 * c0[j] + s;
         assert.ok(Math.abs(sum[j] - want) <= 1e-6 * (1 + Math.abs(want)), `columnSum ${j}`);
       }
+    }
+  } finally {
+    be.close();
+  }
+});
+
+Deno.test("wasm threads: threshold (chunked, compacted) matches the float64 reference", async () => {
+  const be = await backend();
+  try {
+    const rng = new Rng(15);
+    const [n, c] = [517, 1003];
+    const pre = rng.fillNormal(new Float32Array(n * c));
+    pre.fill(-5, 200 * c, 201 * c); // an empty row
+    const thetaCol = Float32Array.from(rng.fillNormal(new Float32Array(c), 0.3), (v) => v + 1.5);
+    for (const theta of [thetaCol, new Float32Array([2.2])]) {
+      const z = be.sparse(n, c, n * c);
+      be.threshold(be.upload(pre, [n, c]), be.upload(theta, [theta.length]), z);
+      const want = refThreshold(pre, n, c, theta);
+      const ptr = (await be.read(z.rowPtr)) as Int32Array;
+      const idx = (await be.read(z.index)) as Int32Array;
+      const val = (await be.read(z.value)) as Float32Array;
+      let total = 0;
+      for (let i = 0; i < n; i++) {
+        assert.equal(ptr[i], total, `row ${i} start`);
+        assert.equal(ptr[i + 1] - ptr[i], want[i].length, `row ${i} count`);
+        for (let q = 0; q < want[i].length; q++) {
+          assert.equal(idx[ptr[i] + q], want[i][q][0]);
+          assert.equal(val[ptr[i] + q], Math.fround(want[i][q][1]));
+        }
+        total += want[i].length;
+      }
+      assert.equal(ptr[n], total);
     }
   } finally {
     be.close();
