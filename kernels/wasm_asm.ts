@@ -56,6 +56,7 @@ export class FnBuilder {
   }
   /** Raw opcode bytes. */
   op(...b: number[]): this {
+    if (b.some((x) => !Number.isInteger(x))) throw new TypeError(`${this.name}: bad opcode ${b}`);
     this.code.push(...b);
     return this;
   }
@@ -95,6 +96,7 @@ export class FnBuilder {
   }
   /** A SIMD instruction (0xfd prefix, LEB opcode). */
   simd(opcode: number): this {
+    if (!Number.isInteger(opcode)) throw new TypeError(`${this.name}: bad SIMD opcode ${opcode}`);
     this.code.push(0xfd);
     uleb(this.code, opcode);
     return this;
