@@ -3,15 +3,13 @@
  * fit on A (n×d), then encode / decode. A ≈ Z·D with D (c×d), one concept per row.
  */
 import type { Backend } from "../kernels/backend.ts";
+import type { CsrCodes } from "../data/csr_codes.ts";
 
-/** Host-side sparse codes in CSR form: row i's entries are rowPtr[i] .. rowPtr[i+1]-1. */
-export interface HostSparseCodes {
-  rows: number;
-  cols: number;
-  rowPtr: Int32Array;
-  index: Int32Array;
-  value: Float32Array;
-}
+/**
+ * Host-side sparse codes in CSR form: row i's entries are rowPtr[i] .. rowPtr[i+1]-1. The same
+ * type as data/csr_codes.ts `CsrCodes` (rows, cols, rowPtr, index, value), named for the learners.
+ */
+export type HostSparseCodes = CsrCodes;
 
 /** Per-epoch training record (written to the training log). */
 export interface EpochLog {
