@@ -1,4 +1,5 @@
 /** Elementwise, reduction, dictionary-geometry and optimiser kernels on host arrays. */
+import { normalizeRows } from "../data/rows.ts";
 
 /** out = a·x + b·y (out may alias x or y). */
 export function axpbyHost(
@@ -39,16 +40,12 @@ export function scaleHost(x: Float32Array, s: number): void {
   for (let i = 0; i < x.length; i++) x[i] *= s;
 }
 
-/** Scale each row of D (rows×d) to unit L2 norm; zero rows stay zero. */
+/**
+ * Scale each row of D (rows×d, length exactly rows·d) to unit L2 norm in place; zero rows stay
+ * zero. The one row normaliser of data/rows.ts (`normalizeRows`), under the host-kernel name.
+ */
 export function normalizeRowsHost(dict: Float32Array, rows: number, d: number): void {
-  for (let j = 0; j < rows; j++) {
-    const o = j * d;
-    let s = 0;
-    for (let t = 0; t < d; t++) s += dict[o + t] * dict[o + t];
-    if (s === 0) continue;
-    const inv = 1 / Math.sqrt(s);
-    for (let t = 0; t < d; t++) dict[o + t] *= inv;
-  }
+  normalizeRows(dict, rows, d);
 }
 
 /** grad_j -= ⟨grad_j, D_j⟩·D_j for every row j (rows×d). */
