@@ -4,6 +4,7 @@
  * Used by the SAE recovery tests; the full synthetic world lives in data/synthetic_world.ts.
  */
 import { Rng } from "../../data/random.ts";
+import { normalizeRows } from "../../data/rows.ts";
 
 /** A planted world: X (n×d) and the planted directions (m×d, unit rows). */
 export interface PlantedWorld {
@@ -40,7 +41,7 @@ export function plantedWorld(o: PlantedWorldOptions): PlantedWorld {
   const [lo, hi] = o.coef ?? [0.5, 1.5];
   const noise = o.noise ?? 0.01;
   const dirs = rng.fillNormal(new Float32Array(m * d));
-  for (let j = 0; j < m; j++) normalizeRow(dirs, j, d);
+  normalizeRows(dirs, m, d);
   const rowRng = o.rowSeed === undefined ? rng : new Rng(`rows:${o.rowSeed}`);
   const x = new Float32Array(n * d);
   const pick = new Int32Array(m);
@@ -56,16 +57,9 @@ export function plantedWorld(o: PlantedWorldOptions): PlantedWorld {
       for (let q = 0; q < d; q++) x[i * d + q] += a * dirs[j * d + q];
     }
     for (let q = 0; q < d; q++) x[i * d + q] += noise * rowRng.normal();
-    if (o.normalize ?? true) normalizeRow(x, i, d);
+    if (o.normalize ?? true) normalizeRows(x.subarray(i * d, (i + 1) * d), 1, d);
   }
   return { n, d, m, x, directions: dirs };
-}
-
-function normalizeRow(a: Float32Array, i: number, d: number): void {
-  let ss = 0;
-  for (let q = 0; q < d; q++) ss += a[i * d + q] ** 2;
-  const inv = ss > 0 ? 1 / Math.sqrt(ss) : 0;
-  for (let q = 0; q < d; q++) a[i * d + q] *= inv;
 }
 
 /**
