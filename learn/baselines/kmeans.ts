@@ -9,8 +9,9 @@
 import type { Backend } from "../../kernels/backend.ts";
 import type { EpochLog, FittedDictionary, HostSparseCodes } from "../learner.ts";
 import { Rng } from "../../data/random.ts";
+import { normalizeRows } from "../../data/rows.ts";
 import { UserError } from "../../pipeline/errors.ts";
-import { blockRows, checkShape, normalizeRowsInPlace, scoresBlock, sparseDecode } from "./ops.ts";
+import { blockRows, checkShape, scoresBlock, sparseDecode } from "./ops.ts";
 
 /** Options of {@link fitKmeans}. */
 export interface KmeansOptions {
@@ -132,7 +133,7 @@ export async function fitKmeans(
   const tolerance = opts.tolerance ?? 1e-4;
   const rng = new Rng(opts.seed);
   const xu = x.slice();
-  normalizeRowsInPlace(xu, n, d);
+  normalizeRows(xu, n, d);
   const dict = await kmeansPlusPlus(backend, xu, n, d, c, rng);
   let sst = 0;
   let sumSq = 0;
@@ -181,7 +182,7 @@ export async function fitKmeans(
       });
     }
     for (let j = 0; j < c * d; j++) dict[j] = sums[j];
-    normalizeRowsInPlace(dict, c, d);
+    normalizeRows(dict, c, d);
     let alive = 0;
     for (let j = 0; j < c; j++) if (counts[j] > 0) alive++;
     log.push({

@@ -13,8 +13,9 @@
 import type { Backend } from "../../kernels/backend.ts";
 import type { EpochLog, FittedDictionary, HostSparseCodes } from "../learner.ts";
 import { Rng } from "../../data/random.ts";
+import { normalizeRows } from "../../data/rows.ts";
 import { UserError } from "../../pipeline/errors.ts";
-import { blockRows, checkShape, matmul, normalizeRowsInPlace, sparseDecode } from "./ops.ts";
+import { blockRows, checkShape, matmul, sparseDecode } from "./ops.ts";
 
 /** Gram matrices up to this many concepts are kept on the host (c² floats). */
 const MAX_GRAM_CONCEPTS = 4096;
@@ -183,7 +184,7 @@ export async function fitOmp(
     if (j < m) dict.set(xs.subarray(j * d, (j + 1) * d), j * d);
     else for (let t = 0; t < d; t++) dict[j * d + t] = rng.normal();
   }
-  normalizeRowsInPlace(dict, c, d);
+  normalizeRows(dict, c, d);
   let sst = 0;
   {
     const mean = new Float64Array(d);
@@ -251,7 +252,7 @@ export async function fitOmp(
       for (let t = 0; t < d; t++) dict[j * d + t] = res[i * d + t];
       unused++;
     }
-    normalizeRowsInPlace(dict, c, d);
+    normalizeRows(dict, c, d);
     const after = sumSquares(res);
     log.push({
       epoch: it,

@@ -4,6 +4,7 @@
  */
 import type { Backend } from "../../kernels/backend.ts";
 import type { HostSparseCodes } from "../learner.ts";
+import { normalizeRows } from "../../data/rows.ts";
 
 /** Options of {@link matmul}. */
 export interface MatmulOptions {
@@ -133,18 +134,13 @@ export function codesToDense(z: HostSparseCodes): Float32Array {
   return out;
 }
 
-/** Scale every row of M (rows×cols) to unit L2 norm in place; returns the norms (float64). */
-export function normalizeRowsInPlace(m: Float32Array, rows: number, cols: number): Float64Array {
-  const norms = new Float64Array(rows);
-  for (let i = 0; i < rows; i++) {
-    let s = 0;
-    for (let t = 0; t < cols; t++) s += m[i * cols + t] * m[i * cols + t];
-    const nrm = Math.sqrt(s);
-    norms[i] = nrm;
-    if (nrm > 0) { for (let t = 0; t < cols; t++) m[i * cols + t] /= nrm; }
-  }
-  return norms;
-}
+/**
+ * Scale every row of M (rows×cols, length exactly rows·cols) to unit L2 norm in place; returns M.
+ * The row normaliser of data/rows.ts under its former name here (kept for existing importers; new
+ * code imports `normalizeRows` from data/rows.ts).
+ */
+export const normalizeRowsInPlace: (m: Float32Array, rows: number, cols: number) => Float32Array =
+  normalizeRows;
 
 /** Check a row-major input has n×d values; throws a plain Error naming the caller otherwise. */
 export function checkShape(who: string, x: Float32Array, n: number, d: number): void {

@@ -10,14 +10,9 @@
 import type { Backend } from "../../kernels/backend.ts";
 import type { EpochLog, FittedDictionary, HostSparseCodes } from "../learner.ts";
 import { Rng } from "../../data/random.ts";
+import { normalizeRows } from "../../data/rows.ts";
 import { UserError } from "../../pipeline/errors.ts";
-import {
-  checkShape,
-  denseToSparseNonzero,
-  matmul,
-  normalizeRowsInPlace,
-  sparseDecode,
-} from "./ops.ts";
+import { checkShape, denseToSparseNonzero, matmul, sparseDecode } from "./ops.ts";
 
 /** Options of {@link fitSemiNmf}. */
 export interface SemiNmfOptions {
@@ -124,7 +119,7 @@ export async function fitSemiNmf(
   const perm = rng.permutation(n);
   const centres = new Float32Array(c * d);
   for (let j = 0; j < c; j++) centres.set(x.subarray(perm[j] * d, (perm[j] + 1) * d), j * d);
-  normalizeRowsInPlace(centres, c, d);
+  normalizeRows(centres, c, d);
   let z: Float32Array = new Float32Array(n * c);
   {
     const s = await matmul(backend, x, centres, n, d, c, { transB: true });
@@ -184,7 +179,7 @@ export async function fitSemiNmf(
     }
   }
   dict = await solveD(z);
-  normalizeRowsInPlace(dict, c, d);
+  normalizeRows(dict, c, d);
   return semiNmfDictionary(dict, c, d, opts.encodeIterations ?? 100, log);
 }
 
