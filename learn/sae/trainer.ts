@@ -16,6 +16,7 @@
 import type { Backend, SparseCodes, Tensor } from "../../kernels/backend.ts";
 import type { EpochLog, FittedDictionary } from "../learner.ts";
 import { Rng } from "../../data/random.ts";
+import { normalizeRows } from "../../data/rows.ts";
 import { UserError } from "../../pipeline/errors.ts";
 import { learningRate, type LrSchedule, warmupStepsFor } from "../schedule.ts";
 import { DeviceVectors } from "./device_vectors.ts";
@@ -182,13 +183,7 @@ class SaeTrainer {
 
     // ---- initial parameters: D random unit rows, W = Dᵀ, biases 0 (b_dec = data mean) ----
     const rng = new Rng(seed);
-    const D0 = rng.fillNormal(new Float32Array(c * d));
-    for (let j = 0; j < c; j++) {
-      let s = 0;
-      for (let t = 0; t < d; t++) s += D0[j * d + t] ** 2;
-      const inv = 1 / Math.sqrt(s);
-      for (let t = 0; t < d; t++) D0[j * d + t] *= inv;
-    }
+    const D0 = normalizeRows(rng.fillNormal(new Float32Array(c * d)), c, d);
     const W0 = new Float32Array(d * c);
     for (let j = 0; j < c; j++) for (let t = 0; t < d; t++) W0[t * c + j] = D0[j * d + t];
     const b = this.b;
