@@ -7,30 +7,31 @@
  * merges, so the table is the same bytes however the work was split.
  */
 import { z } from "zod";
-import type { ShardPart, Stage, StageContext } from "../pipeline/stage.ts";
+import type { Progress, ShardPart, Stage, StageContext } from "../pipeline/stage.ts";
 import { UserError } from "../pipeline/errors.ts";
 import { assignSplits } from "../data/splits.ts";
 import { DualEncoder } from "../embed/dual_encoder.ts";
 import {
   embedPairs,
+  type EmbedPairsResult,
   partSlots,
   shardSlots,
   writeEmbeddingsFromShards,
 } from "../embed/embed_pairs.ts";
 import { type PairSet, readPairSource } from "../embed/pair_source.ts";
 import { ShardStore } from "../embed/shard_store.ts";
-import { embedModelSchema, type EmbedSection, embedSourceSchema } from "./config/embed.ts";
+import {
+  embedModelSchema,
+  embedRunOptionsShape,
+  type EmbedSection,
+  embedSourceSchema,
+} from "./config/embed.ts";
 
 /** Parameters of one embed instance: one model, the dataset, run options. */
 export const embedParams = z.strictObject({
   model: embedModelSchema,
   source: embedSourceSchema,
-  imageBatch: z.number().int().positive().default(32),
-  textBatch: z.number().int().positive().default(256),
-  shardSize: z.number().int().positive().default(2048),
-  threads: z.number().int().min(0).default(0),
-  evalFraction: z.number().gt(0).lt(1).default(0.2),
-  seed: z.number().int().default(0),
+  ...embedRunOptionsShape,
 });
 
 /** Validated embed parameters. */
@@ -103,6 +104,29 @@ async function openWork(ctx: StageContext<EmbedParams>): Promise<EmbedWork> {
   }
 }
 
+/** Embed the pairs (all shards, or those of `part`) with `bar` as progress; closes `bar`. */
+async function embedWithProgress(
+  p: EmbedParams,
+  encoder: DualEncoder,
+  pairs: PairSet,
+  store: ShardStore,
+  bar: Progress,
+  part?: ShardPart,
+): Promise<EmbedPairsResult> {
+  try {
+    return await embedPairs(encoder, pairs, {
+      store,
+      shardSize: p.shardSize,
+      imageBatch: p.imageBatch,
+      textBatch: p.textBatch,
+      progress: bar,
+      ...(part ? { part } : {}),
+    });
+  } finally {
+    bar.done();
+  }
+}
+
 /**
  * Part `part.index` of `part.count` of the work (a cluster array task): embed that part's shards
  * (every `count`-th, see embed/embed_pairs.ts `partSlots`) into ctx.partialDir; `run` then
@@ -123,19 +147,7 @@ async function runShard(ctx: StageContext<EmbedParams>, part: ShardPart): Promis
       } of ${part.count}: ${slots.length} shard(s), ${total} item(s) with ${encoder.preset.family}`,
     );
     const bar = ctx.log.progress(`embed part ${part.index + 1}/${part.count}`, total, "items");
-    let result;
-    try {
-      result = await embedPairs(encoder, pairs, {
-        store,
-        shardSize: p.shardSize,
-        imageBatch: p.imageBatch,
-        textBatch: p.textBatch,
-        progress: bar,
-        part,
-      });
-    } finally {
-      bar.done();
-    }
+    const result = await embedWithProgress(p, encoder, pairs, store, bar, part);
     ctx.log.info(
       `part ${
         part.index + 1
@@ -155,18 +167,7 @@ async function run(ctx: StageContext<EmbedParams>): Promise<void> {
       `embedding ${pairs.images.length} images and ${pairs.captions.length} captions with ${encoder.preset.family} (${encoder.folder.layout} ONNX) from ${modelPath}`,
     );
     const bar = ctx.log.progress("embed", total, "items");
-    let result;
-    try {
-      result = await embedPairs(encoder, pairs, {
-        store,
-        shardSize: p.shardSize,
-        imageBatch: p.imageBatch,
-        textBatch: p.textBatch,
-        progress: bar,
-      });
-    } finally {
-      bar.done();
-    }
+    const result = await embedWithProgress(p, encoder, pairs, store, bar);
     if (result.resumedShards > 0) {
       ctx.log.info(`resumed ${result.resumedShards} finished shard(s) from ${ctx.partialDir}`);
     }

@@ -62,12 +62,11 @@ export const embedSourceSchema = z.strictObject({
   maxImages: z.number().int().positive().optional(),
 });
 
-/** Schema of the `embed` section; every key has a default so an empty section is valid. */
-export const embedSection = z.strictObject({
-  /** Models to embed with (none: the study runs on the synthetic world). */
-  models: z.array(embedModelSchema).default([]),
-  /** The dataset (required when `models` is not empty). */
-  source: embedSourceSchema.optional(),
+/**
+ * Run options shared by the `embed` section and each embed stage instance (tasks/embed.ts):
+ * a zod shape, spread into both schemas; every key has a default.
+ */
+export const embedRunOptionsShape = {
   /** Images per ORT run. */
   imageBatch: z.number().int().positive().default(32),
   /** Captions per ORT run. */
@@ -80,6 +79,15 @@ export const embedSection = z.strictObject({
   evalFraction: z.number().gt(0).lt(1).default(0.2),
   /** Seed of the train/eval split. */
   seed: z.number().int().default(0),
+};
+
+/** Schema of the `embed` section; every key has a default so an empty section is valid. */
+export const embedSection = z.strictObject({
+  /** Models to embed with (none: the study runs on the synthetic world). */
+  models: z.array(embedModelSchema).default([]),
+  /** The dataset (required when `models` is not empty). */
+  source: embedSourceSchema.optional(),
+  ...embedRunOptionsShape,
 });
 
 /** Validated `embed` section. */
