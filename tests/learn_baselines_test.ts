@@ -8,7 +8,7 @@ import { fitKmeans } from "../learn/baselines/kmeans.ts";
 import { fitOmp, ompEncode } from "../learn/baselines/omp.ts";
 import { fitSemiNmf } from "../learn/baselines/seminmf.ts";
 import { reconstructionR2 } from "../learn/metrics.ts";
-import { normalizeRowsInPlace } from "../learn/baselines/ops.ts";
+import { normalizeRows } from "../data/rows.ts";
 
 let shared: Backend | null = null;
 async function backend(): Promise<Backend> {
@@ -133,7 +133,7 @@ function clustered(n: number, d: number, m: number, noise: number, seed: number)
   const rng = new Rng(seed);
   const centres = new Float32Array(m * d);
   rng.fillNormal(centres);
-  normalizeRowsInPlace(centres, m, d);
+  normalizeRows(centres, m, d);
   const label = new Int32Array(n);
   const x = new Float32Array(n * d);
   for (let i = 0; i < n; i++) {
@@ -183,7 +183,7 @@ Deno.test("OMP codes are exactly k-sparse and recover the support of planted k-s
   const rng = new Rng(9);
   const dict = new Float32Array(c * d);
   rng.fillNormal(dict);
-  normalizeRowsInPlace(dict, c, d);
+  normalizeRows(dict, c, d);
   const x = new Float32Array(n * d);
   const supports: Set<number>[] = [];
   for (let i = 0; i < n; i++) {

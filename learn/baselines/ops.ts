@@ -4,7 +4,6 @@
  */
 import type { Backend } from "../../kernels/backend.ts";
 import type { HostSparseCodes } from "../learner.ts";
-import { normalizeRows } from "../../data/rows.ts";
 
 /** Options of {@link matmul}. */
 export interface MatmulOptions {
@@ -133,14 +132,6 @@ export function codesToDense(z: HostSparseCodes): Float32Array {
   }
   return out;
 }
-
-/**
- * Scale every row of M (rows×cols, length exactly rows·cols) to unit L2 norm in place; returns M.
- * The row normaliser of data/rows.ts under its former name here (kept for existing importers; new
- * code imports `normalizeRows` from data/rows.ts).
- */
-export const normalizeRowsInPlace: (m: Float32Array, rows: number, cols: number) => Float32Array =
-  normalizeRows;
 
 /** Check a row-major input has n×d values; throws a plain Error naming the caller otherwise. */
 export function checkShape(who: string, x: Float32Array, n: number, d: number): void {
