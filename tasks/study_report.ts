@@ -18,6 +18,25 @@ async function readJson<T>(path: string): Promise<T | null> {
   }
 }
 
+/** Plain-language names of the study's claims and checks (ids as in claims.json / validation.json). */
+const LABELS: Record<string, string> = {
+  saes_beat_baselines_on_pareto: "SAEs beat the baselines on the R²/ℓ0 Pareto front",
+  frequent_more_stable_across_seeds: "frequent concepts are more stable across seeds",
+  frequent_more_stable_across_diets: "frequent concepts are more stable across data diets",
+  concepts_nearly_orthogonal_to_modality_subspace:
+    "concept directions are nearly orthogonal to the modality subspace",
+  concepts_poor_modality_classifiers: "concept directions are poor modality classifiers",
+  most_concepts_unimodal: "most concepts are unimodal",
+  bridges_between_unimodal_concepts: "bridges link single-modality concepts",
+  planted_recovered: "planted concepts recovered (cos ≥ 0.9)",
+  stability_frequent_minus_rare: "frequent planted concepts more stable than rare ones",
+  bridge_twin_precision: "top bridge pairs are planted image/text twins (precision@N)",
+  unimodal_fraction_gap: "unimodal fraction close to the planted one (|gap|)",
+};
+
+/** Plain-language name of a claim or check id (the id itself when unknown). */
+const label = (id: string) => LABELS[id] ?? id;
+
 const fmt = (
   v: number,
 ) => (Number.isFinite(v) ? (Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(3)) : "n/a");
@@ -81,7 +100,7 @@ export async function studyReport(summaries: StageSummary[]): Promise<StudyRepor
     lines.push("Claims of the study (learned dictionary vs a random dictionary of the same size):");
     for (const c of claims) {
       lines.push(
-        `  ${c.holds ? "holds " : "fails "} ${c.claim}: ${fmt(c.value)} (null ${
+        `  ${c.holds ? "holds" : "fails"}  ${label(c.claim)}: ${fmt(c.value)} (null ${
           fmt(c.null_value)
         })`,
       );
@@ -96,7 +115,7 @@ export async function studyReport(summaries: StageSummary[]): Promise<StudyRepor
     lines.push("Checks against planted truth:");
     for (const v of validation) {
       lines.push(
-        `  ${v.holds ? "pass" : "FAIL"}  ${v.check}: ${fmt(v.value)} (threshold ${
+        `  ${v.holds ? "pass" : "FAIL"}  ${label(v.check)}: ${fmt(v.value)} (threshold ${
           fmt(v.threshold)
         })`,
       );
