@@ -8,10 +8,11 @@
  */
 import type { Backend } from "../../kernels/backend.ts";
 import type { EpochLog, FittedDictionary, HostSparseCodes } from "../learner.ts";
+import { decoderOnlyDictionary } from "./decoder_dictionary.ts";
 import { Rng } from "../../data/random.ts";
 import { normalizeRows } from "../../data/rows.ts";
 import { UserError } from "../../pipeline/errors.ts";
-import { blockRows, checkShape, scoresBlock, sparseDecode } from "./ops.ts";
+import { blockRows, checkShape, scoresBlock } from "./ops.ts";
 
 /** Options of {@link fitKmeans}. */
 export interface KmeansOptions {
@@ -206,11 +207,11 @@ export function kmeansDictionary(
   d: number,
   log: EpochLog[] = [],
 ): FittedDictionary {
-  return {
+  return decoderOnlyDictionary({
     method: "kmeans",
+    dict,
     c,
     d,
-    dictionary: dict,
     log,
     async encode(x: Float32Array, n: number, backend: Backend): Promise<HostSparseCodes> {
       checkShape("kmeans.encode", x, n, d);
@@ -221,21 +222,9 @@ export function kmeansDictionary(
       for (let i = 0; i < n; i++) value[i] = Math.max(0, score[i]);
       return { rows: n, cols: c, rowPtr, index: best, value };
     },
-    decode(z: HostSparseCodes, backend: Backend): Promise<Float32Array> {
-      return sparseDecode(backend, z, dict, d);
+    config: {
+      k: 1,
+      encoder: "s = x @ W_dec.T; j = argmax(s); z_j = max(s_j, 0), all other codes 0",
     },
-    exportWeights() {
-      return {
-        tensors: { W_dec: { shape: [c, d], data: dict.slice() } },
-        config: {
-          method: "kmeans",
-          c,
-          d,
-          k: 1,
-          encoder: "s = x @ W_dec.T; j = argmax(s); z_j = max(s_j, 0), all other codes 0",
-          decoder: "x_hat = z @ W_dec",
-        },
-      };
-    },
-  };
+  });
 }

@@ -12,6 +12,7 @@
  */
 import type { Backend } from "../../kernels/backend.ts";
 import type { EpochLog, FittedDictionary, HostSparseCodes } from "../learner.ts";
+import { decoderOnlyDictionary } from "./decoder_dictionary.ts";
 import { Rng } from "../../data/random.ts";
 import { normalizeRows } from "../../data/rows.ts";
 import { UserError } from "../../pipeline/errors.ts";
@@ -280,31 +281,19 @@ export function ompDictionary(
   k: number,
   log: EpochLog[] = [],
 ): FittedDictionary {
-  return {
+  return decoderOnlyDictionary({
     method: "omp",
+    dict,
     c,
     d,
-    dictionary: dict,
     log,
     encode(x: Float32Array, n: number, backend: Backend): Promise<HostSparseCodes> {
       return ompEncode(backend, x, n, d, dict, c, k);
     },
-    decode(z: HostSparseCodes, backend: Backend): Promise<Float32Array> {
-      return sparseDecode(backend, z, dict, d);
+    config: {
+      k,
+      encoder:
+        "orthogonal matching pursuit: k greedy atoms by |<residual, W_dec_j>|, least-squares coefficients (signed)",
     },
-    exportWeights() {
-      return {
-        tensors: { W_dec: { shape: [c, d], data: dict.slice() } },
-        config: {
-          method: "omp",
-          c,
-          d,
-          k,
-          encoder:
-            "orthogonal matching pursuit: k greedy atoms by |<residual, W_dec_j>|, least-squares coefficients (signed)",
-          decoder: "x_hat = z @ W_dec",
-        },
-      };
-    },
-  };
+  });
 }

@@ -9,10 +9,11 @@
  */
 import type { Backend } from "../../kernels/backend.ts";
 import type { EpochLog, FittedDictionary, HostSparseCodes } from "../learner.ts";
+import { decoderOnlyDictionary } from "./decoder_dictionary.ts";
 import { Rng } from "../../data/random.ts";
 import { normalizeRows } from "../../data/rows.ts";
 import { UserError } from "../../pipeline/errors.ts";
-import { checkShape, denseToSparseNonzero, matmul, sparseDecode } from "./ops.ts";
+import { checkShape, denseToSparseNonzero, matmul } from "./ops.ts";
 
 /** Options of {@link fitSemiNmf}. */
 export interface SemiNmfOptions {
@@ -195,11 +196,11 @@ export function semiNmfDictionary(
   encodeIterations: number,
   log: EpochLog[] = [],
 ): FittedDictionary {
-  return {
+  return decoderOnlyDictionary({
     method: "seminmf",
+    dict,
     c,
     d,
-    dictionary: dict,
     log,
     async encode(x: Float32Array, n: number, backend: Backend): Promise<HostSparseCodes> {
       checkShape("seminmf.encode", x, n, d);
@@ -217,22 +218,10 @@ export function semiNmfDictionary(
       for (let e = 0; e < n * c; e++) if (z[e] < 1e-7) z[e] = 0;
       return denseToSparseNonzero(z, n, c);
     },
-    decode(z: HostSparseCodes, backend: Backend): Promise<Float32Array> {
-      return sparseDecode(backend, z, dict, d);
+    config: {
+      encode_iterations: encodeIterations,
+      encoder:
+        "P = x @ W_dec.T; N = W_dec @ W_dec.T; z = max(P @ inv(N + 1e-6 I), 0) + 1e-3; repeat encode_iterations: z *= sqrt((P+ + z N-) / (P- + z N+ + 1e-12)); z[z < 1e-7] = 0",
     },
-    exportWeights() {
-      return {
-        tensors: { W_dec: { shape: [c, d], data: dict.slice() } },
-        config: {
-          method: "seminmf",
-          c,
-          d,
-          encode_iterations: encodeIterations,
-          encoder:
-            "P = x @ W_dec.T; N = W_dec @ W_dec.T; z = max(P @ inv(N + 1e-6 I), 0) + 1e-3; repeat encode_iterations: z *= sqrt((P+ + z N-) / (P- + z N+ + 1e-12)); z[z < 1e-7] = 0",
-          decoder: "x_hat = z @ W_dec",
-        },
-      };
-    },
-  };
+  });
 }
