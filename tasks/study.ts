@@ -133,22 +133,25 @@ export function buildStudy(config: StudyConfig, baseDir = Deno.cwd()): StageInst
   const stabilityRun = (seed: number, diet: string) => addRun({ ...primaryGrid[0], seed, diet });
   for (const diet of config.diets.ratios) for (const seed of seeds) stabilityRun(seed, diet);
   const primaryId = stabilityRun(seeds[0], firstDiet);
+  /** Id of a per-run stage (`encode`, `evaluate`, `concepts`, ...) of a train instance. */
+  const ofRun = (stage: string, trainId: string) =>
+    instanceId(stage, runCoords(runs.get(trainId)!));
+  const paretoEvaluations = paretoRuns.map((id) => ofRun("evaluate", id));
 
   add({
     id: "pareto",
     stage: paretoStage,
     params: {},
-    inputs: { "runs*": paretoRuns.map((id) => id.replace(/^train/, "evaluate")) },
+    inputs: { "runs*": paretoEvaluations },
   });
 
   // ---- concepts and stability ----------------------------------------------------------------
   const conceptsOf = (trainId: string) => {
-    const coords = runCoords(runs.get(trainId)!);
     return add({
-      id: instanceId("concepts", coords),
+      id: ofRun("concepts", trainId),
       stage: conceptsStage,
       params: config.analysis.concepts,
-      inputs: { encode: instanceId("encode", coords), dataset: dataId, "train?": trainId },
+      inputs: { encode: ofRun("encode", trainId), dataset: dataId, "train?": trainId },
     });
   };
   const matchOf = (a: string, b: string, kind: "seeds" | "diets") => {
@@ -178,21 +181,20 @@ export function buildStudy(config: StudyConfig, baseDir = Deno.cwd()): StageInst
   for (const id of runs.keys()) conceptsOf(id);
 
   // ---- the primary run's geometry --------------------------------------------------------------
-  const primaryCoords = runCoords(runs.get(primaryId)!);
   const primaryConcepts = conceptsOf(primaryId);
   const modalityId = add({
-    id: instanceId("modality", primaryCoords),
+    id: ofRun("modality", primaryId),
     stage: modalityStage,
     params: config.analysis.modality,
     inputs: { train: primaryId, dataset: dataId },
   });
   const bridgeId = add({
-    id: instanceId("bridge", primaryCoords),
+    id: ofRun("bridge", primaryId),
     stage: bridgeStage,
     params: config.analysis.bridge,
     inputs: {
       train: primaryId,
-      encode: instanceId("encode", primaryCoords),
+      encode: ofRun("encode", primaryId),
       dataset: dataId,
       concepts: primaryConcepts,
     },
@@ -217,7 +219,7 @@ export function buildStudy(config: StudyConfig, baseDir = Deno.cwd()): StageInst
     stage: claimsStage,
     params: config.analysis.claims,
     inputs: {
-      "evaluations*": paretoRuns.map((id) => id.replace(/^train/, "evaluate")),
+      "evaluations*": paretoEvaluations,
       "seedMatches*": seedMatches,
       "dietMatches*": dietMatches,
       "concepts?": primaryConcepts,
