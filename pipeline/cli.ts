@@ -182,12 +182,13 @@ export async function runCli<C>(
             Deno.exit(130);
           };
           Deno.addSignalListener("SIGINT", onSig);
+          const version = await codeVersion();
           let summaries: StageSummary[];
           try {
             summaries = await executeStudy(plan, runner, {
               cache: layout.root,
               backend: o.backend,
-              codeVersion: await codeVersion(),
+              codeVersion: version,
               onDone: (s, i, n) => {
                 if (!o.quiet && s.status === "ran") {
                   writeErr(`[${i}/${n}] ran ${s.id} in ${s.seconds.toFixed(1)}s (${s.reason})`);
@@ -201,6 +202,12 @@ export async function runCli<C>(
           const report = study.report
             ? await study.report(config, summaries)
             : { text: "", json: {} };
+          await recordRun(layout, {
+            config,
+            code_version: version,
+            stages: summaries,
+            ...report.json,
+          });
           const ran = summaries.filter((s) => s.status === "ran").length;
           const secs = ((performance.now() - t0) / 1000).toFixed(1);
           if (!o.json) {

@@ -43,6 +43,13 @@ Deno.test("second run is all cached; a changed parameter re-runs exactly its des
     const first = await toyJson(["--cache", cache, "--set", "n=3"]);
     assert.equal(first.total, (1 + 2 + 3) * 2);
     assert.deepEqual(ranIds(first).length, 7);
+    const record = JSON.parse(await Deno.readTextFile(join(cache, "last_run.json")));
+    assert.deepEqual(
+      record.stages.map((x: { key: string }) => x.key),
+      first.stages.map((x) => x.key),
+    );
+    assert.equal(record.config.n, 3);
+    assert.equal(record.total, first.total);
     const second = await toyJson(["--cache", cache, "--set", "n=3"]);
     assert.ok(second.stages.every((s) => s.status === "cached"));
     assert.deepEqual(second.stages.map((s) => s.key), first.stages.map((s) => s.key));
