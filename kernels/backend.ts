@@ -95,8 +95,18 @@ export interface Backend {
   /**
    * Over the whole batch, keep the n·k largest positive entries of `pre` (n×c) (ties broken by
    * lower flat index). Writes them to `z` and the smallest kept value to `minKept` (f32 [1]).
+   * With `bias` (f32 [c]) the selection is over pre[i,j] + bias[j] (the float32 sum, bias
+   * broadcast over rows): the kept values and `minKept` are those sums, and `pre` itself is
+   * not modified — the encoder's bias fused into the selection, so that `pre` can come from a
+   * bare `gemm` instead of `linear`.
    */
-  batchTopk(pre: Tensor, k: number, z: SparseCodes, minKept: Tensor): void;
+  batchTopk(
+    pre: Tensor,
+    k: number,
+    z: SparseCodes,
+    minKept: Tensor,
+    bias?: Tensor | null,
+  ): void;
   /**
    * Keep entries with pre[i,j] > theta[j] (theta f32 [c], or [1] for one shared threshold) with
    * their pre-activation as value: ReLU (theta = 0), JumpReLU, BatchTopK inference.

@@ -18,7 +18,9 @@ import type { GemmProvider } from "./gemm_provider.ts";
 import type { CsrCodes } from "./host_sparse.ts";
 import {
   batchTopkHost,
+  type BatchTopkStats,
   type CandidateScan,
+  guessBelow,
   newBatchTopkScratch,
   thresholdHost,
   topkRowsHost,
@@ -49,6 +51,7 @@ import {
   scaleRowsHost,
 } from "./cpu_mask.ts";
 import { WasmRuntime } from "./wasm_runtime.ts";
+import { TKSCAN_PAD } from "./wasm_kernels_dense.ts";
 
 /** A host tensor of the CPU backend. */
 export class CpuTensor implements Tensor {
@@ -187,28 +190,39 @@ export class CpuBackend implements Backend {
   #tk: { bounds: CpuTensor; counts: CpuTensor; cb: CpuTensor; ci: CpuTensor } | null = null;
   /**
    * Batch top-k candidate pass on the wasm threads: one contiguous chunk of the flat range per
-   * thread, each into its own slot range, then compacted in chunk order (= flat order).
+   * thread, each into its own slot range (cap + TKSCAN_PAD slots), then compacted in chunk order
+   * (= flat order). The bias, when given, is added in-register (it must live in the heap).
    */
-  #candidateScan: CandidateScan = (bits, N, guess, cap) => {
+  #candidateScan: CandidateScan = (bits, N, guess, cap, bias, c) => {
     const T = this.rt.threads;
+    const stride = cap + TKSCAN_PAD;
     let s = this.#tk;
-    if (!s || s.cb.size < T * cap) {
+    if (!s || s.cb.size < T * stride) {
       if (s) { for (const t of [s.bounds, s.counts, s.cb, s.ci]) this.dispose(t); }
       s = this.#tk = {
         bounds: this.#new([T + 1], "i32"),
         counts: this.#new([T], "i32"),
-        cb: this.#new([T * cap], "i32"),
-        ci: this.#new([T * cap], "i32"),
+        cb: this.#new([T * stride], "i32"),
+        ci: this.#new([T * stride], "i32"),
       };
     }
     if (!this.#inHeap(s.bounds, s.counts, s.cb, s.ci)) return null;
     const bounds = s.bounds.data as Int32Array, counts = s.counts.data as Int32Array;
-    // chunk boundaries on multiples of 4 (the kernel's vector width)
-    for (let q = 0; q <= T; q++) bounds[q] = q === T ? N : Math.floor((N * q) / T / 4) * 4;
-    const ptr = bits.byteOffset;
+    // chunk boundaries on multiples of 16 (the kernel's block; any boundary is correct)
+    for (let q = 0; q <= T; q++) bounds[q] = q === T ? N : Math.floor((N * q) / T / 16) * 16;
     this.rt.run(
       "tkscan",
-      [ptr, s.bounds.ptr, guess, s.cb.ptr, s.ci.ptr, cap, s.counts.ptr],
+      [
+        bits.byteOffset,
+        s.bounds.ptr,
+        guess,
+        s.cb.ptr,
+        s.ci.ptr,
+        cap,
+        s.counts.ptr,
+        bias ? bias.byteOffset : 0,
+        c,
+      ],
       0,
       T,
       N,
@@ -219,13 +233,19 @@ export class CpuBackend implements Backend {
       const m = counts[q];
       if (m < 0 || nc + m > cap) return null;
       if (q > 0 && m > 0) {
-        cv.copyWithin(nc, q * cap, q * cap + m);
-        ci.copyWithin(nc, q * cap, q * cap + m);
+        cv.copyWithin(nc, q * stride, q * stride + m);
+        ci.copyWithin(nc, q * stride, q * stride + m);
       }
       nc += m;
     }
     return { cv, ci, nc };
   };
+  /** Last exact batch top-k threshold per `pre` tensor, for the next call's first guess. */
+  #tkMemo = new WeakMap<CpuTensor, { K: number; c: number; bias: boolean; t: number }>();
+  /** What the last batchTopk did: guess path, candidate passes, candidates, scan time (ms). */
+  get batchTopkStats(): Readonly<BatchTopkStats> {
+    return this.#topk.stats;
+  }
 
   #ss: { bounds: CpuTensor; partial: CpuTensor } | null = null;
   /** Σ x² on the wasm threads (one float64 partial per thread's chunk), or null off-heap. */
@@ -506,16 +526,31 @@ export class CpuBackend implements Backend {
     const P = this.#f(pre, "topkRows pre");
     this.#exec(() => topkRowsHost(P, n, c, k, Z.csr()));
   }
-  batchTopk(pre: Tensor, k: number, z: SparseCodes, minKept: Tensor): void {
+  batchTopk(
+    pre: Tensor,
+    k: number,
+    z: SparseCodes,
+    minKept: Tensor,
+    bias: Tensor | null = null,
+  ): void {
     const Z = this.#z(z, "batchTopk");
     const [n, c] = this.#checkCodes("batchTopk", pre, Z);
     if (!(k > 0) || k > c) throw shapeError("batchTopk", `k=${k} not in (0, ${c}]`);
     const K = Math.min(Math.round(n * k), n * c);
     if (K > Z.capacity) throw shapeError("batchTopk", `n·k=${K} > capacity ${Z.capacity}`);
     const P = this.#f(pre, "batchTopk pre"), M = this.#f(minKept, "batchTopk minKept");
-    const scan = this.#inHeap(pre as CpuTensor) ? this.#candidateScan : undefined;
+    const B = bias ? this.#f(bias, "batchTopk bias") : null;
+    if (bias) checkShape("batchTopk bias", (bias as CpuTensor).shape, [c]);
+    const tP = pre as CpuTensor, tB = bias as CpuTensor | null;
+    const scan = this.#inHeap(tP, tB) ? this.#candidateScan : undefined;
     this.#exec(() => {
-      M[0] = batchTopkHost(P, n, c, K, Z.csr(), this.#topk, scan);
+      // first guess: just below the last exact threshold found for this pre (same K, c, bias)
+      const memo = this.#tkMemo.get(tP);
+      const hit = memo && memo.K === K && memo.c === c && memo.bias === !!B;
+      const guess = hit ? guessBelow(memo.t) : undefined;
+      const t = batchTopkHost(P, n, c, K, Z.csr(), this.#topk, scan, { bias: B, guess });
+      M[0] = t;
+      this.#tkMemo.set(tP, { K, c, bias: !!B, t });
     });
   }
   threshold(pre: Tensor, theta: Tensor, z: SparseCodes): void {

@@ -96,45 +96,146 @@ function siftDown(hv: Float32Array, hi: Int32Array, size: number): void {
   }
 }
 
+/** What the last {@link batchTopkHost} call did (for benchmarks and tests). */
+export interface BatchTopkStats {
+  /** Which guess produced the candidates: the caller's hint, the sample, or none (full pass). */
+  path: "hint" | "sample" | "full" | "empty";
+  /** Candidate passes run (0–2). */
+  scans: number;
+  /** Candidates of the successful pass (0 on the full path). */
+  candidates: number;
+  /** Wall time of all candidate passes (ms). */
+  scanMs: number;
+}
+
 /** Reusable scratch for {@link batchTopkHost} (kept by the backend across steps). */
 export interface BatchTopkScratch {
   hist: Int32Array;
   candBits: Int32Array;
   candIdx: Int32Array;
+  /** Filled by every call. */
+  stats: BatchTopkStats;
 }
 
 /** New scratch buffers for {@link batchTopkHost}. */
 export function newBatchTopkScratch(): BatchTopkScratch {
-  return { hist: new Int32Array(65536), candBits: new Int32Array(0), candIdx: new Int32Array(0) };
+  return {
+    hist: new Int32Array(65536),
+    candBits: new Int32Array(0),
+    candIdx: new Int32Array(0),
+    stats: { path: "empty", scans: 0, candidates: 0, scanMs: 0 },
+  };
 }
 
 /**
- * The candidate pass of {@link batchTopkHost}, supplied by a faster engine (the CPU backend's
- * wasm threads): the flat positions f of `bits` (N int32 patterns) with guess ≤ bits[f] ≤
- * 0x7f800000, in increasing f, as patterns `cv[0..nc)` and positions `ci[0..nc)`; null when more
- * than `cap` qualify.
+ * The candidate pass of {@link batchTopkHost}: over the N = n·c flat positions f of `bits`
+ * (int32 patterns of pre, n×c), with v = pre[f] + bias[f mod c] rounded to float32 when `bias`
+ * (c floats) is given, else v = pre[f], the positions whose pattern b of v satisfies
+ * guess ≤ b ≤ 0x7f800000 (1 ≤ guess), in increasing f, as patterns `cv[0..nc)` and positions
+ * `ci[0..nc)`; null when more than `cap` qualify. The CPU backend supplies a wasm-threads
+ * version; {@link scanCandidatesHost} is the plain one.
  */
 export type CandidateScan = (
   bits: Int32Array,
   N: number,
   guess: number,
   cap: number,
+  bias: Float32Array | null,
+  c: number,
 ) => { cv: Int32Array; ci: Int32Array; nc: number } | null;
 
 /** Largest bit pattern of a positive, non-NaN float32 (+Infinity). */
 const INF_BITS = 0x7f800000;
 
+/** Options of {@link batchTopkHost}. */
+export interface BatchTopkHostOptions {
+  /** f32 [c], added to every row of pre before the selection (pre is not modified). */
+  bias?: Float32Array | null;
+  /**
+   * A first guess (int32 pattern of a positive float, e.g. from {@link guessBelow}) for the
+   * candidate pass; when it yields fewer than K candidates or more than the capacity, the
+   * sample-based guess runs instead. The result never depends on it.
+   */
+  guess?: number;
+}
+
 /**
- * Over the whole of `pre` (n×c), keep the K (`total`, e.g. n·k) largest positive entries (ties:
- * lower flat index first); fewer when fewer are positive. Writes them to `z` in row-major order
- * and returns the smallest kept value (0 when none is kept).
+ * The first guess after a batch whose exact threshold (smallest kept value) was `t`: the
+ * pattern of the float just below `margin`·t (margin < 1), or 1 (every positive entry) when
+ * t ≤ 0 or not finite. Between training steps the encoder moves little, so the new threshold
+ * is close to the old one; a guess a few percent below it collects slightly more than K
+ * candidates (~1.1·K at margin 0.97 on the study-scale step) instead of the sample guess's
+ * ~1.5·K, and a threshold that rises by less than 1/margin − 1 (3 %) never misses.
+ */
+export function guessBelow(t: number, margin = 0.97): number {
+  if (!(t > 0) || !Number.isFinite(t)) return 1;
+  const b = floatBits(Math.fround(t * margin));
+  return Math.max(1, b - 1);
+}
+
+/** The int32 bit pattern of a float32 value. */
+function floatBits(v: number): number {
+  F1[0] = v;
+  return I1[0];
+}
+const F1 = new Float32Array(1);
+const I1 = new Int32Array(F1.buffer);
+
+/** Reusable candidate arrays of the plain candidate pass. */
+function hostCandidates(s: BatchTopkScratch, cap: number): [Int32Array, Int32Array] {
+  if (s.candBits.length < cap) {
+    s.candBits = new Int32Array(cap);
+    s.candIdx = new Int32Array(cap);
+  }
+  return [s.candBits, s.candIdx];
+}
+
+/** The plain-TypeScript {@link CandidateScan}, writing into `scratch`'s candidate arrays. */
+export function scanCandidatesHost(scratch: BatchTopkScratch): CandidateScan {
+  return (bits, N, guess, cap, bias, c) => {
+    const [cv, ci] = hostCandidates(scratch, cap);
+    let nc = 0;
+    if (!bias) {
+      for (let f = 0; f < N; f++) {
+        const b = bits[f];
+        if (b >= guess && b <= INF_BITS) {
+          if (nc === cap) return null;
+          cv[nc] = b;
+          ci[nc++] = f;
+        }
+      }
+      return { cv, ci, nc };
+    }
+    const pre = new Float32Array(bits.buffer, bits.byteOffset, N);
+    const n = N / c;
+    for (let i = 0, base = 0; i < n; i++, base += c) {
+      for (let j = 0; j < c; j++) {
+        F1[0] = pre[base + j] + bias[j];
+        const b = I1[0];
+        if (b >= guess && b <= INF_BITS) {
+          if (nc === cap) return null;
+          cv[nc] = b;
+          ci[nc++] = base + j;
+        }
+      }
+    }
+    return { cv, ci, nc };
+  };
+}
+
+/**
+ * Over the whole of `pre` (n×c), plus `opts.bias` (c) on every row when given, keep the K
+ * (`total`, e.g. n·k) largest positive entries (ties: lower flat index first); fewer when fewer
+ * are positive. Writes them (values pre + bias, in float32) to `z` in row-major order and
+ * returns the smallest kept value (0 when none is kept). `pre` is not modified.
  *
  * Method: exact radix selection on the float bit patterns read as int32 (for positive floats,
- * int32 order = float order; negative floats are negative int32). A spread sample first guesses
- * a threshold below the K-th value, one pass collects the candidates at or above the guess, and
- * the exact K-th value is found among the candidates only; when the guess fails, a full
- * two-level 16-bit histogram selection over all entries runs instead. `scan`, when given, runs
- * the candidate pass (the output does not depend on who runs it).
+ * int32 order = float order; negative floats are negative int32). A threshold guess below the
+ * K-th value (the caller's `opts.guess`, else one from a spread sample), one pass collects the
+ * candidates at or above it, and the exact K-th value is found among the candidates only; a
+ * guess that yields fewer than K or too many candidates is replaced (hint → sample → a full
+ * two-level 16-bit histogram selection over all entries). `scan`, when given, runs the
+ * candidate pass (the output does not depend on who runs it, nor on the guess).
  */
 export function batchTopkHost(
   pre: Float32Array,
@@ -144,69 +245,82 @@ export function batchTopkHost(
   z: CsrCodes,
   scratch: BatchTopkScratch = newBatchTopkScratch(),
   scan?: CandidateScan,
+  opts: BatchTopkHostOptions = {},
 ): number {
   const N = n * c;
   const K = Math.min(total, N);
   if (K > z.index.length) throw overflow("batchTopk", K, z.index.length);
+  const bias = opts.bias ?? null;
+  if (bias && bias.length !== c) {
+    throw new RangeError(`batchTopk: bias has ${bias.length} entries, expected c=${c}`);
+  }
   const bits = new Int32Array(pre.buffer, pre.byteOffset, N);
+  const st = scratch.stats;
+  st.path = "empty";
+  st.scans = 0;
+  st.candidates = 0;
+  st.scanMs = 0;
   if (K === 0) return emitNone(z, n);
-  // 1. guess a threshold pattern from a sample: aim for ~1.5·K candidates. The sample is
-  // S/RUN evenly spaced runs of RUN adjacent entries (two cache lines each, not S misses).
+  const capCand = Math.min(N, Math.max(4 * K + 1024, 1 << 16));
+  const run = scan ?? scanCandidatesHost(scratch);
+  // a candidate set is usable when it holds every one of the K largest: at least K candidates,
+  // or every positive entry (guess 1)
+  const attempt = (guess: number) => {
+    const t0 = performance.now();
+    const r = run(bits, N, guess, capCand, bias, c);
+    st.scanMs += performance.now() - t0;
+    st.scans++;
+    return r && (r.nc >= K || guess <= 1) ? r : null;
+  };
+  let r = null;
+  if (opts.guess !== undefined && Number.isFinite(opts.guess)) {
+    r = attempt(Math.min(INF_BITS, Math.max(1, Math.floor(opts.guess))));
+    st.path = "hint";
+  }
+  if (!r) {
+    r = attempt(sampleGuess(bits, N, K, c, bias));
+    st.path = "sample";
+  }
+  if (!r) {
+    st.path = "full";
+    return batchTopkFull(bits, N, K, c, z, scratch.hist, bias);
+  }
+  st.candidates = r.nc;
+  const K2 = Math.min(K, r.nc);
+  if (K2 === 0) return emitNone(z, n);
+  const t = kthLargest(r.cv, r.nc, K2, scratch.hist);
+  return emit(r.cv, r.ci, r.nc, t.bits, t.tiesToKeep, c, n, z);
+}
+
+/**
+ * A threshold pattern from a sample, aiming at ~1.5·K candidates. The sample is S/RUN evenly
+ * spaced runs of RUN adjacent entries (two cache lines each, not S misses).
+ */
+function sampleGuess(
+  bits: Int32Array,
+  N: number,
+  K: number,
+  c: number,
+  bias: Float32Array | null,
+): number {
   const S = Math.min(N, 32768);
   const RUN = S === N ? 1 : 32;
   const stride = N / (S / RUN);
   const sample = new Int32Array(S);
+  const pre = new Float32Array(bits.buffer, bits.byteOffset, N);
   let sPos = 0;
   for (let r = 0; r < S / RUN; r++) {
     const f0 = Math.min(N - RUN, Math.floor(r * stride));
     for (let u = 0; u < RUN; u++) {
-      const b = bits[f0 + u];
+      const f = f0 + u;
+      const b = bias ? floatBits(pre[f] + bias[f % c]) : bits[f];
       if (b > 0 && b <= INF_BITS) sample[sPos++] = b;
     }
   }
   const sorted = sample.subarray(0, sPos).sort();
   const want = Math.min(N, Math.ceil(K * 1.5) + 64);
   const rank = Math.floor((want / N) * S); // sample entries expected above the guess
-  let guess = 1; // smallest positive pattern: all positives
-  if (rank < sPos) guess = sorted[sPos - 1 - rank];
-  const capCand = Math.min(N, Math.max(4 * K + 1024, 1 << 16));
-  if (scan) {
-    const r = scan(bits, N, guess, capCand);
-    if (!r || (r.nc < K && guess > 1)) return batchTopkFull(bits, N, K, c, z, scratch.hist);
-    const K2 = Math.min(K, r.nc);
-    if (K2 === 0) return emitNone(z, n);
-    const t = kthLargest(r.cv, r.nc, K2, scratch.hist);
-    return emit(r.cv, r.ci, r.nc, t.bits, t.tiesToKeep, c, n, z);
-  }
-  if (scratch.candBits.length < capCand) {
-    scratch.candBits = new Int32Array(capCand);
-    scratch.candIdx = new Int32Array(capCand);
-  }
-  const cv = scratch.candBits;
-  const ci = scratch.candIdx;
-  // 2. one pass: candidates with pattern ≥ guess (positive only; NaN dropped), in flat order
-  let nc = 0;
-  let ok = true;
-  for (let f = 0; f < N; f++) {
-    const b = bits[f];
-    if (b >= guess) {
-      if (b > INF_BITS) continue;
-      if (nc === capCand) {
-        ok = false;
-        break;
-      }
-      cv[nc] = b;
-      ci[nc++] = f;
-    }
-  }
-  // With fewer than K candidates the guess may have excluded positives: select over all.
-  if (ok && nc < K && guess > 1) ok = false;
-  if (!ok) return batchTopkFull(bits, N, K, c, z, scratch.hist);
-  const K2 = Math.min(K, nc);
-  if (K2 === 0) return emitNone(z, n);
-  // 3. exact K-th largest among the candidates, then emit in flat order
-  const t = kthLargest(cv, nc, K2, scratch.hist);
-  return emit(cv, ci, nc, t.bits, t.tiesToKeep, c, n, z);
+  return rank < sPos ? sorted[sPos - 1 - rank] : 1; // 1: all positives
 }
 
 function emitNone(z: CsrCodes, n: number): number {
@@ -221,16 +335,26 @@ function kthLargest(
   K: number,
   hist: Int32Array,
 ): { bits: number; tiesToKeep: number } {
-  hist.fill(0);
+  // the high halves span [lo, hi]: clear and scan only that window of the histogram
+  let lo = 0x7f80, hi = 0;
+  for (let i = 0; i < len; i++) {
+    const h = vals[i] >>> 16;
+    if (h < lo) lo = h;
+    if (h > hi) hi = h;
+  }
+  hist.fill(0, lo, hi + 1);
   for (let i = 0; i < len; i++) hist[vals[i] >>> 16]++;
   let above = 0;
-  let hb = 0x7f80;
-  for (; hb > 0; hb--) {
+  let hb = hi;
+  for (; hb > lo; hb--) {
     if (above + hist[hb] >= K) break;
     above += hist[hb];
   }
   hist.fill(0);
-  for (let i = 0; i < len; i++) if (vals[i] >>> 16 === hb) hist[vals[i] & 0xffff]++;
+  for (let i = 0; i < len; i++) {
+    const v = vals[i];
+    if (v >>> 16 === hb) hist[v & 0xffff]++;
+  }
   let lb = 65535;
   for (; lb > 0; lb--) {
     if (above + hist[lb] >= K) break;
@@ -240,9 +364,11 @@ function kthLargest(
 }
 
 function bitsToFloat(b: number): number {
-  return new Float32Array(new Int32Array([b]).buffer)[0];
+  I1[0] = b;
+  return F1[0];
 }
 
+/** Write the candidates above tBits (and the first `ties` equal to it) in flat order. */
 function emit(
   cv: Int32Array,
   ci: Int32Array,
@@ -257,14 +383,17 @@ function emit(
   const vbits = new Int32Array(value.buffer, value.byteOffset, value.length);
   let o = 0;
   let row = 0;
+  let rowStart = 0; // flat position of column 0 of `row`
   rowPtr[0] = 0;
   for (let e = 0; e < nc; e++) {
     const b = cv[e];
     if (b > tBits || (b === tBits && ties-- > 0)) {
       const f = ci[e];
-      const r = (f / c) | 0;
-      while (row < r) rowPtr[++row] = o;
-      index[o] = f - r * c;
+      while (f - rowStart >= c) {
+        rowPtr[++row] = o;
+        rowStart += c;
+      }
+      index[o] = f - rowStart;
       vbits[o++] = b;
     }
   }
@@ -272,6 +401,7 @@ function emit(
   return bitsToFloat(tBits);
 }
 
+/** The selection over all entries (two 16-bit histogram passes), when no guess worked. */
 function batchTopkFull(
   bits: Int32Array,
   N: number,
@@ -279,15 +409,29 @@ function batchTopkFull(
   c: number,
   z: CsrCodes,
   hist: Int32Array,
+  bias: Float32Array | null,
 ): number {
   const n = N / c;
+  // patterns of row i (pre + bias in float32 when a bias is given)
+  const rowBuf = new Float32Array(bias ? c : 0);
+  const rowBits = new Int32Array(rowBuf.buffer);
+  const pre = new Float32Array(bits.buffer, bits.byteOffset, N);
+  const patterns = (i: number): Int32Array => {
+    if (!bias) return bits.subarray(i * c, i * c + c);
+    const base = i * c;
+    for (let j = 0; j < c; j++) rowBuf[j] = pre[base + j] + bias[j];
+    return rowBits;
+  };
   hist.fill(0);
   let pos = 0;
-  for (let f = 0; f < N; f++) {
-    const b = bits[f];
-    if (b > 0 && b <= INF_BITS) {
-      hist[b >>> 16]++;
-      pos++;
+  for (let i = 0; i < n; i++) {
+    const p = patterns(i);
+    for (let j = 0; j < c; j++) {
+      const b = p[j];
+      if (b > 0 && b <= INF_BITS) {
+        hist[b >>> 16]++;
+        pos++;
+      }
     }
   }
   const K2 = Math.min(K, pos);
@@ -299,9 +443,12 @@ function batchTopkFull(
     above += hist[hb];
   }
   hist.fill(0);
-  for (let f = 0; f < N; f++) {
-    const b = bits[f];
-    if (b > 0 && b >>> 16 === hb) hist[b & 0xffff]++;
+  for (let i = 0; i < n; i++) {
+    const p = patterns(i);
+    for (let j = 0; j < c; j++) {
+      const b = p[j];
+      if (b > 0 && b >>> 16 === hb) hist[b & 0xffff]++;
+    }
   }
   let lb = 65535;
   for (; lb > 0; lb--) {
@@ -315,9 +462,9 @@ function batchTopkFull(
   let o = 0;
   for (let i = 0; i < n; i++) {
     rowPtr[i] = o;
-    const base = i * c;
+    const p = patterns(i);
     for (let j = 0; j < c; j++) {
-      const b = bits[base + j];
+      const b = p[j];
       if (b >= tBits && b <= INF_BITS && (b > tBits || ties-- > 0)) {
         index[o] = j;
         vbits[o++] = b;

@@ -56,22 +56,32 @@ export function refTopkRows(pre: ArrayLike<number>, n: number, c: number, k: num
   return rows;
 }
 
-/** Batch top-k: the K largest positive entries overall (ties: lower flat index). */
+/**
+ * Batch top-k: the K largest positive entries overall (ties: lower flat index). With `bias`
+ * (length c) the entries are v[i,j] = fround(pre[i,j] + bias[j]) — the float32 sum, which is
+ * what the op is defined on (two sums that differ in float64 but round to the same float32
+ * tie) — and the kept values are those sums.
+ */
 export function refBatchTopk(
   pre: ArrayLike<number>,
   n: number,
   c: number,
   K: number,
+  bias: ArrayLike<number> | null = null,
 ): { rows: RefRows; minKept: number } {
+  const v = Float64Array.from(
+    { length: n * c },
+    (_, f) => bias ? Math.fround(pre[f] + bias[f % c]) : pre[f],
+  );
   const flat: number[] = [];
-  for (let f = 0; f < n * c; f++) if (pre[f] > 0) flat.push(f);
-  flat.sort((x, y) => pre[y] - pre[x] || x - y);
+  for (let f = 0; f < n * c; f++) if (v[f] > 0) flat.push(f);
+  flat.sort((x, y) => v[y] - v[x] || x - y);
   const keep = flat.slice(0, K).sort((x, y) => x - y);
   const rows: RefRows = Array.from({ length: n }, () => []);
   let minKept = keep.length ? Infinity : 0;
   for (const f of keep) {
-    rows[Math.floor(f / c)].push([f % c, pre[f]]);
-    minKept = Math.min(minKept, pre[f]);
+    rows[Math.floor(f / c)].push([f % c, v[f]]);
+    minKept = Math.min(minKept, v[f]);
   }
   return { rows, minKept };
 }

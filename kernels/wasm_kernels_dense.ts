@@ -12,18 +12,31 @@
  * - `sumsq(pX, pBounds, pOut, q0, q1)`: for chunk q, pOut f64[q] = Σ x_i² over
  *   i ∈ [bounds[q], bounds[q+1]) (f32 squares summed in blocks of 256, blocks in float64)
  * - `rowfill(pBias, c, pOut, r0, r1)`: rows r0..r1 of out (·×c) = bias (c floats)
- * - `tkscan(pBits, pBounds, guess, pCandBits, pCandIdx, capPer, pCounts, q0, q1)`: the candidate
- *   pass of batch top-k: for chunk q, the flat positions f in [bounds[q], bounds[q+1]) whose
- *   int32 pattern b satisfies guess ≤ b ≤ 0x7f800000, in order, written to slots
- *   q·capPer.. of the candidate arrays; counts[q] = how many, or −1 when more than capPer.
+ * - `tkscan(pBits, pBounds, guess, pCandBits, pCandIdx, capPer, pCounts, pBias|0, c, q0, q1)`:
+ *   the candidate pass of batch top-k over pre (·×c): for chunk q, the flat positions f in
+ *   [bounds[q], bounds[q+1]) whose int32 pattern b of v = pre[f] (+ bias[f mod c] in float32
+ *   when pBias ≠ 0; c is then the row length) satisfies 1 ≤ guess ≤ b ≤ 0x7f800000, in
+ *   increasing f, as (b, f) pairs in slots q·(capPer + TKSCAN_PAD).. of the candidate arrays;
+ *   counts[q] = how many, or −1 when more than capPer. Streams pre once (blocks of 16 compared
+ *   as vectors; a block with a hit is compacted without branches: every lane is stored at the
+ *   next free slot, which advances only on a hit) and checks the capacity once per block.
  */
 import { F32, F64, FnBuilder, I32, mulAdd, OP, SIMD, V128 } from "./wasm_asm.ts";
+
+/** i64 value type. */
+const I64 = 0x7e;
 
 /** Extra SIMD opcodes used here (after the 0xfd prefix). */
 const SX = {
   i32x4Splat: 0x11,
   i32x4GeS: 0x3f,
+  i32x4GtS: 0x3b,
+  i32x4MaxS: 0xb8,
+  i16x8NarrowI32x4S: 0x85,
+  i8x16NarrowI16x8S: 0x65,
+  i8x16Bitmask: 0x64,
   anyTrue: 0x53,
+  i32x4ExtractLane: 0x1b,
   v128Or: 0x50,
   f32x4Add: 0xe4,
   f32x4Mul: 0xe6,
@@ -36,6 +49,20 @@ const OX = {
   f64Mul: 0xa2,
   f64Store: 0x39,
   i32LeS: 0x4c,
+  i32LeU: 0x4d,
+  i32GtS: 0x4a,
+  i32DivU: 0x6e,
+  i32ShrS: 0x75,
+  i32ReinterpretF32: 0xbc,
+  i32WrapI64: 0xa7,
+  i64ExtendI32U: 0xad,
+  i64Const: 0x42,
+  i64Eqz: 0x50,
+  i64Ctz: 0x7a,
+  i64Sub: 0x7d,
+  i64And: 0x83,
+  i64Or: 0x84,
+  i64Shl: 0x86,
   f32Div: 0x95,
 } as const;
 
@@ -363,74 +390,145 @@ export function transposeFn(): FnBuilder {
   return f;
 }
 
+/**
+ * Slots after each chunk's `capPer` candidate slots in `tkscan`'s output arrays: a chunk's
+ * region is capPer + TKSCAN_PAD slots, since one block may write up to 16 slots past the last
+ * counted candidate before the capacity check.
+ */
+export const TKSCAN_PAD = 64;
+
+/** Entries per compared block of `tkscan`. */
+const BLK = 64;
+
 /** Batch top-k candidate pass over chunks q0..q1 (see the module doc). */
 export function tkscanFn(): FnBuilder {
-  const P = [I32, I32, I32, I32, I32, I32, I32, I32, I32];
+  const P = [I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32];
   const f = new FnBuilder("tkscan", P);
-  const [pBits, pBounds, guess, pCB, pCI, capPer, pCounts, q0, q1] = P.map((_, i) => i);
-  const q = f.local(I32), i = f.local(I32), e0 = f.local(I32), e1 = f.local(I32);
-  const e4 = f.local(I32), n = f.local(I32), base = f.local(I32), b = f.local(I32);
-  const gv = f.local(V128), over = f.local(I32), u = f.local(I32), pos = f.local(I32);
-  const e16 = f.local(I32), pa = f.local(I32);
-  f.get(guess).simd(SX.i32x4Splat).set(gv);
-  // one candidate test for flat position `idx` (local) with pattern in local b
-  const test = (idx: number) => {
-    f.get(b).get(guess).op(OP.i32GeS).get(b).i32(0x7f800000).op(OX.i32LeS).op(OP.i32And);
-    f.if(() => {
-      f.get(n).get(capPer).op(OP.i32GeS).if(() => {
-        f.i32(1).set(over);
-      }, () => {
-        f.get(base).get(n).op(OP.i32Add).set(u);
-        addr(f, pCB, u).get(b).mem(OP.i32Store, 2);
-        addr(f, pCI, u).get(idx).mem(OP.i32Store, 2);
-        f.get(n).i32(1).op(OP.i32Add).set(n);
+  const [pBits, pBounds, guess, pCB, pCI, capPer, pCounts, pBias, c, q0, q1] = P.map((_, i) => i);
+  const q = f.local(I32), e0 = f.local(I32), e1 = f.local(I32), off = f.local(I32);
+  const pcb = f.local(I32), pci = f.local(I32), s = f.local(I32), segEnd = f.local(I32);
+  const dOff = f.local(I32), i = f.local(I32), i16 = f.local(I32), pa = f.local(I32);
+  const x = f.local(I32), over = f.local(I32), lim = f.local(I32), capB = f.local(I32);
+  const row = f.local(I32), gv = f.local(V128);
+  const mask = f.local(I64), j4 = f.local(I32);
+  const pb = f.local(I32);
+  // v > guess − 1 (one signed compare per vector; guess ≥ 1)
+  f.get(guess).i32(1).op(OP.i32Sub).simd(SX.i32x4Splat).set(gv);
+  // guess ≤ x ≤ +Inf  ⇔  (x − guess) ≤ (0x7f800000 − guess) unsigned (guess ≥ 1)
+  f.i32(0x7f800000).get(guess).op(OP.i32Sub).set(lim);
+  f.get(capPer).i32(2).op(OP.i32Shl).set(capB);
+  /** Branchless: store pattern x and flat index (local + k) at slot off/4, off += 4·hit. */
+  const keep = (idx: () => void) => {
+    f.get(pcb).get(off).op(OP.i32Add).get(x).mem(OP.i32Store, 2);
+    f.get(pci).get(off).op(OP.i32Add);
+    idx();
+    f.mem(OP.i32Store, 2);
+    f.get(off).get(x).get(guess).op(OP.i32Sub).get(lim).op(OX.i32LeU);
+    f.i32(2).op(OP.i32Shl).op(OP.i32Add).set(off);
+  };
+  /** The chunk [e0, e1) as row segments (bias: one per row, so that bias[j] lines up). */
+  const chunk = (bias: boolean) => {
+    f.block(() => { // depth reference X: `br` to it leaves the chunk (overflow)
+      f.get(e0).set(s);
+      f.loop(() => {
+        f.get(s).get(e1).op(OP.i32GeS).brIf(1);
+        if (bias) {
+          f.get(s).get(c).op(OX.i32DivU).set(row);
+          f.get(row).i32(1).op(OP.i32Add).get(c).op(OP.i32Mul).tee(segEnd);
+          f.get(e1).get(segEnd).get(e1).op(OP.i32LtS).op(OP.select).set(segEnd);
+          // bias address of flat position p = pBits-address(p) + dOff
+          f.get(pBias).get(pBits).op(OP.i32Sub);
+          f.get(row).get(c).op(OP.i32Mul).i32(2).op(OP.i32Shl).op(OP.i32Sub).set(dOff);
+        } else f.get(e1).set(segEnd);
+        f.get(segEnd).get(s).op(OP.i32Sub).i32(-BLK).op(OP.i32And).get(s).op(OP.i32Add).set(i16);
+        // blocks of BLK = 64: sixteen vectors max-reduced, one compare, one branch; in a block
+        // with a hit, groups of four vectors, then vectors, then lanes (branchless compaction)
+        f.forRange(i, () => f.get(s), i16, BLK, () => {
+          addr(f, pBits, i).set(pa);
+          if (bias) f.get(pa).get(dOff).op(OP.i32Add).set(pb);
+          const load = (k: number) => {
+            f.get(pa).mem(SIMD.load, 2, 16 * k, true);
+            if (bias) f.get(pb).mem(SIMD.load, 2, 16 * k, true).simd(SX.f32x4Add);
+          };
+          /** Push the lane-wise max of vectors k0..k0+cnt (a balanced tree). */
+          const maxOf = (k0: number, cnt: number): void => {
+            if (cnt === 1) return load(k0);
+            maxOf(k0, cnt / 2);
+            maxOf(k0 + cnt / 2, cnt / 2);
+            f.simd(SX.i32x4MaxS);
+          };
+          maxOf(0, 16);
+          f.get(gv).simd(SX.i32x4GtS).simd(SX.anyTrue);
+          f.if(() => {
+            // the block's 64 hit bits (compare lanes narrowed to bytes, i8x16.bitmask)
+            for (let g = 0; g < 4; g++) {
+              for (let h = 0; h < 2; h++) {
+                load(4 * g + 2 * h);
+                f.get(gv).simd(SX.i32x4GtS);
+                load(4 * g + 2 * h + 1);
+                f.get(gv).simd(SX.i32x4GtS).simd(SX.i16x8NarrowI32x4S);
+              }
+              f.simd(SX.i8x16NarrowI16x8S).simd(SX.i8x16Bitmask).op(OX.i64ExtendI32U);
+              if (g > 0) f.op(OX.i64Const, 16 * g).op(OX.i64Shl).op(OX.i64Or);
+            }
+            f.set(mask);
+            // each set bit j (ascending): a candidate at i + j, re-read as a scalar
+            f.block(() => {
+              f.loop(() => {
+                f.get(mask).op(OX.i64Eqz).brIf(1);
+                f.get(mask).op(OX.i64Ctz).op(OX.i32WrapI64).i32(2).op(OP.i32Shl).set(j4);
+                f.get(mask).get(mask).op(OX.i64Const, 1).op(OX.i64Sub).op(OX.i64And).set(mask);
+                f.get(pa).get(j4).op(OP.i32Add);
+                if (bias) {
+                  f.mem(OP.f32Load, 2);
+                  f.get(pb).get(j4).op(OP.i32Add).mem(OP.f32Load, 2);
+                  f.op(OP.f32Add).op(OX.i32ReinterpretF32);
+                } else f.mem(OP.i32Load, 2);
+                f.set(x);
+                keep(() => f.get(i).get(j4).i32(2).op(OX.i32ShrS).op(OP.i32Add));
+                f.br(0);
+              });
+            });
+            // capacity: once per block (≤ BLK slots past capPer were written)
+            f.get(off).get(capB).op(OX.i32GtS).if(() => {
+              f.i32(1).set(over);
+              f.br(5); // if → if → loop → block → segment loop → X
+            });
+          });
+        });
+        // scalar tail of the segment (< BLK entries)
+        f.forRange(i, () => f.get(i16), segEnd, 1, () => {
+          addr(f, pBits, i).set(pa);
+          if (bias) {
+            f.get(pa).mem(OP.f32Load, 2);
+            f.get(pa).get(dOff).op(OP.i32Add).mem(OP.f32Load, 2);
+            f.op(OP.f32Add).op(OX.i32ReinterpretF32).set(x);
+          } else f.get(pa).mem(OP.i32Load, 2).set(x);
+          keep(() => f.get(i));
+        });
+        f.get(off).get(capB).op(OX.i32GtS).if(() => {
+          f.i32(1).set(over);
+          f.br(2); // if → loop → X
+        });
+        f.get(segEnd).set(s);
+        f.br(0);
       });
     });
   };
   f.forRange(q, () => f.get(q0), q1, 1, () => {
     addr(f, pBounds, q).mem(OP.i32Load, 2).set(e0);
     addr(f, pBounds, q).mem(OP.i32Load, 2, 4).set(e1);
-    f.get(q).get(capPer).op(OP.i32Mul).set(base);
-    f.i32(0).set(n);
+    // this chunk's slots start at q·(capPer + TKSCAN_PAD)
+    f.get(q).get(capPer).i32(TKSCAN_PAD).op(OP.i32Add).op(OP.i32Mul).i32(2).op(OP.i32Shl);
+    f.tee(off).get(pCB).op(OP.i32Add).set(pcb);
+    f.get(off).get(pCI).op(OP.i32Add).set(pci);
+    f.i32(0).set(off);
     f.i32(0).set(over);
-    f.get(e1).get(e0).op(OP.i32Sub).i32(-16).op(OP.i32And).get(e0).op(OP.i32Add).set(e16);
-    f.get(e1).get(e0).op(OP.i32Sub).i32(-4).op(OP.i32And).get(e0).op(OP.i32Add).set(e4);
-    const lanes = (vecs: number) => {
-      for (let l = 0; l < 4 * vecs; l++) {
-        addr(f, pBits, i).mem(OP.i32Load, 2, 4 * l).set(b);
-        f.get(i).i32(l).op(OP.i32Add).set(pos);
-        test(pos);
-      }
-    };
-    f.block(() => {
-      // 64 bytes per test: four vectors compared, one branch
-      f.forRange(i, () => f.get(e0), e16, 16, () => {
-        addr(f, pBits, i).set(pa);
-        for (let v = 0; v < 4; v++) {
-          f.get(pa).mem(SIMD.load, 2, 16 * v, true).get(gv).simd(SX.i32x4GeS);
-          if (v > 0) f.simd(SX.v128Or);
-        }
-        f.simd(SX.anyTrue);
-        f.if(() => {
-          lanes(4);
-          f.get(over).brIf(3); // leave the chunk's block (if → loop → block → block)
-        });
-      });
-      f.forRange(i, () => f.get(e16), e4, 4, () => {
-        addr(f, pBits, i).mem(SIMD.load, 2, 0, true).get(gv).simd(SX.i32x4GeS).simd(SX.anyTrue);
-        f.if(() => {
-          lanes(1);
-          f.get(over).brIf(3);
-        });
-      });
-      f.forRange(i, () => f.get(e4), e1, 1, () => {
-        addr(f, pBits, i).mem(OP.i32Load, 2).set(b);
-        test(i);
-      });
-    });
+    f.get(pBias).if(() => chunk(true), () => chunk(false));
     addr(f, pCounts, q);
-    f.get(over).if(() => f.i32(-1).set(n));
-    f.get(n).mem(OP.i32Store, 2);
+    f.get(off).i32(2).op(OX.i32ShrS).set(off);
+    f.get(over).if(() => f.i32(-1).set(off));
+    f.get(off).mem(OP.i32Store, 2);
   });
   return f;
 }

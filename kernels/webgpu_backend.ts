@@ -377,12 +377,28 @@ class WebGpuBackend implements Backend {
     this.#dispatch(K.ROW_SELECT, [n, c, k, g[0]], [P.buffer, sel], g);
     this.#emit(P, Z, n, c, 0, sel, this.#dummy, 1);
   }
-  batchTopk(pre: Tensor, k: number, z: SparseCodes, minKept: Tensor): void {
-    const [P, Z, n, c] = this.#codes("batchTopk", pre, z);
+  batchTopk(
+    pre: Tensor,
+    k: number,
+    z: SparseCodes,
+    minKept: Tensor,
+    bias: Tensor | null = null,
+  ): void {
+    const [P0, Z, n, c] = this.#codes("batchTopk", pre, z);
     if (!(k > 0) || k > c) throw shapeError("batchTopk", `k=${k} not in (0, ${c}]`);
     const Kt = Math.min(Math.round(n * k), n * c);
     if (Kt > Z.capacity) throw shapeError("batchTopk", `n·k=${Kt} > capacity ${Z.capacity}`);
     const M = this.#t(minKept, "batchTopk minKept");
+    let P = P0;
+    if (bias) {
+      // pre + bias (float32, correctly rounded) in a scratch copy; pre itself stays as it is
+      const Bi = this.#t(bias, "batchTopk bias");
+      checkShape("batchTopk bias", Bi.shape, [c]);
+      P = new GpuTensor([n, c], "f32", this.#scratchBuf("btk.biased", n * c * 4));
+      const gb = this.#grid(Math.ceil((n * c) / K.WG));
+      this.#dispatch(K.FILL_BIAS, [n * c, c, gb[0], 0], [Bi.buffer, P.buffer], gb);
+      this.axpby(1, P0, 1, P, P);
+    }
     const st = this.#scratchBuf("btk.state", 16);
     const hist = this.#scratchBuf("btk.hist", 256 * 4);
     const enc = this.#encoder();

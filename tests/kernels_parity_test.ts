@@ -192,6 +192,49 @@ async function suite(t: Deno.TestContext, be: Backend): Promise<void> {
     }
   });
 
+  await t.step("batchTopk with bias: odd c, one row, k=c, ties, negative rows", async () => {
+    const cases: Array<[number, number, number, "n" | "t" | "neg"]> = [
+      [1, 10, 3, "n"],
+      [1, 37, 37, "n"],
+      [9, 50, 4, "n"],
+      [40, 129, 5, "n"],
+      [6, 8, 8, "t"],
+      [25, 33, 3, "t"],
+      [7, 19, 2, "neg"],
+      [130, 70, 9, "n"],
+      [200, 300, 16, "t"],
+    ];
+    for (const [n, c, k, kind] of cases) {
+      const pre = kind === "t" ? tied(rng, n * c) : randn(rng, n * c);
+      const bias = kind === "t" ? tied(rng, c) : randn(rng, c, 0.5);
+      if (kind === "neg") {
+        // every row negative after the bias except row 2 (a few positives in all)
+        for (let i = 0; i < pre.length; i++) pre[i] = -Math.abs(pre[i]) - 1;
+        for (let j = 0; j < c; j++) bias[j] = Math.abs(bias[j]) * (j % 5 === 0 ? 4 : 0.1);
+        pre.fill(-5, 0, c);
+      }
+      const P = be.upload(pre, [n, c]), Bi = be.upload(bias, [c]);
+      const z = be.sparse(n, c, n * k);
+      const mk = be.zeros([1]);
+      be.batchTopk(P, k, z, mk, Bi);
+      const ref = refBatchTopk(pre, n, c, n * k, bias);
+      const label = `batchTopk+bias ${n}x${c} k=${k} ${kind}`;
+      assertRowsEqual(await readRows(be, z), ref.rows, label);
+      assert.equal(await be.readScalar(mk), Math.fround(ref.minKept), `${label} minKept`);
+      assert.deepEqual(await f32(P), pre, `${label}: pre unchanged`);
+      // a second call on the same pre (the CPU backend then starts from its remembered guess)
+      be.batchTopk(P, k, z, mk, Bi);
+      assertRowsEqual(await readRows(be, z), ref.rows, `${label} (again)`);
+      // null bias = no bias
+      be.batchTopk(P, k, z, mk, null);
+      assertRowsEqual(await readRows(be, z), refBatchTopk(pre, n, c, n * k).rows, `${label} null`);
+      be.disposeSparse(z);
+    }
+    assert.throws(() =>
+      be.batchTopk(be.zeros([2, 5]), 1, be.sparse(2, 5, 2), be.zeros([1]), be.zeros([4]))
+    );
+  });
+
   await t.step("threshold: shared and per-concept", async () => {
     for (const [n, c] of [[1, 5], [23, 47]]) {
       const pre = randn(rng, n * c);
