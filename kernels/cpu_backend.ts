@@ -20,7 +20,7 @@ import {
   batchTopkHost,
   type BatchTopkStats,
   type CandidateScan,
-  guessBelow,
+  guessFromHistory,
   newBatchTopkScratch,
   thresholdHost,
   topkRowsHost,
@@ -241,7 +241,10 @@ export class CpuBackend implements Backend {
     return { cv, ci, nc };
   };
   /** Last exact batch top-k threshold per `pre` tensor, for the next call's first guess. */
-  #tkMemo = new WeakMap<CpuTensor, { K: number; c: number; bias: boolean; t: number }>();
+  #tkMemo = new WeakMap<
+    CpuTensor,
+    { K: number; c: number; bias: boolean; t: number; tPrev: number | null; missed: boolean }
+  >();
   /** What the last batchTopk did: guess path, candidate passes, candidates, scan time (ms). */
   get batchTopkStats(): Readonly<BatchTopkStats> {
     return this.#topk.stats;
@@ -544,13 +547,14 @@ export class CpuBackend implements Backend {
     const tP = pre as CpuTensor, tB = bias as CpuTensor | null;
     const scan = this.#inHeap(tP, tB) ? this.#candidateScan : undefined;
     this.#exec(() => {
-      // first guess: just below the last exact threshold found for this pre (same K, c, bias)
+      // first guess: from the last exact thresholds found for this pre (same K, c, bias)
       const memo = this.#tkMemo.get(tP);
       const hit = memo && memo.K === K && memo.c === c && memo.bias === !!B;
-      const guess = hit ? guessBelow(memo.t) : undefined;
+      const guess = hit ? guessFromHistory(memo.t, memo.tPrev, memo.missed) : undefined;
       const t = batchTopkHost(P, n, c, K, Z.csr(), this.#topk, scan, { bias: B, guess });
       M[0] = t;
-      this.#tkMemo.set(tP, { K, c, bias: !!B, t });
+      const missed = hit ? this.#topk.stats.path !== "hint" : false;
+      this.#tkMemo.set(tP, { K, c, bias: !!B, t, tPrev: hit ? memo.t : null, missed });
     });
   }
   threshold(pre: Tensor, theta: Tensor, z: SparseCodes): void {

@@ -17,9 +17,12 @@
  *   [bounds[q], bounds[q+1]) whose int32 pattern b of v = pre[f] (+ bias[f mod c] in float32
  *   when pBias ≠ 0; c is then the row length) satisfies 1 ≤ guess ≤ b ≤ 0x7f800000, in
  *   increasing f, as (b, f) pairs in slots q·(capPer + TKSCAN_PAD).. of the candidate arrays;
- *   counts[q] = how many, or −1 when more than capPer. Streams pre once (blocks of 16 compared
- *   as vectors; a block with a hit is compacted without branches: every lane is stored at the
- *   next free slot, which advances only on a hit) and checks the capacity once per block.
+ *   counts[q] = how many, or −1 when more than capPer. Streams pre once in blocks of 64
+ *   (sixteen vectors max-reduced: one compare and one branch per block); a block with a hit
+ *   builds its 64-bit hit mask (compares narrowed to bytes, i8x16.bitmask) and walks the set
+ *   bits in order (count-trailing-zeros), storing each at the next free slot, which advances
+ *   only for a finite positive value (NaN is dropped there); the capacity is checked once per
+ *   block. Rows are scanned as segments so that the bias lines up (scalar tail per row).
  */
 import { F32, F64, FnBuilder, I32, mulAdd, OP, SIMD, V128 } from "./wasm_asm.ts";
 
@@ -392,7 +395,7 @@ export function transposeFn(): FnBuilder {
 
 /**
  * Slots after each chunk's `capPer` candidate slots in `tkscan`'s output arrays: a chunk's
- * region is capPer + TKSCAN_PAD slots, since one block may write up to 16 slots past the last
+ * region is capPer + TKSCAN_PAD slots, since one block may write up to 64 slots past the last
  * counted candidate before the capacity check.
  */
 export const TKSCAN_PAD = 64;
