@@ -14,7 +14,7 @@ export const REFERENCE_GEMM_GFLOPS = 195;
 /** Dense PyTorch CPU TopK step at the study's scale on this machine (seconds). */
 export const REFERENCE_TORCH_STEP_S = 1.6;
 
-/** The tensors of one BatchTopK SAE being trained (encoder W d×c, b c; decoder D c×d). */
+/** The tensors of one BatchTopK SAE being trained (encoder rows W c×d, b c; decoder D c×d). */
 export interface BatchTopkState {
   d: number;
   c: number;
@@ -44,7 +44,7 @@ export interface BatchTopkState {
   f: Tensor;
 }
 
-/** Allocate a seeded BatchTopK SAE (D random unit rows, W = Dᵀ) and a random batch X. */
+/** Allocate a seeded BatchTopK SAE (D random unit rows, encoder rows W = D) and a random batch X. */
 export function newBatchTopkState(
   be: Backend,
   d: number,
@@ -61,8 +61,6 @@ export function newBatchTopkState(
     const inv = 1 / Math.sqrt(s);
     for (let t = 0; t < d; t++) D[j * d + t] *= inv;
   }
-  const W = new Float32Array(d * c);
-  for (let j = 0; j < c; j++) for (let t = 0; t < d; t++) W[t * c + j] = D[j * d + t];
   const X = rng.fillNormal(new Float32Array(B * d), 1 / Math.sqrt(d));
   return {
     d,
@@ -70,7 +68,7 @@ export function newBatchTopkState(
     B,
     k,
     X: be.upload(X, [B, d]),
-    W: be.upload(W, [d, c]),
+    W: be.upload(D, [c, d]),
     b: be.zeros([c]),
     D: be.upload(D, [c, d]),
     pre: be.zeros([B, c]),
@@ -79,11 +77,11 @@ export function newBatchTopkState(
     xhat: be.zeros([B, d]),
     r: be.zeros([B, d]),
     vals: be.zeros([B * k]),
-    gW: be.zeros([d, c]),
+    gW: be.zeros([c, d]),
     gB: be.zeros([c]),
     gD: be.zeros([c, d]),
-    mW: be.zeros([d, c]),
-    vW: be.zeros([d, c]),
+    mW: be.zeros([c, d]),
+    vW: be.zeros([c, d]),
     mB: be.zeros([c]),
     vB: be.zeros([c]),
     mD: be.zeros([c, d]),
@@ -102,12 +100,12 @@ export function newBatchTopkState(
  */
 export async function batchTopkStep(be: Backend, s: BatchTopkState, t: number): Promise<number> {
   const { B } = s;
-  be.linear(s.X, s.W, s.b, s.pre);
+  be.linear(s.X, s.W, s.b, s.pre, true);
   be.batchTopk(s.pre, s.k, s.z, s.minKept);
   // G = ∂loss/∂x̂ = (2/B)·(Z·D − X), sse = ‖Z·D − X‖², vals = ⟨G_i, D_j⟩ (fused)
   be.sparseResidual(s.z, s.D, null, s.X, 2 / B, s.r, s.sse, false, s.vals);
   be.sparseTransposeProduct(s.z, null, s.r, s.gD, 0);
-  be.sparseOuterToColumns(s.X, s.z, s.vals, s.gW, 0);
+  be.sparseTransposeProduct(s.z, s.vals, s.X, s.gW, 0);
   be.sparseColumnSum(s.z, s.vals, s.gB, 0);
   be.removeParallelComponent(s.D, s.gD);
   be.sumSquares(s.gW, s.ss);

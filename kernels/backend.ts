@@ -86,8 +86,11 @@ export interface Backend {
   // ---- dense linear algebra ---------------------------------------------------------------
   /** C (m×n) = alpha·op(A)·op(B) + beta·C. */
   gemm(a: Tensor, b: Tensor, c: Tensor, opts?: GemmOptions): void;
-  /** Encoder pre-activation: out (n×c) = X (n×d) · W (d×c) + bias (c). */
-  linear(x: Tensor, w: Tensor, bias: Tensor | null, out: Tensor): void;
+  /**
+   * Encoder pre-activation: out (n×c) = X (n×d) · W (d×c) + bias (c); with `transW`, W is stored
+   * as c×d (one row per concept, like the decoder) and out = X · Wᵀ + bias.
+   */
+  linear(x: Tensor, w: Tensor, bias: Tensor | null, out: Tensor, transW?: boolean): void;
 
   // ---- sparsification --------------------------------------------------------------------
   /** Per row, keep the k largest positive entries of `pre` (n×c); write n·k entries to `z`. */

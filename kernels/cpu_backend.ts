@@ -51,6 +51,7 @@ import {
   scaleRowsHost,
 } from "./cpu_mask.ts";
 import { WasmRuntime } from "./wasm_runtime.ts";
+import { type CsrOffsets, type NativeSparse, packFloats } from "./native_sparse.ts";
 import { TKSCAN_PAD } from "./wasm_kernels_dense.ts";
 
 /** A host tensor of the CPU backend. */
@@ -62,6 +63,8 @@ export class CpuTensor implements Tensor {
   data: Float32Array | Int32Array;
   /** Byte offset in the backend's wasm memory, or −1 for a plain host array. */
   ptr: number;
+  /** The sparse codes whose pattern (rowPtr or index) this tensor holds, if any. */
+  owner: CpuSparse | null = null;
   constructor(
     shape: readonly number[],
     dtype: DType,
@@ -78,6 +81,12 @@ export class CpuTensor implements Tensor {
 
 /** Sparse codes held by the CPU backend. */
 class CpuSparse implements SparseCodes {
+  /**
+   * True when the pattern may have changed since the backend last built its column view (CSC)
+   * of these codes: set by every op that writes rowPtr or index, and by {@link csr}, which hands
+   * the arrays out writable.
+   */
+  cscStale = true;
   constructor(
     readonly rows: number,
     readonly cols: number,
@@ -85,8 +94,12 @@ class CpuSparse implements SparseCodes {
     readonly rowPtr: CpuTensor,
     readonly index: CpuTensor,
     readonly value: CpuTensor,
-  ) {}
+  ) {
+    rowPtr.owner = this;
+    index.owner = this;
+  }
   csr(): CsrCodes {
+    this.cscStale = true;
     return {
       rows: this.rows,
       cols: this.cols,
@@ -108,18 +121,43 @@ export class CpuBackend implements Backend {
   readonly rt: WasmRuntime;
   #registry: FinalizationRegistry<number>;
   #csc: { colPtr: CpuTensor; slotRow: CpuTensor; slotEntry: CpuTensor } | null = null;
+  /** The codes the column view in {@link #csc} was built for (valid while not `cscStale`). */
+  #cscOf: CpuSparse | null = null;
   #wasmScratch: CpuTensor | null = null;
+
+  /** The native sparse kernels, when loaded (else the wasm kernels run those ops). */
+  readonly native: NativeSparse | null;
 
   /**
    * @param provider the GEMM implementation (the backend owns it and closes it).
    * @param threads threads for the wasm kernels (default: all cores, at most 8).
+   * @param native native sparse kernels (decode, residual, sample, gather), or null for wasm.
    */
-  constructor(provider: GemmProvider, threads?: number) {
+  constructor(provider: GemmProvider, threads?: number, native: NativeSparse | null = null) {
     this.provider = provider;
     this.name = `cpu:${provider.name}`;
     this.rt = new WasmRuntime(threads);
+    this.native = native;
     const rt = this.rt;
     this.#registry = new FinalizationRegistry((ptr: number) => rt.free(ptr));
+  }
+
+  #pack: CpuTensor | null = null;
+  /**
+   * Heap scratch for the native kernels' slab-major copy of an r×d matrix, and the thread count
+   * for `work` (one thread below a million operations); null when the heap is full.
+   */
+  #nativeScratch(d: number, rows: number, work: number): { pack: number; threads: number } | null {
+    const size = packFloats(d, Math.max(rows, 1));
+    if (!this.#pack || this.#pack.size < size) {
+      if (this.#pack) this.dispose(this.#pack);
+      this.#pack = this.#new([size], "f32");
+    }
+    if (this.#pack.ptr < 0) return null;
+    return { pack: this.#pack.ptr, threads: work >= 1 << 20 ? this.rt.threads : 1 };
+  }
+  #offsets(z: CpuSparse): CsrOffsets {
+    return { rowPtr: z.rowPtr.ptr, index: z.index.ptr, value: z.value.ptr };
   }
 
   /** Resolves once the kernel threads have started (ops work before, on one thread). */
@@ -150,13 +188,17 @@ export class CpuBackend implements Backend {
 
   /**
    * Column-major (CSC) view of the codes' entries, in heap scratch: entries of concept j are
-   * slots colPtr[j]..colPtr[j+1]-1, each with its row and its CSR entry position. Rebuilt per
-   * call (O(nnz + cols)). Null when the heap is full.
+   * slots colPtr[j]..colPtr[j+1]-1, each with its row and its CSR entry position. Built in
+   * O(nnz + cols) and reused while the codes' pattern is unchanged (the decoder and encoder
+   * gradients of a step share one). Null when the heap is full.
    */
   #buildCsc(z: CpuSparse): { colPtr: number; slotRow: number; slotEntry: number } | null {
     const nnz = (z.rowPtr.data as Int32Array)[z.rows];
     const c = z.cols;
     let s = this.#csc;
+    if (s && this.#cscOf === z && !z.cscStale) {
+      return { colPtr: s.colPtr.ptr, slotRow: s.slotRow.ptr, slotEntry: s.slotEntry.ptr };
+    }
     if (!s || s.colPtr.size < c + 1 || s.slotRow.size < nnz) {
       if (s) { for (const t of [s.colPtr, s.slotRow, s.slotEntry]) this.dispose(t); }
       const cap = Math.max(nnz, s ? s.slotRow.size : 0, 1);
@@ -184,6 +226,8 @@ export class CpuBackend implements Backend {
     }
     for (let j = c; j > 0; j--) colPtr[j] = colPtr[j - 1];
     colPtr[0] = 0;
+    this.#cscOf = z;
+    z.cscStale = false;
     return { colPtr: s.colPtr.ptr, slotRow: s.slotRow.ptr, slotEntry: s.slotEntry.ptr };
   }
 
@@ -306,6 +350,7 @@ export class CpuBackend implements Backend {
     if (n < 2 || n * c < 1 << 16 || z.capacity < n * c) return false;
     const part = this.#rowChunks(n, 1, 1);
     if (!part || !this.#inHeap(pre, theta, z.rowPtr, z.index, z.value)) return false;
+    z.cscStale = true;
     const T = this.rt.threads;
     this.rt.run(
       "thresh",
@@ -406,6 +451,7 @@ export class CpuBackend implements Backend {
     const copy = this.#pending ? data.slice() : data;
     this.#exec(() => {
       c.data.set(copy, offset);
+      if (c.owner) c.owner.cscStale = true;
     });
   }
   async read(t: Tensor): Promise<Float32Array | Int32Array> {
@@ -432,6 +478,7 @@ export class CpuBackend implements Backend {
     }
     this.#exec(() => {
       d.data.set(s.data.subarray(start * cols, (start + count) * cols));
+      if (d.owner) d.owner.cscStale = true;
     });
   }
   dispose(t: Tensor): void {
@@ -455,6 +502,7 @@ export class CpuBackend implements Backend {
   }
   disposeSparse(z: SparseCodes): void {
     if (!(z instanceof CpuSparse)) return;
+    if (this.#cscOf === z) this.#cscOf = null;
     for (const t of [z.rowPtr, z.index, z.value]) this.dispose(t);
   }
 
@@ -484,12 +532,12 @@ export class CpuBackend implements Backend {
     };
     this.#exec(() => this.provider.sgemm(call));
   }
-  linear(x: Tensor, w: Tensor, bias: Tensor | null, out: Tensor): void {
+  linear(x: Tensor, w: Tensor, bias: Tensor | null, out: Tensor, transW = false): void {
     const xs = this.#t(x, "linear x").shape, ws = this.#t(w, "linear w").shape;
     if (xs.length !== 2 || ws.length !== 2) throw shapeError("linear", "x and w must be 2-D");
     const [n, d] = xs;
-    const c = ws[1];
-    checkShape("linear w", ws, [d, c]);
+    const c = transW ? ws[0] : ws[1];
+    checkShape("linear w", ws, transW ? [c, d] : [d, c]);
     checkShape("linear out", this.#t(out, "linear out").shape, [n, c]);
     if (bias) {
       checkShape("linear bias", this.#t(bias, "linear bias").shape, [c]);
@@ -507,7 +555,7 @@ export class CpuBackend implements Backend {
         }
       });
     }
-    this.gemm(x, w, out, { beta: bias ? 1 : 0 });
+    this.gemm(x, w, out, { beta: bias ? 1 : 0, transB: transW });
   }
 
   // ---- sparsification ----
@@ -590,6 +638,29 @@ export class CpuBackend implements Backend {
     this.#exec(() => {
       if (this.#inHeap(Z.rowPtr, Z.index, Z.value, tD, tO, tB)) {
         const nnz = (Z.rowPtr.data as Int32Array)[Z.rows];
+        const nat = this.native && this.#nativeScratch(d, Z.cols, (nnz + Z.rows) * d);
+        if (nat) {
+          const bp = tB ? tB.ptr : 0;
+          const { pack, threads } = nat;
+          const m = this.rt.memory, zo = this.#offsets(Z);
+          this.native!.resid(
+            m,
+            zo,
+            tD.ptr,
+            d,
+            bp,
+            0,
+            1,
+            tO.ptr,
+            0,
+            0,
+            Z.rows,
+            Z.cols,
+            pack,
+            threads,
+          );
+          return;
+        }
         this.rt.run(
           "decode",
           [Z.rowPtr.ptr, Z.index.ptr, Z.value.ptr, tD.ptr, d, tB ? tB.ptr : 0, tO.ptr],
@@ -638,12 +709,11 @@ export class CpuBackend implements Backend {
     }
     this.#exec(() => {
       const nnz = (Z.rowPtr.data as Int32Array)[n];
-      this.rt.run(
-        "resid",
-        [
-          Z.rowPtr.ptr,
-          Z.index.ptr,
-          Z.value.ptr,
+      const nat = this.native && this.#nativeScratch(d, Z.cols, (2 * nnz + 3 * n) * d);
+      if (nat) {
+        this.native!.resid(
+          this.rt.memory,
+          this.#offsets(Z),
           tD.ptr,
           d,
           tB ? tB.ptr : 0,
@@ -652,11 +722,32 @@ export class CpuBackend implements Backend {
           tR.ptr,
           rowSs.ptr,
           tV ? tV.ptr : 0,
-        ],
-        0,
-        n,
-        (2 * nnz + 3 * n) * d,
-      );
+          n,
+          Z.cols,
+          nat.pack,
+          nat.threads,
+        );
+      } else {
+        this.rt.run(
+          "resid",
+          [
+            Z.rowPtr.ptr,
+            Z.index.ptr,
+            Z.value.ptr,
+            tD.ptr,
+            d,
+            tB ? tB.ptr : 0,
+            tX.ptr,
+            scale,
+            tR.ptr,
+            rowSs.ptr,
+            tV ? tV.ptr : 0,
+          ],
+          0,
+          n,
+          (2 * nnz + 3 * n) * d,
+        );
+      }
       const ss = rowSs.data as Float32Array;
       let total = 0;
       for (let i = 0; i < n; i++) total += ss[i];
@@ -682,6 +773,13 @@ export class CpuBackend implements Backend {
     this.#exec(() => {
       if (this.#inHeap(Z.rowPtr, Z.index, tG, tD, tV)) {
         const nnz = (Z.rowPtr.data as Int32Array)[Z.rows];
+        const nat = this.native && this.#nativeScratch(d, Z.cols, nnz * d);
+        if (nat) {
+          const { pack, threads } = nat;
+          const m = this.rt.memory, zo = this.#offsets(Z);
+          this.native!.sample(m, tG.ptr, tD.ptr, d, zo, tV.ptr, Z.rows, Z.cols, pack, threads);
+          return;
+        }
         this.rt.run(
           "sample",
           [tG.ptr, tD.ptr, d, Z.rowPtr.ptr, Z.index.ptr, tV.ptr],
@@ -754,6 +852,25 @@ export class CpuBackend implements Backend {
     const csc = this.#buildCsc(z);
     if (!csc) return false;
     const nnz = (z.rowPtr.data as Int32Array)[z.rows];
+    const nat = this.native && this.#nativeScratch(d, z.rows, (nnz + z.cols) * d);
+    if (nat) {
+      const { pack, threads } = nat;
+      const m = this.rt.memory;
+      this.native!.gather(
+        m,
+        csc,
+        vals.ptr,
+        src.ptr,
+        d,
+        out.ptr,
+        beta,
+        z.cols,
+        z.rows,
+        pack,
+        threads,
+      );
+      return true;
+    }
     this.rt.run(
       "gather",
       [csc.colPtr, csc.slotRow, csc.slotEntry, vals.ptr, src.ptr, d, out.ptr, beta],
@@ -821,7 +938,10 @@ export class CpuBackend implements Backend {
     if (S.size !== D.size) throw shapeError("copy", `sizes ${S.size} ≠ ${D.size}`);
     if (S.dtype !== D.dtype) throw shapeError("copy", `dtypes ${S.dtype} ≠ ${D.dtype}`);
     if (S === D) return;
-    this.#exec(() => D.data.set(S.data));
+    this.#exec(() => {
+      D.data.set(S.data);
+      if (D.owner) D.owner.cscStale = true;
+    });
   }
   scaleRows(v: Tensor, a: Tensor, out: Tensor, beta = 0): void {
     const as = this.#t(a, "scaleRows a").shape;

@@ -63,6 +63,13 @@ export function loadOpenBlas(paths: readonly string[] = BLAS_CANDIDATES): GemmPr
     env = Deno.env.get("CONCEPT_ATLAS_BLAS");
   } catch { /* no env permission */ }
   const list = env ? [env, ...paths] : paths;
+  // OpenBLAS's threads spin for a while after each call, taking a core from the kernels that
+  // follow a GEMM; a short timeout (read when the library loads) lets them sleep soon.
+  try {
+    if (Deno.env.get("OPENBLAS_THREAD_TIMEOUT") === undefined) {
+      Deno.env.set("OPENBLAS_THREAD_TIMEOUT", "4");
+    }
+  } catch { /* no env permission */ }
   for (const path of list) {
     let lib: Deno.DynamicLibrary<typeof SYMBOLS>;
     try {

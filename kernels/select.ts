@@ -8,6 +8,7 @@ import type { GemmKind, GemmProvider } from "./gemm_provider.ts";
 import { createJsGemm } from "./js_gemm.ts";
 import { loadOpenBlas } from "./openblas.ts";
 import { loadOrtGemm } from "./ort_gemm.ts";
+import { loadNativeSparse, type NativeSparse } from "./native_sparse.ts";
 import { UserError } from "../pipeline/errors.ts";
 
 /** Which backend to create. */
@@ -19,6 +20,11 @@ export interface CreateBackendOptions {
   log?: (line: string) => void;
   /** Force a CPU GEMM provider (default: the fastest available). */
   gemm?: GemmKind;
+  /**
+   * CPU sparse kernels: `native` (built with the system C compiler, see native_sparse.ts; an error
+   * when it cannot be built), `wasm`, or by default native when available, else wasm.
+   */
+  sparse?: "native" | "wasm";
 }
 
 /**
@@ -116,8 +122,20 @@ export async function createBackend(
     }
   }
   const provider = await createGemmProvider(opts.gemm);
-  const b = new CpuBackend(provider);
+  let native: NativeSparse | null = null;
+  if (opts.sparse !== "wasm") {
+    const why: string[] = [];
+    native = await loadNativeSparse((line) => why.push(line));
+    if (!native && opts.sparse === "native") {
+      throw new UserError(
+        `sparse kernels: native kernels unavailable (${
+          why.join("; ") || "not on Linux"
+        }); install gcc or use the wasm kernels`,
+      );
+    }
+  }
+  const b = new CpuBackend(provider, undefined, native);
   await b.ready();
-  log(`backend: ${b.name} (${provider.detail})`);
+  log(`backend: ${b.name} (${provider.detail}; sparse kernels ${native ? native.detail : "wasm"})`);
   return b;
 }

@@ -304,14 +304,14 @@ class WebGpuBackend implements Backend {
       [Math.ceil(n / 64), Math.ceil(m / 64)],
     );
   }
-  linear(x: Tensor, w: Tensor, bias: Tensor | null, out: Tensor): void {
+  linear(x: Tensor, w: Tensor, bias: Tensor | null, out: Tensor, transW = false): void {
     const X = this.#t(x, "linear x"), W = this.#t(w, "linear w"), O = this.#t(out, "linear out");
     if (X.shape.length !== 2 || W.shape.length !== 2) {
       throw shapeError("linear", "x, w must be 2-D");
     }
     const [n, d] = X.shape;
-    const c = W.shape[1];
-    checkShape("linear w", W.shape, [d, c]);
+    const c = transW ? W.shape[0] : W.shape[1];
+    checkShape("linear w", W.shape, transW ? [c, d] : [d, c]);
     checkShape("linear out", O.shape, [n, c]);
     if (bias) {
       const Bi = this.#t(bias, "linear bias");
@@ -319,7 +319,7 @@ class WebGpuBackend implements Backend {
       const g = this.#grid(Math.ceil((n * c) / K.WG));
       this.#dispatch(K.FILL_BIAS, [n * c, c, g[0], 0], [Bi.buffer, O.buffer], g);
     }
-    this.gemm(x, w, out, { beta: bias ? 1 : 0 });
+    this.gemm(x, w, out, { beta: bias ? 1 : 0, transB: transW });
   }
 
   // ---- sparsification ----

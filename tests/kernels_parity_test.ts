@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import type { Backend, SparseCodes, Tensor } from "../kernels/backend.ts";
 import { createBackend } from "../kernels/select.ts";
+import type { CpuBackend } from "../kernels/cpu_backend.ts";
 import type { GemmKind } from "../kernels/gemm_provider.ts";
 import { loadOpenBlas } from "../kernels/openblas.ts";
 import { Rng } from "../data/random.ts";
@@ -130,17 +131,21 @@ async function suite(t: Deno.TestContext, be: Backend): Promise<void> {
     assert.throws(() => be.gemm(A, B, C), /inner/);
   });
 
-  await t.step("linear: with and without bias", async () => {
+  await t.step("linear: with and without bias, W as d×c or c×d", async () => {
     for (const [n, d, c] of [[1, 7, 9], [37, 20, 65], [3, 1, 1]]) {
       for (const withBias of [false, true]) {
-        const x = randn(rng, n * d), w = randn(rng, d * c), bias = randn(rng, c);
-        const X = be.upload(x, [n, d]), W = be.upload(w, [d, c]), Bi = be.upload(bias, [c]);
-        const O = be.upload(randn(rng, n * c), [n, c]);
-        be.linear(X, W, withBias ? Bi : null, O);
-        const b2 = new Float32Array(n * c);
-        if (withBias) { for (let i = 0; i < n; i++) b2.set(bias, i * c); }
-        const ref = refGemm(x, w, b2, n, c, d, false, false, 1, 1);
-        assertClose(await f32(O), ref, d + 1, `linear ${n}x${d}x${c} bias=${withBias}`);
+        for (const transW of [false, true]) {
+          const x = randn(rng, n * d), w = randn(rng, d * c), bias = randn(rng, c);
+          const X = be.upload(x, [n, d]), Bi = be.upload(bias, [c]);
+          const W = be.upload(w, transW ? [c, d] : [d, c]);
+          const O = be.upload(randn(rng, n * c), [n, c]);
+          be.linear(X, W, withBias ? Bi : null, O, transW);
+          const b2 = new Float32Array(n * c);
+          if (withBias) { for (let i = 0; i < n; i++) b2.set(bias, i * c); }
+          const ref = refGemm(x, w, b2, n, c, d, false, transW, 1, 1);
+          const what = `linear ${n}x${d}x${c} bias=${withBias} transW=${transW}`;
+          assertClose(await f32(O), ref, d + 1, what);
+        }
       }
     }
   });
@@ -516,21 +521,42 @@ async function suite(t: Deno.TestContext, be: Backend): Promise<void> {
   });
 }
 
+/** True when a C compiler answers (then the native sparse kernels must load). */
+async function hasCompiler(): Promise<boolean> {
+  try {
+    const cc = Deno.env.get("CONCEPT_ATLAS_CC") ?? "cc";
+    return (await new Deno.Command(cc, { args: ["--version"], stdout: "null", stderr: "null" })
+      .output()).success;
+  } catch {
+    return false;
+  }
+}
+
 const providers: GemmKind[] = ["openblas", "ort", "js"];
 for (const gemm of providers) {
-  Deno.test(`kernels parity: cpu:${gemm} matches the float64 reference`, async (t) => {
-    if (gemm === "openblas" && !loadOpenBlas()) {
-      console.warn("skipped: no CBLAS library (install libopenblas0)");
-      return;
-    }
-    const be = await createBackend("cpu", { gemm });
-    assert.equal(be.name, `cpu:${gemm}`);
-    try {
-      await suite(t, be);
-    } finally {
-      be.close();
-    }
-  });
+  // the default sparse kernels (native where a compiler exists), and the wasm ones explicitly
+  for (const sparse of [undefined, "wasm"] as const) {
+    if (sparse === "wasm" && gemm !== "openblas") continue;
+    const label = `cpu:${gemm}${sparse ? ", wasm sparse kernels" : ""}`;
+    Deno.test(`kernels parity: ${label} matches the float64 reference`, async (t) => {
+      if (gemm === "openblas" && !loadOpenBlas()) {
+        console.warn("skipped: no CBLAS library (install libopenblas0)");
+        return;
+      }
+      const be = await createBackend("cpu", { gemm, sparse });
+      assert.equal(be.name, `cpu:${gemm}`);
+      const native = (be as CpuBackend).native;
+      if (sparse === "wasm") assert.equal(native, null);
+      else if (await hasCompiler()) {
+        assert.ok(native, "a C compiler exists: native kernels expected");
+      }
+      try {
+        await suite(t, be);
+      } finally {
+        be.close();
+      }
+    });
+  }
 }
 
 Deno.test({

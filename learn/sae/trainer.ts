@@ -1,15 +1,17 @@
 /**
  * Training loop of the SAE family (method.md §2) on a {@link Backend}.
  *
- * Per step, all on the backend: pre = (X − b_dec)·W + b_enc; codes Z = Π(pre); Â = Z·D (+ b_dec);
+ * The encoder is held as W (c×d, one row per concept, like the decoder D): the encoder matrix of
+ * method.md is Wᵀ (exported as W_enc, d×c). Per step, all on the backend: pre = (X − b_dec)·Wᵀ +
+ * b_enc; codes Z = Π(pre); Â = Z·D (+ b_dec);
  * loss = (1/B)·Σ‖Â − X‖² (+ method terms); gradients through the sparse pattern; AuxK on dead
  * concepts; the decoder gradient loses its component parallel to each row; global-norm clip;
  * AdamW; decoder rows renormalised. The host reads scalars and c-vectors only every `syncEvery`
  * steps (controllers, dead tracking) and once per epoch (the log).
  *
  * Gradients (G = (2/B)·(Â − X), g_ij = ⟨G_i, D_j⟩ on active entries):
- * ∂D = Zᵀ·G; ∂W = Xᵀ·S; ∂b_enc = colsum S with S_ij = g_ij (+ λ/B for relu's ℓ1);
- * ∂b_dec = colsum G − W·∂b_enc. JumpReLU's threshold (straight-through, rectangle kernel of
+ * ∂D = Zᵀ·G; ∂W = Sᵀ·X; ∂b_enc = colsum S with S_ij = g_ij (+ λ/B for relu's ℓ1);
+ * ∂b_dec = colsum G − Wᵀ·∂b_enc. JumpReLU's threshold (straight-through, rectangle kernel of
  * bandwidth ε): ∂θ_j = −(θ_j/ε)·Σ_{i: |pre_ij−θ_j|<ε/2} g_ij − (λ/(B·ε))·#{i: |pre_ij−θ_j|<ε/2}.
  * Matryoshka: the mean over prefixes p of (1/B)·Σ‖Z_{:, <m_p}·D_{<m_p} (+ b_dec) − X‖².
  */
@@ -181,11 +183,9 @@ class SaeTrainer {
       : (o.jumpL0Penalty ?? o.jumpL0PenaltyInit ?? NaN);
     this.lastFired = new Float64Array(c);
 
-    // ---- initial parameters: D random unit rows, W = Dᵀ, biases 0 (b_dec = data mean) ----
+    // ---- initial parameters: D random unit rows, encoder = Dᵀ (W = D), biases 0 (b_dec = mean) ----
     const rng = new Rng(seed);
     const D0 = normalizeRows(rng.fillNormal(new Float32Array(c * d)), c, d);
-    const W0 = new Float32Array(d * c);
-    for (let j = 0; j < c; j++) for (let t = 0; t < d; t++) W0[t * c + j] = D0[j * d + t];
     const b = this.b;
     const keep = (t: Tensor) => (this.held.push(t), t);
     const param = (t: Tensor, decay: boolean) => {
@@ -199,7 +199,7 @@ class SaeTrainer {
       });
       return t;
     };
-    this.W = param(b.upload(W0, [d, c]), true);
+    this.W = param(b.upload(D0, [c, d]), true);
     this.bEnc = param(b.zeros([c]), false);
     this.D = param(b.upload(D0, [c, d]), true);
     if (o.decoderBias) {
@@ -314,7 +314,7 @@ class SaeTrainer {
     if ((method !== "relu" && method !== "jumprelu") || !Number.isNaN(this.lambda)) return;
     const rows = new Rng(`${this.seed}:sae-init`).permutation(n);
     this.loadBatch(batch, rows, 0);
-    b.linear(this.xc, this.W, this.bEnc, this.pre);
+    b.linear(this.xc, this.W, this.bEnc, this.pre, true);
     const kq = Math.max(1, Math.min(c, Math.round(this.targetL0)));
     const minKept = v.scratch("init.min", [1]);
     b.batchTopk(this.pre, kq, this.z, minKept);
@@ -339,7 +339,7 @@ class SaeTrainer {
     const batches = Math.floor(n / B);
     for (let s = 0; s < batches; s++) {
       this.loadBatch(batch, order, s * B);
-      b.linear(this.xc, this.W, this.bEnc, this.pre);
+      b.linear(this.xc, this.W, this.bEnc, this.pre, true);
       b.batchTopk(this.pre, k, this.z, minKept);
       b.axpby(1, sum, 1 / batches, minKept, sum);
     }
@@ -452,7 +452,7 @@ class SaeTrainer {
       c: this.c,
       d: this.d,
       k: this.k,
-      wEnc: await f32(this.W),
+      wEnc: transposed(await f32(this.W), this.c, this.d),
       bEnc: await f32(this.bEnc),
       wDec: await f32(this.D),
       bDec: this.bDec ? await f32(this.bDec) : null,
@@ -468,7 +468,7 @@ class SaeTrainer {
       b.linear(v.constant([B, 1], 1), v.constant([1, d], 0), this.bDec, this.xc);
       b.axpby(1, this.xb, -1, this.xc, this.xc);
     }
-    b.linear(this.xc, this.W, this.bEnc, this.pre);
+    b.linear(this.xc, this.W, this.bEnc, this.pre, true);
     const gBdRow = this.bDec ? v.scratch("bdec.row", [1, d]) : null;
     if (gBdRow) v.zero(gBdRow);
     const P = this.prefixes.length;
@@ -528,7 +528,7 @@ class SaeTrainer {
       });
     }
     b.maskAbove(this.pre, th, Gf, Gf); // S
-    b.gemm(this.xc, Gf, this.gradOf(this.W), { transA: true });
+    b.gemm(Gf, this.xc, this.gradOf(this.W), { transA: true });
     b.columnSum(Gf, this.gradOf(this.bEnc), 0);
   }
 
@@ -609,7 +609,7 @@ class SaeTrainer {
     if (P > 1) b.axpby(1, this.vals, 1, vFull, this.vals);
     if (method === "relu") b.axpby(1, this.vals, this.lambda / B, this.onesCap, this.vals);
     if (method === "topk") b.maskAbove(this.z.value, zero, this.vals, this.vals);
-    b.sparseOuterToColumns(this.xc, this.z, this.vals, gW, 0);
+    b.sparseTransposeProduct(this.z, this.vals, this.xc, gW, 0);
     b.sparseColumnSum(this.z, this.vals, gB, 0);
     if (method === "jumprelu") this.jumpThetaGrad(zA!, zB!);
   }
@@ -637,15 +637,15 @@ class SaeTrainer {
       b.sparseTransposeProduct(zAux, null, rAux, gD, 1);
       b.sparseSample(rAux, this.D, zAux, valsAux);
       b.maskAbove(zAux.value, v.constant([1], 0), valsAux, valsAux);
-      b.sparseOuterToColumns(this.xc, zAux, valsAux, gW, 1);
+      b.sparseTransposeProduct(zAux, valsAux, this.xc, gW, 1);
       b.sparseColumnSum(zAux, valsAux, gB, 1);
     }
 
-    // ---- decoder bias: ∂b_dec = colsum G − W·∂b_enc ----------------------------------------------
+    // ---- decoder bias: ∂b_dec = colsum G − Wᵀ·∂b_enc ---------------------------------------------
     if (this.bDec && gBdRow) {
       const gbRow = v.scratch("benc.row", [1, c]);
       v.toRow(gB, gbRow);
-      b.gemm(gbRow, this.W, gBdRow, { transB: true, alpha: -1, beta: 1 });
+      b.gemm(gbRow, this.W, gBdRow, { alpha: -1, beta: 1 });
       v.rowToVector(gBdRow, this.gradOf(this.bDec));
     }
 
@@ -714,4 +714,11 @@ class SaeTrainer {
     }
     return this.#masks[p];
   }
+}
+
+/** The d×c transpose of a row-major c×d matrix (the encoder rows → W_enc). */
+function transposed(w: Float32Array, c: number, d: number): Float32Array {
+  const out = new Float32Array(d * c);
+  for (let j = 0; j < c; j++) for (let t = 0; t < d; t++) out[t * c + j] = w[j * d + t];
+  return out;
 }

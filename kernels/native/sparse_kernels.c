@@ -1,0 +1,385 @@
+/*
+ * Native sparse kernels of the CPU backend (Concept Atlas, kernels/native_sparse.ts builds and
+ * loads this file with the system C compiler; without one the backend uses its WebAssembly
+ * kernels). Every tensor lives in the backend's WebAssembly memory: functions take that memory's
+ * base address and byte offsets into it. Shapes are row-major float32; sparse codes are CSR
+ * (rowPtr i32 [n+1], index i32, value f32); the gather's column view (colPtr i32 [c+1], slotRow,
+ * slotEntry) is built by the backend.
+ *
+ * Slabs: a sparse product reads, per entry (i, j), a whole row of a matrix that does not fit the
+ * per-core L2 cache (the dictionary: 6144 x 3 KB), so a row-by-row kernel runs at memory speed.
+ * These kernels first copy the gathered matrix into slab-major order (slab s holds floats
+ * 64s..64s+63 of every row, zero-padded, contiguous), then sweep slab by slab: the slab being
+ * gathered (c x 256 B = 1.5 MB) stays in L2, and a row's piece is four 512-bit registers.
+ *
+ * Exports (all synchronous; `threads` >= 1 worker threads are started per call):
+ *   atlas_native_version()                                     -> ABI version
+ *   atlas_native_slab()                                        -> floats per slab
+ *   atlas_resid(base, rowPtr, index, value, dict, d, bias|0, x|0, scale, out, rowSs|0, vals|0,
+ *               n, c, pack, threads)
+ *       out_i = scale * (Z_i D + bias - x_i)   (x = 0: out_i = Z_i D + bias, scale ignored)
+ *       rowSs_i = || Z_i D + bias - x_i ||^2   (when rowSs and x are given)
+ *       vals_e = < out_i, D_j >                (when vals is given)
+ *   atlas_sample(base, g, dict, d, rowPtr, index, vals, n, c, pack, threads)
+ *       vals_e = < G_i, D_j >
+ *   atlas_gather(base, colPtr, slotRow, slotEntry, vals, src, d, out, beta, c, n, pack, threads)
+ *       out_j = beta out_j + sum_{s in column j, vals != 0} vals[slotEntry_s] src_{slotRow_s}
+ *       (beta 0 overwrites, even NaN; a zero value is skipped, even over a NaN source row)
+ * `pack` is scratch of at least ceil(d/SLAB)*SLAB*max(n, c) floats (64-byte aligned).
+ */
+#include <pthread.h>
+#include <stdint.h>
+#include <string.h>
+
+#ifndef SLAB
+#define SLAB 64 /* floats per slab: a multiple of 16 */
+#endif
+#define NV (SLAB / 16)
+#define MAX_THREADS 16
+
+typedef float v16 __attribute__((vector_size(64)));
+typedef float v16u __attribute__((vector_size(64), aligned(4)));
+
+static inline v16 ld(const float *p) { return *(const v16u *)p; }
+static inline void st(float *p, v16 v) { *(v16u *)p = v; }
+static inline v16 splat(float x) { return (v16){0} + x; }
+typedef float v8 __attribute__((vector_size(32)));
+typedef float v4 __attribute__((vector_size(16)));
+static inline float hsum(v16 v) {
+  const v8 a = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) +
+               __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
+  const v4 b = __builtin_shufflevector(a, a, 0, 1, 2, 3) + __builtin_shufflevector(a, a, 4, 5, 6, 7);
+  const v4 c = b + __builtin_shufflevector(b, b, 2, 3, 0, 1);
+  return c[0] + c[1];
+}
+
+/* ---- a fork-join over [lo, hi) split at the given boundaries -------------------------------- */
+typedef void (*range_fn)(void *args, int lo, int hi);
+typedef struct {
+  range_fn fn;
+  void *args;
+  int lo, hi;
+} job_t;
+static void *thunk(void *p) {
+  job_t *j = (job_t *)p;
+  j->fn(j->args, j->lo, j->hi);
+  return 0;
+}
+/* bounds[0..parts] ascending; part 0 runs on the calling thread. */
+static void fork_join(range_fn fn, void *args, const int *bounds, int parts) {
+  pthread_t th[MAX_THREADS];
+  job_t jobs[MAX_THREADS];
+  int started[MAX_THREADS] = {0};
+  for (int t = 1; t < parts; t++) {
+    jobs[t] = (job_t){fn, args, bounds[t], bounds[t + 1]};
+    if (bounds[t + 1] > bounds[t]) started[t] = pthread_create(&th[t], 0, thunk, &jobs[t]) == 0;
+    if (!started[t] && bounds[t + 1] > bounds[t]) fn(args, bounds[t], bounds[t + 1]);
+  }
+  if (bounds[1] > bounds[0]) fn(args, bounds[0], bounds[1]);
+  for (int t = 1; t < parts; t++)
+    if (started[t]) pthread_join(th[t], 0);
+}
+static int clamp_threads(int threads, int work) {
+  if (threads > MAX_THREADS) threads = MAX_THREADS;
+  if (threads < 1) threads = 1;
+  if (threads > work) threads = work > 0 ? work : 1;
+  return threads;
+}
+/* even split of [0, n) */
+static void parallel(range_fn fn, void *args, int n, int threads) {
+  int parts = clamp_threads(threads, n), bounds[MAX_THREADS + 1];
+  for (int t = 0; t <= parts; t++) bounds[t] = (int)((int64_t)n * t / parts);
+  fork_join(fn, args, bounds, parts);
+}
+
+/* ---- slab-major copies ------------------------------------------------------------------------ */
+typedef struct {
+  const float *src;
+  float *dst;
+  int rows, d, slabs;
+} pack_t;
+/* dst[(s*rows + i)*SLAB + t] = src[i*d + SLAB*s + t] (0 past d), rows [lo, hi) */
+static void pack_rows(void *a, int lo, int hi) {
+  pack_t *p = (pack_t *)a;
+  for (int i = lo; i < hi; i++) {
+    const float *row = p->src + (int64_t)i * p->d;
+    for (int s = 0; s < p->slabs; s++) {
+      float *o = p->dst + ((int64_t)s * p->rows + i) * SLAB;
+      int w = p->d - s * SLAB;
+      if (w >= SLAB) {
+        for (int u = 0; u < NV; u++) st(o + 16 * u, ld(row + s * SLAB + 16 * u));
+      } else {
+        for (int t = 0; t < SLAB; t++) o[t] = t < w ? row[s * SLAB + t] : 0.0f;
+      }
+    }
+  }
+}
+static void pack(const float *src, int rows, int d, float *dst, int threads) {
+  pack_t p = {src, dst, rows, d, (d + SLAB - 1) / SLAB};
+  parallel(pack_rows, &p, rows, threads);
+}
+
+/* load / store w <= SLAB floats of a row piece as NV registers (zero-padded) */
+static inline void load_piece(const float *p, int w, v16 *x) {
+  if (w >= SLAB) {
+    for (int u = 0; u < NV; u++) x[u] = ld(p + 16 * u);
+    return;
+  }
+  float tmp[SLAB] __attribute__((aligned(64))) = {0};
+  memcpy(tmp, p, (size_t)w * sizeof(float));
+  for (int u = 0; u < NV; u++) x[u] = ld(tmp + 16 * u);
+}
+static inline void store_piece(float *p, int w, const v16 *x) {
+  if (w >= SLAB) {
+    for (int u = 0; u < NV; u++) st(p + 16 * u, x[u]);
+    return;
+  }
+  float tmp[SLAB] __attribute__((aligned(64)));
+  for (int u = 0; u < NV; u++) st(tmp + 16 * u, x[u]);
+  memcpy(p, tmp, (size_t)w * sizeof(float));
+}
+static inline int slab_width(int d, int s) { return d - s * SLAB < SLAB ? d - s * SLAB : SLAB; }
+
+/* ---- decode / residual / sample by rows ------------------------------------------------------- */
+typedef struct {
+  const int32_t *rowPtr, *index;
+  const float *value, *dictPack, *bias, *x, *g;
+  float *out, *rowSs, *vals;
+  float scale;
+  int d, c, slabs;
+} rows_t;
+
+/* out_i (and rowSs_i) for rows [lo, hi), slab by slab */
+static void decode_rows(void *a, int lo, int hi) {
+  rows_t *p = (rows_t *)a;
+  if (p->rowSs && p->x)
+    for (int i = lo; i < hi; i++) p->rowSs[i] = 0.0f;
+  const v16 sc = splat(p->scale);
+  for (int s = 0; s < p->slabs; s++) {
+    const float *Ds = p->dictPack + (int64_t)s * p->c * SLAB;
+    const int w = slab_width(p->d, s);
+    for (int i = lo; i < hi; i++) {
+      /* two interleaved partial sums (even and odd entries) hide the multiply-add latency */
+      v16 acc[NV] = {0}, acc2[NV] = {0};
+      int e = p->rowPtr[i];
+      const int e1 = p->rowPtr[i + 1];
+      for (; e + 1 < e1; e += 2) {
+        const float *q0 = Ds + (int64_t)p->index[e] * SLAB;
+        const float *q1 = Ds + (int64_t)p->index[e + 1] * SLAB;
+        const v16 v0 = splat(p->value[e]), v1 = splat(p->value[e + 1]);
+        for (int u = 0; u < NV; u++) {
+          acc[u] += v0 * ld(q0 + 16 * u);
+          acc2[u] += v1 * ld(q1 + 16 * u);
+        }
+      }
+      if (e < e1) {
+        const float *q0 = Ds + (int64_t)p->index[e] * SLAB;
+        const v16 v0 = splat(p->value[e]);
+        for (int u = 0; u < NV; u++) acc[u] += v0 * ld(q0 + 16 * u);
+      }
+      for (int u = 0; u < NV; u++) acc[u] += acc2[u];
+      if (p->bias) {
+        v16 b[NV];
+        load_piece(p->bias + s * SLAB, w, b);
+        for (int u = 0; u < NV; u++) acc[u] += b[u];
+      }
+      float *o = p->out + (int64_t)i * p->d + s * SLAB;
+      if (p->x) {
+        v16 x[NV], sq = {0};
+        load_piece(p->x + (int64_t)i * p->d + s * SLAB, w, x);
+        for (int u = 0; u < NV; u++) {
+          acc[u] -= x[u];
+          sq += acc[u] * acc[u];
+          acc[u] *= sc;
+        }
+        if (p->rowSs) p->rowSs[i] += hsum(sq);
+      }
+      store_piece(o, w, acc);
+    }
+  }
+}
+
+/*
+ * The lane sums of 16 vectors, as one vector (lane l = sum of x[l]): a transposing tree of
+ * pairwise folds, three operations per vector instead of a full horizontal sum each.
+ */
+static inline v16 fold2(v16 a, v16 b) { /* lanes 0-7: a folded to 8, lanes 8-15: b */
+  return __builtin_shufflevector(a, b, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23) +
+         __builtin_shufflevector(a, b, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30,
+                                 31);
+}
+static inline v16 fold4(v16 a, v16 b) { /* groups of 8 -> groups of 4 */
+  return __builtin_shufflevector(a, b, 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27) +
+         __builtin_shufflevector(a, b, 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31);
+}
+static inline v16 fold8(v16 a, v16 b) { /* groups of 4 -> groups of 2 */
+  return __builtin_shufflevector(a, b, 0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29) +
+         __builtin_shufflevector(a, b, 2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31);
+}
+static inline v16 fold16(v16 a, v16 b) { /* groups of 2 -> single lanes */
+  return __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30) +
+         __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+}
+static inline v16 sum16(const v16 *x) {
+  v16 h[8], q[4], r[2];
+  for (int t = 0; t < 8; t++) h[t] = fold2(x[2 * t], x[2 * t + 1]);
+  for (int t = 0; t < 4; t++) q[t] = fold4(h[2 * t], h[2 * t + 1]);
+  for (int t = 0; t < 2; t++) r[t] = fold8(q[2 * t], q[2 * t + 1]);
+  return fold16(r[0], r[1]);
+}
+/* <g, D piece> as one vector of partial sums */
+static inline v16 dot_piece(const v16 *g, const float *q) {
+  v16 x = g[0] * ld(q);
+  for (int u = 1; u < NV; u++) x += g[u] * ld(q + 16 * u);
+  return x;
+}
+
+/* vals_e = <g_i, D_j> for the entries of rows [lo, hi) (g = p->g, or out when g is null) */
+static void sample_rows(void *a, int lo, int hi) {
+  rows_t *p = (rows_t *)a;
+  const float *g = p->g ? p->g : p->out;
+  for (int e = p->rowPtr[lo]; e < p->rowPtr[hi]; e++) p->vals[e] = 0.0f;
+  for (int s = 0; s < p->slabs; s++) {
+    const float *Ds = p->dictPack + (int64_t)s * p->c * SLAB;
+    const int w = slab_width(p->d, s);
+    for (int i = lo; i < hi; i++) {
+      v16 gi[NV];
+      load_piece(g + (int64_t)i * p->d + s * SLAB, w, gi);
+      int e = p->rowPtr[i];
+      const int e1 = p->rowPtr[i + 1];
+      for (; e + 15 < e1; e += 16) {
+        v16 x[16];
+        for (int u = 0; u < 16; u++) x[u] = dot_piece(gi, Ds + (int64_t)p->index[e + u] * SLAB);
+        st(p->vals + e, ld(p->vals + e) + sum16(x));
+      }
+      for (; e < e1; e++) p->vals[e] += hsum(dot_piece(gi, Ds + (int64_t)p->index[e] * SLAB));
+    }
+  }
+}
+
+static void decode_sample_rows(void *a, int lo, int hi) {
+  rows_t *p = (rows_t *)a;
+  decode_rows(a, lo, hi);
+  if (p->vals) sample_rows(a, lo, hi);
+}
+
+#define AT(type, off) ((type *)(base + (off)))
+
+int atlas_native_version(void) { return 1; }
+int atlas_native_slab(void) { return SLAB; }
+
+void atlas_resid(uint8_t *base, uint32_t rowPtr, uint32_t index, uint32_t value, uint32_t dict,
+                 int32_t d, uint32_t bias, uint32_t x, float scale, uint32_t out, uint32_t rowSs,
+                 uint32_t vals, int32_t n, int32_t c, uint32_t packOff, int32_t threads) {
+  float *dp = AT(float, packOff);
+  pack(AT(const float, dict), c, d, dp, threads);
+  rows_t p = {AT(const int32_t, rowPtr),
+              AT(const int32_t, index),
+              AT(const float, value),
+              dp,
+              bias ? AT(const float, bias) : 0,
+              x ? AT(const float, x) : 0,
+              0,
+              AT(float, out),
+              rowSs ? AT(float, rowSs) : 0,
+              vals ? AT(float, vals) : 0,
+              scale,
+              d,
+              c,
+              (d + SLAB - 1) / SLAB};
+  parallel(decode_sample_rows, &p, n, threads);
+}
+
+void atlas_sample(uint8_t *base, uint32_t g, uint32_t dict, int32_t d, uint32_t rowPtr,
+                  uint32_t index, uint32_t vals, int32_t n, int32_t c, uint32_t packOff,
+                  int32_t threads) {
+  float *dp = AT(float, packOff);
+  pack(AT(const float, dict), c, d, dp, threads);
+  rows_t p = {AT(const int32_t, rowPtr),
+              AT(const int32_t, index),
+              0,
+              dp,
+              0,
+              0,
+              AT(const float, g),
+              0,
+              0,
+              AT(float, vals),
+              1.0f,
+              d,
+              c,
+              (d + SLAB - 1) / SLAB};
+  parallel(sample_rows, &p, n, threads);
+}
+
+/* ---- gather by concept ---------------------------------------------------------------------- */
+typedef struct {
+  const int32_t *colPtr, *slotRow, *slotEntry;
+  const float *vals, *srcPack;
+  float *out;
+  float beta;
+  int d, n, slabs;
+} gather_t;
+
+static void gather_cols(void *a, int lo, int hi) {
+  gather_t *p = (gather_t *)a;
+  const v16 bv = splat(p->beta);
+  for (int s = 0; s < p->slabs; s++) {
+    const float *Ss = p->srcPack + (int64_t)s * p->n * SLAB;
+    const int w = slab_width(p->d, s);
+    for (int j = lo; j < hi; j++) {
+      v16 acc[NV] = {0}, acc2[NV] = {0};
+      int q = p->colPtr[j];
+      const int q1 = p->colPtr[j + 1];
+      for (; q + 1 < q1; q += 2) {
+        const float v0 = p->vals[p->slotEntry[q]], v1 = p->vals[p->slotEntry[q + 1]];
+        if (v0 != 0.0f) {
+          const float *r = Ss + (int64_t)p->slotRow[q] * SLAB;
+          for (int u = 0; u < NV; u++) acc[u] += splat(v0) * ld(r + 16 * u);
+        }
+        if (v1 != 0.0f) {
+          const float *r = Ss + (int64_t)p->slotRow[q + 1] * SLAB;
+          for (int u = 0; u < NV; u++) acc2[u] += splat(v1) * ld(r + 16 * u);
+        }
+      }
+      if (q < q1) {
+        const float v0 = p->vals[p->slotEntry[q]];
+        if (v0 != 0.0f) {
+          const float *r = Ss + (int64_t)p->slotRow[q] * SLAB;
+          for (int u = 0; u < NV; u++) acc[u] += splat(v0) * ld(r + 16 * u);
+        }
+      }
+      for (int u = 0; u < NV; u++) acc[u] += acc2[u];
+      float *o = p->out + (int64_t)j * p->d + s * SLAB;
+      if (p->beta != 0.0f) {
+        v16 old[NV];
+        load_piece(o, w, old);
+        for (int u = 0; u < NV; u++) acc[u] += p->beta == 1.0f ? old[u] : bv * old[u];
+      }
+      store_piece(o, w, acc);
+    }
+  }
+}
+
+void atlas_gather(uint8_t *base, uint32_t colPtr, uint32_t slotRow, uint32_t slotEntry,
+                  uint32_t vals, uint32_t src, int32_t d, uint32_t out, float beta, int32_t c,
+                  int32_t n, uint32_t packOff, int32_t threads) {
+  float *sp = AT(float, packOff);
+  pack(AT(const float, src), n, d, sp, threads);
+  gather_t p = {AT(const int32_t, colPtr), AT(const int32_t, slotRow),
+                AT(const int32_t, slotEntry), AT(const float, vals), sp, AT(float, out), beta, d,
+                n, (d + SLAB - 1) / SLAB};
+  /* concepts split so that each thread gets about the same number of slots */
+  int parts = clamp_threads(threads, c), bounds[MAX_THREADS + 1];
+  const int32_t *cp = p.colPtr;
+  const int64_t nnz = cp[c];
+  bounds[0] = 0;
+  int j = 0;
+  for (int t = 1; t < parts; t++) {
+    const int64_t want = nnz * t / parts;
+    while (j < c && cp[j] < want) j++;
+    bounds[t] = j;
+  }
+  bounds[parts] = c;
+  fork_join(gather_cols, &p, bounds, parts);
+}

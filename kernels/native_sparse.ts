@@ -1,0 +1,300 @@
+/**
+ * Native sparse kernels for the CPU backend: kernels/native/sparse_kernels.c, compiled once per
+ * machine with the system C compiler (`cc -O3 -march=native`, cached by a hash of the source,
+ * the compiler's version and the CPU's flags) and loaded with `Deno.dlopen`. They run the sparse
+ * decode, residual, sample and by-concept gather of a training step on slab-major copies that
+ * stay in L2, with 512-bit vectors where the CPU has them — the WebAssembly kernels are limited to
+ * 128-bit vectors and to memory speed on these gathers.
+ *
+ * Without a compiler (or with `CONCEPT_ATLAS_NATIVE=0`) {@link loadNativeSparse} returns null and
+ * the backend keeps its WebAssembly kernels; the reason goes to the log. `CONCEPT_ATLAS_CC` picks
+ * the compiler (default `cc`); `CONCEPT_ATLAS_NATIVE_CACHE` the folder of built libraries
+ * (default `$XDG_CACHE_HOME/concept-atlas/native`, else `~/.cache/concept-atlas/native`).
+ */
+
+const SOURCE = new URL("./native/sparse_kernels.c", import.meta.url);
+/** ABI version the loader expects from `atlas_native_version()`. */
+const ABI = 1;
+/** Compiler flags (part of the cache key). */
+const FLAGS = ["-O3", "-march=native", "-fPIC", "-shared", "-pthread", "-std=gnu11"];
+
+const SYMBOLS = {
+  atlas_native_version: { parameters: [], result: "i32" },
+  atlas_native_slab: { parameters: [], result: "i32" },
+  atlas_resid: {
+    parameters: [
+      "pointer",
+      "u32",
+      "u32",
+      "u32",
+      "u32",
+      "i32",
+      "u32",
+      "u32",
+      "f32",
+      "u32",
+      "u32",
+      "u32",
+      "i32",
+      "i32",
+      "u32",
+      "i32",
+    ],
+    result: "void",
+  },
+  atlas_sample: {
+    parameters: ["pointer", "u32", "u32", "i32", "u32", "u32", "u32", "i32", "i32", "u32", "i32"],
+    result: "void",
+  },
+  atlas_gather: {
+    parameters: [
+      "pointer",
+      "u32",
+      "u32",
+      "u32",
+      "u32",
+      "u32",
+      "i32",
+      "u32",
+      "f32",
+      "i32",
+      "i32",
+      "u32",
+      "i32",
+    ],
+    result: "void",
+  },
+} as const;
+
+/** Byte offsets (into the backend's wasm memory) of one CSR code holder's arrays. */
+export interface CsrOffsets {
+  rowPtr: number;
+  index: number;
+  value: number;
+}
+
+/**
+ * The loaded kernels. Every `p*` argument is a byte offset into `memory`; `pack` is scratch of at
+ * least {@link packFloats}(d, max(n, c)) floats. Shapes: dict c×d, x/out/g/src n×d, gather out
+ * c×d, row-major float32.
+ */
+export interface NativeSparse {
+  /** What runs, for the log: e.g. `native (gcc 12.2.0, -march=native)`. */
+  readonly detail: string;
+  /**
+   * out_i = scale·(Z_i·D + bias − x_i) (x 0: out_i = Z_i·D + bias); rowSs_i = ‖Z_i·D + bias − x_i‖²
+   * (when rowSs and x are non-zero); vals_e = ⟨out_i, D_j⟩ (when vals is non-zero).
+   */
+  resid(
+    memory: WebAssembly.Memory,
+    z: CsrOffsets,
+    dict: number,
+    d: number,
+    bias: number,
+    x: number,
+    scale: number,
+    out: number,
+    rowSs: number,
+    vals: number,
+    n: number,
+    c: number,
+    pack: number,
+    threads: number,
+  ): void;
+  /** vals_e = ⟨G_i, D_j⟩ for every entry (i, j) of the codes. */
+  sample(
+    memory: WebAssembly.Memory,
+    g: number,
+    dict: number,
+    d: number,
+    z: CsrOffsets,
+    vals: number,
+    n: number,
+    c: number,
+    pack: number,
+    threads: number,
+  ): void;
+  /**
+   * out_j = beta·out_j + Σ_{slots s of column j, vals ≠ 0} vals[slotEntry_s]·src_{slotRow_s}
+   * (beta 0 overwrites, even NaN).
+   */
+  gather(
+    memory: WebAssembly.Memory,
+    csc: { colPtr: number; slotRow: number; slotEntry: number },
+    vals: number,
+    src: number,
+    d: number,
+    out: number,
+    beta: number,
+    c: number,
+    n: number,
+    pack: number,
+    threads: number,
+  ): void;
+  /** Unload the library. */
+  close(): void;
+}
+
+/** Floats per slab of the native kernels (the C file's `SLAB`; checked when loading). */
+export const NATIVE_SLAB = 64;
+
+/** Floats of slab-major scratch for `rows` rows of width d (rows padded to whole slabs). */
+export function packFloats(d: number, rows: number): number {
+  return Math.ceil(d / NATIVE_SLAB) * NATIVE_SLAB * rows;
+}
+
+let cached: Promise<NativeSparse | null> | null = null;
+
+/**
+ * Build (once per machine) and load the native kernels, or null when they cannot be used; the
+ * reason goes to `log`. Loaded once per process: later calls return the same library.
+ */
+export function loadNativeSparse(
+  log: (line: string) => void = () => {},
+): Promise<NativeSparse | null> {
+  if (!cached) cached = load(log);
+  return cached;
+}
+
+async function load(log: (line: string) => void): Promise<NativeSparse | null> {
+  if (Deno.env.get("CONCEPT_ATLAS_NATIVE") === "0") {
+    log("sparse kernels: wasm (CONCEPT_ATLAS_NATIVE=0)");
+    return null;
+  }
+  if (Deno.build.os !== "linux" || SOURCE.protocol !== "file:") return null;
+  const cc = Deno.env.get("CONCEPT_ATLAS_CC") ?? "cc";
+  let version: string;
+  try {
+    const r = await new Deno.Command(cc, { args: ["--version"], stdout: "piped", stderr: "null" })
+      .output();
+    if (!r.success) throw new Error(`exit ${r.code}`);
+    version = new TextDecoder().decode(r.stdout).split("\n")[0].trim();
+  } catch {
+    log(`sparse kernels: wasm (no C compiler "${cc}"; install gcc for the native kernels)`);
+    return null;
+  }
+  try {
+    const source = await Deno.readTextFile(SOURCE);
+    const key = await sha256(
+      [source, version, FLAGS.join(" "), cpuSignature()].join("\n"),
+    );
+    const dir = cacheDir();
+    await Deno.mkdir(dir, { recursive: true });
+    const lib = `${dir}/sparse_kernels-${key.slice(0, 16)}.so`;
+    if (!(await exists(lib))) {
+      const tmp = `${lib}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`;
+      const src = `${tmp}.c`;
+      await Deno.writeTextFile(src, source);
+      const r = await new Deno.Command(cc, {
+        args: [...FLAGS, "-o", tmp, src],
+        stdout: "null",
+        stderr: "piped",
+      }).output();
+      await Deno.remove(src).catch(() => {});
+      if (!r.success) {
+        await Deno.remove(tmp).catch(() => {});
+        const why = new TextDecoder().decode(r.stderr).split("\n")[0];
+        log(`sparse kernels: wasm (the native build failed: ${why})`);
+        return null;
+      }
+      await Deno.rename(tmp, lib); // atomic: concurrent builders write the same bytes
+    }
+    const h = Deno.dlopen(lib, SYMBOLS);
+    if (h.symbols.atlas_native_version() !== ABI || h.symbols.atlas_native_slab() !== NATIVE_SLAB) {
+      h.close();
+      log(`sparse kernels: wasm (${lib} has another ABI version or slab width)`);
+      return null;
+    }
+    return wrap(h, `native (${version.replace(/^.*?\) /, "")}, -march=native)`);
+  } catch (e) {
+    log(`sparse kernels: wasm (native kernels unavailable: ${(e as Error).message})`);
+    return null;
+  }
+}
+
+function wrap(h: Deno.DynamicLibrary<typeof SYMBOLS>, detail: string): NativeSparse {
+  const s = h.symbols;
+  const base = (m: WebAssembly.Memory) => Deno.UnsafePointer.of(new Uint8Array(m.buffer));
+  return {
+    detail,
+    resid(m, z, dict, d, bias, x, scale, out, rowSs, vals, n, c, pack, threads) {
+      s.atlas_resid(
+        base(m),
+        z.rowPtr,
+        z.index,
+        z.value,
+        dict,
+        d,
+        bias,
+        x,
+        scale,
+        out,
+        rowSs,
+        vals,
+        n,
+        c,
+        pack,
+        threads,
+      );
+    },
+    sample(m, g, dict, d, z, vals, n, c, pack, threads) {
+      s.atlas_sample(base(m), g, dict, d, z.rowPtr, z.index, vals, n, c, pack, threads);
+    },
+    gather(m, csc, vals, src, d, out, beta, c, n, pack, threads) {
+      s.atlas_gather(
+        base(m),
+        csc.colPtr,
+        csc.slotRow,
+        csc.slotEntry,
+        vals,
+        src,
+        d,
+        out,
+        beta,
+        c,
+        n,
+        pack,
+        threads,
+      );
+    },
+    close() {
+      // the library stays loaded for the process (other backends may share it)
+    },
+  };
+}
+
+function cacheDir(): string {
+  const own = Deno.env.get("CONCEPT_ATLAS_NATIVE_CACHE");
+  if (own) return own;
+  const xdg = Deno.env.get("XDG_CACHE_HOME");
+  if (xdg) return `${xdg}/concept-atlas/native`;
+  const home = Deno.env.get("HOME");
+  return home
+    ? `${home}/.cache/concept-atlas/native`
+    : `${Deno.env.get("TMPDIR") ?? "/tmp"}/concept-atlas-native`;
+}
+
+/** The CPU model and feature flags (a library built for one CPU must not load on another). */
+function cpuSignature(): string {
+  try {
+    const info = Deno.readTextFileSync("/proc/cpuinfo");
+    const pick = (k: string) => info.match(new RegExp(`^${k}\\s*:\\s*(.*)$`, "m"))?.[1] ?? "";
+    return `${pick("model name")}|${pick("flags")}`;
+  } catch {
+    return "";
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function sha256(text: string): Promise<string> {
+  const buf = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  return [...new Uint8Array(buf)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}

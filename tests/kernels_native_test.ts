@@ -1,0 +1,137 @@
+/**
+ * The native sparse kernels (kernels/native/sparse_kernels.c) at sizes split over threads, with
+ * a feature width that ends in a partial slab (d = 203 = 3·64 + 11) and rows of uneven length
+ * (batch top-k codes, some rows empty), against float64 references: decode with bias, the fused
+ * residual (squared error, scaled residual, samples), sample, and the by-concept gather with
+ * beta 0, 1 and ½ (zero values skipped even over NaN source rows). Skipped, with a warning, on a
+ * machine without a C compiler.
+ */
+import assert from "node:assert/strict";
+import type { Backend, SparseCodes, Tensor } from "../kernels/backend.ts";
+import type { CpuBackend } from "../kernels/cpu_backend.ts";
+import { createBackend } from "../kernels/select.ts";
+import { loadNativeSparse } from "../kernels/native_sparse.ts";
+import { Rng } from "../data/random.ts";
+
+async function f32(be: Backend, t: Tensor): Promise<Float32Array> {
+  return (await be.read(t)) as Float32Array;
+}
+
+function near(got: ArrayLike<number>, want: ArrayLike<number>, scale: number, what: string) {
+  assert.equal(got.length, want.length, `${what}: length`);
+  for (let i = 0; i < want.length; i++) {
+    if (!(Math.abs(got[i] - want[i]) <= 2e-5 * scale * (1 + Math.abs(want[i])))) {
+      assert.fail(`${what}: element ${i}: got ${got[i]}, want ${want[i]}`);
+    }
+  }
+}
+
+interface Codes {
+  rowPtr: Int32Array;
+  index: Int32Array;
+  value: Float32Array;
+}
+async function codesOf(be: Backend, z: SparseCodes): Promise<Codes> {
+  return {
+    rowPtr: (await be.read(z.rowPtr)) as Int32Array,
+    index: (await be.read(z.index)) as Int32Array,
+    value: (await be.read(z.value)) as Float32Array,
+  };
+}
+
+/** Z·D + bias in float64. */
+function refDecode(z: Codes, n: number, D: Float32Array, d: number, bias: Float32Array | null) {
+  const out = new Float64Array(n * d);
+  for (let i = 0; i < n; i++) {
+    for (let t = 0; t < d; t++) out[i * d + t] = bias ? bias[t] : 0;
+    for (let e = z.rowPtr[i]; e < z.rowPtr[i + 1]; e++) {
+      for (let t = 0; t < d; t++) out[i * d + t] += z.value[e] * D[z.index[e] * d + t];
+    }
+  }
+  return out;
+}
+
+/** vals_e = ⟨G_i, D_j⟩ in float64. */
+function refSample(z: Codes, n: number, G: ArrayLike<number>, D: Float32Array, d: number) {
+  const out = new Float64Array(z.rowPtr[n]);
+  for (let i = 0; i < n; i++) {
+    for (let e = z.rowPtr[i]; e < z.rowPtr[i + 1]; e++) {
+      let s = 0;
+      for (let t = 0; t < d; t++) s += G[i * d + t] * D[z.index[e] * d + t];
+      out[e] = s;
+    }
+  }
+  return out;
+}
+
+Deno.test("native sparse kernels: threaded, partial slab, uneven rows vs float64", async () => {
+  if (!(await loadNativeSparse())) {
+    console.warn("skipped: no C compiler for the native sparse kernels (install gcc)");
+    return;
+  }
+  const be = await createBackend("cpu", { sparse: "native" });
+  try {
+    assert.ok((be as CpuBackend).native);
+    const rng = new Rng(23);
+    const [n, d, c, k] = [1500, 203, 1201, 9];
+    const pre = rng.fillNormal(new Float32Array(n * c));
+    for (let i = 0; i < n; i += 7) pre.fill(-1, i * c, i * c + c); // some rows keep nothing
+    const z = be.sparse(n, c, n * k);
+    be.batchTopk(be.upload(pre, [n, c]), k, z, be.zeros([1]));
+    const zc = await codesOf(be, z);
+    assert.ok(zc.rowPtr[n] > 0.8 * n * k, "batch top-k filled the codes");
+    const dict = rng.fillNormal(new Float32Array(c * d));
+    const bias = rng.fillNormal(new Float32Array(d));
+    const x = rng.fillNormal(new Float32Array(n * d));
+    const D = be.upload(dict, [c, d]), Bi = be.upload(bias, [d]), X = be.upload(x, [n, d]);
+
+    // decode with bias
+    const out = be.upload(rng.fillNormal(new Float32Array(n * d)), [n, d]);
+    be.sparseDecode(z, D, Bi, out);
+    const dec = refDecode(zc, n, dict, d, bias);
+    near(await f32(be, out), dec, k, "decode");
+
+    // fused residual: r = s·(Z·D + b − x), sse, vals = ⟨r_i, D_j⟩
+    const scale = 0.37;
+    const r = be.zeros([n, d]), sse = be.upload(new Float32Array([5]), [1]);
+    const vals = be.zeros([z.capacity]);
+    be.sparseResidual(z, D, Bi, X, scale, r, sse, true, vals);
+    const rRef = Float64Array.from(dec, (v, i) => scale * (v - x[i]));
+    let sseRef = 5;
+    for (let i = 0; i < dec.length; i++) sseRef += (dec[i] - x[i]) ** 2;
+    near(await f32(be, r), rRef, k, "residual");
+    near([await be.readScalar(sse)], [sseRef], 1, "squared error");
+    const nnz = zc.rowPtr[n];
+    near((await f32(be, vals)).subarray(0, nnz), refSample(zc, n, rRef, dict, d), d, "vals");
+
+    // sample from another G
+    const g = rng.fillNormal(new Float32Array(n * d));
+    be.sparseSample(be.upload(g, [n, d]), D, z, vals);
+    near((await f32(be, vals)).subarray(0, nnz), refSample(zc, n, g, dict, d), d, "sample");
+
+    // gather: out = beta·out + Zᵀ·G with values w (zeros over NaN rows skipped)
+    const w = rng.fillNormal(new Float32Array(z.capacity));
+    const gNaN = g.slice();
+    for (let i = 0; i < n; i += 5) {
+      w.fill(0, zc.rowPtr[i], zc.rowPtr[i + 1]);
+      gNaN[i * d + (i % d)] = NaN;
+    }
+    const W = be.upload(w, [z.capacity]), G = be.upload(gNaN, [n, d]);
+    for (const beta of [0, 1, 0.5]) {
+      const init = rng.fillNormal(new Float32Array(c * d));
+      if (beta === 0) init[3] = NaN; // overwritten
+      const o = be.upload(init, [c, d]);
+      be.sparseTransposeProduct(z, W, G, o, beta);
+      const want = Float64Array.from(init, (v) => beta === 0 ? 0 : beta * v);
+      for (let i = 0; i < n; i++) {
+        for (let e = zc.rowPtr[i]; e < zc.rowPtr[i + 1]; e++) {
+          if (w[e] === 0) continue;
+          for (let t = 0; t < d; t++) want[zc.index[e] * d + t] += w[e] * gNaN[i * d + t];
+        }
+      }
+      near(await f32(be, o), want, n * k / c + 1, `gather beta=${beta}`);
+    }
+  } finally {
+    be.close();
+  }
+});
