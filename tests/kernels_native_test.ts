@@ -1,7 +1,8 @@
 /**
  * The native sparse kernels (kernels/native/sparse_kernels.c) at sizes split over threads, with
  * a feature width that ends in a partial slab (d = 203 = 3·64 + 11) and rows of uneven length
- * (batch top-k codes, some rows empty), against float64 references: decode with bias, the fused
+ * (batch top-k codes, some rows empty), against float64 references: the batch top-k candidate
+ * pass with an encoder bias, decode with bias, the fused
  * residual (squared error, scaled residual, samples), sample, and the by-concept gather with
  * beta 0, 1 and ½ (zero values skipped even over NaN source rows). Skipped, with a warning, on a
  * machine without a C compiler.
@@ -12,6 +13,7 @@ import type { CpuBackend } from "../kernels/cpu_backend.ts";
 import { createBackend } from "../kernels/select.ts";
 import { loadNativeSparse } from "../kernels/native_sparse.ts";
 import { Rng } from "../data/random.ts";
+import { refBatchTopk } from "../kernels/reference_f64.ts";
 
 async function f32(be: Backend, t: Tensor): Promise<Float32Array> {
   return (await be.read(t)) as Float32Array;
@@ -77,8 +79,18 @@ Deno.test("native sparse kernels: threaded, partial slab, uneven rows vs float64
     const pre = rng.fillNormal(new Float32Array(n * c));
     for (let i = 0; i < n; i += 7) pre.fill(-1, i * c, i * c + c); // some rows keep nothing
     const z = be.sparse(n, c, n * k);
-    be.batchTopk(be.upload(pre, [n, c]), k, z, be.zeros([1]));
+    // batch top-k with a bias: the native candidate pass, split over threads by rows
+    const encBias = rng.fillNormal(new Float32Array(c), 0.3);
+    const minKept = be.zeros([1]);
+    be.batchTopk(be.upload(pre, [n, c]), k, z, minKept, be.upload(encBias, [c]));
     const zc = await codesOf(be, z);
+    const want = refBatchTopk(pre, n, c, n * k, encBias);
+    for (let i = 0; i < n; i++) {
+      const got = [];
+      for (let e = zc.rowPtr[i]; e < zc.rowPtr[i + 1]; e++) got.push([zc.index[e], zc.value[e]]);
+      assert.deepEqual(got, want.rows[i], `batch top-k row ${i}`);
+    }
+    assert.equal(await be.readScalar(minKept), Math.fround(want.minKept));
     assert.ok(zc.rowPtr[n] > 0.8 * n * k, "batch top-k filled the codes");
     const dict = rng.fillNormal(new Float32Array(c * d));
     const bias = rng.fillNormal(new Float32Array(d));
