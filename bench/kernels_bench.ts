@@ -5,6 +5,7 @@
  */
 import type { Backend, SparseCodes, Tensor } from "../kernels/backend.ts";
 import { createBackend } from "../kernels/select.ts";
+import type { CpuBackend } from "../kernels/cpu_backend.ts";
 import type { GemmKind } from "../kernels/gemm_provider.ts";
 import { Rng } from "../data/random.ts";
 import type { Benchmark, BenchResult } from "./types.ts";
@@ -212,37 +213,55 @@ async function cpuStepGroup(
   const out: BenchResult[] = [];
   const sz = quick ? QUICK : FULL;
   const reps = quick ? 2 : 5;
-  const be = await createBackend("cpu", { log });
-  try {
-    // GEMM and step timed in alternation (best of each), so that on a shared machine the floor
-    // and the step see the same load
-    const s = newBatchTopkState(be, sz.d, sz.c, sz.B, sz.k);
-    let t = 0;
-    let best = 0, sec = Infinity;
-    for (let r = 0; r < reps; r++) {
-      best = Math.max(best, await gemmGflops(be, sz.B, sz.d, sz.c, 1));
-      sec = Math.min(sec, await bestOf(1, () => batchTopkStep(be, s, t++)));
+  // the default sparse kernels (native where a C compiler exists), then the wasm ones
+  for (const sparse of [undefined, "wasm"] as const) {
+    // without native kernels the default run already was the wasm one
+    if (sparse === "wasm" && out[0]?.sparse_kernels === "wasm") break;
+    const be = await createBackend("cpu", { log, sparse });
+    const native = (be as CpuBackend).native;
+    try {
+      out.push(await cpuStep(be, native ? "native" : "wasm", sz, reps, sparse === "wasm"));
+    } finally {
+      be.close();
     }
-    const floor = (2 * sz.B * sz.d * sz.c) / (best * 1e9);
-    out.push({
-      name: "train_step.batchtopk.cpu",
-      value: sec,
-      unit: "s",
-      backend: be.name,
-      samples_per_s: sz.B / sec,
-      floor,
-      floor_ratio: sec / floor,
-      target_ratio: 1.25,
-      reference: REFERENCE_TORCH_STEP_S,
-      speedup_vs_reference: REFERENCE_TORCH_STEP_S / sec,
-      shape: `d=${sz.d} c=${sz.c} B=${sz.B} k=${sz.k}`,
-      gemm_gflops: best,
-      load_average: loadAverage(),
-    });
-  } finally {
-    be.close();
   }
   return out;
+}
+
+/** One CPU step figure (`train_step.batchtopk.cpu`, or `.cpu_wasm` for the wasm kernels). */
+async function cpuStep(
+  be: Backend,
+  kernels: "native" | "wasm",
+  sz: { d: number; c: number; B: number; k: number },
+  reps: number,
+  suffix: boolean,
+): Promise<BenchResult> {
+  // GEMM and step timed in alternation (best of each), so that on a shared machine the floor
+  // and the step see the same load
+  const s = newBatchTopkState(be, sz.d, sz.c, sz.B, sz.k);
+  let t = 0;
+  let best = 0, sec = Infinity;
+  for (let r = 0; r < reps; r++) {
+    best = Math.max(best, await gemmGflops(be, sz.B, sz.d, sz.c, 1));
+    sec = Math.min(sec, await bestOf(1, () => batchTopkStep(be, s, t++)));
+  }
+  const floor = (2 * sz.B * sz.d * sz.c) / (best * 1e9);
+  return {
+    name: `train_step.batchtopk.cpu${suffix ? "_wasm" : ""}`,
+    value: sec,
+    unit: "s",
+    backend: be.name,
+    sparse_kernels: kernels,
+    samples_per_s: sz.B / sec,
+    floor,
+    floor_ratio: sec / floor,
+    target_ratio: 1.25,
+    reference: REFERENCE_TORCH_STEP_S,
+    speedup_vs_reference: REFERENCE_TORCH_STEP_S / sec,
+    shape: `d=${sz.d} c=${sz.c} B=${sz.B} k=${sz.k}`,
+    gemm_gflops: best,
+    load_average: loadAverage(),
+  };
 }
 
 /**

@@ -143,26 +143,54 @@ export function packFloats(d: number, rows: number): number {
   return Math.ceil(d / NATIVE_SLAB) * NATIVE_SLAB * rows;
 }
 
-let cached: Promise<NativeSparse | null> | null = null;
+let cached: Promise<{ lib: NativeSparse | null; why: string[] }> | null = null;
 
 /**
  * Build (once per machine) and load the native kernels, or null when they cannot be used; the
- * reason goes to `log`. Loaded once per process: later calls return the same library.
+ * reason goes to `log` (on every call). Loaded once per process: later calls return the same
+ * library.
  */
-export function loadNativeSparse(
+export async function loadNativeSparse(
   log: (line: string) => void = () => {},
 ): Promise<NativeSparse | null> {
-  if (!cached) cached = load(log);
-  return cached;
+  if (!cached) cached = load();
+  const { lib, why } = await cached;
+  for (const line of why) log(line);
+  return lib;
 }
 
-async function load(log: (line: string) => void): Promise<NativeSparse | null> {
+async function load(): Promise<{ lib: NativeSparse | null; why: string[] }> {
+  const why: string[] = [];
   if (Deno.env.get("CONCEPT_ATLAS_NATIVE") === "0") {
-    log("sparse kernels: wasm (CONCEPT_ATLAS_NATIVE=0)");
+    return { lib: null, why: ["sparse kernels: wasm (CONCEPT_ATLAS_NATIVE=0)"] };
+  }
+  const cc = Deno.env.get("CONCEPT_ATLAS_CC");
+  const lib = await buildNativeSparse({ cc, dir: cacheDir(), log: (l) => why.push(l) });
+  return { lib, why };
+}
+
+/** Options of {@link buildNativeSparse}. */
+export interface BuildNativeOptions {
+  /** The C compiler (default `cc`). */
+  cc?: string;
+  /** Folder of built libraries (default: see the module doc). */
+  dir?: string;
+  /** Receives one line when the native kernels cannot be used, saying why. */
+  log?: (line: string) => void;
+}
+
+/**
+ * Build (when the folder has no library for this source, compiler and CPU yet) and load the
+ * native kernels, or null with the reason in `log`. Not memoised: {@link loadNativeSparse} is
+ * the entry point; this one is for tests and tools.
+ */
+export async function buildNativeSparse(o: BuildNativeOptions = {}): Promise<NativeSparse | null> {
+  const log = o.log ?? (() => {});
+  if (Deno.build.os !== "linux" || SOURCE.protocol !== "file:") {
+    log("sparse kernels: wasm (native kernels are built on Linux only)");
     return null;
   }
-  if (Deno.build.os !== "linux" || SOURCE.protocol !== "file:") return null;
-  const cc = Deno.env.get("CONCEPT_ATLAS_CC") ?? "cc";
+  const cc = o.cc ?? "cc";
   let version: string;
   try {
     const r = await new Deno.Command(cc, { args: ["--version"], stdout: "piped", stderr: "null" })
@@ -178,7 +206,7 @@ async function load(log: (line: string) => void): Promise<NativeSparse | null> {
     const key = await sha256(
       [source, version, FLAGS.join(" "), cpuSignature()].join("\n"),
     );
-    const dir = cacheDir();
+    const dir = o.dir ?? cacheDir();
     await Deno.mkdir(dir, { recursive: true });
     const lib = `${dir}/sparse_kernels-${key.slice(0, 16)}.so`;
     if (!(await exists(lib))) {
