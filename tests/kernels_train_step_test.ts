@@ -1,4 +1,7 @@
-/** The bench's BatchTopK training step agrees across backends (cpu providers, webgpu). */
+/**
+ * The bench's BatchTopK training step agrees across backends (cpu providers with native and wasm
+ * sparse kernels, webgpu).
+ */
 import assert from "node:assert/strict";
 import { createBackend } from "../kernels/select.ts";
 import type { Backend } from "../kernels/backend.ts";
@@ -11,12 +14,15 @@ async function run(be: Backend): Promise<{ sse: number[]; D: Float32Array }> {
   return { sse, D: (await be.read(s.D)) as Float32Array };
 }
 
-Deno.test("BatchTopK step: cpu:js, cpu:openblas/ort and webgpu agree", async () => {
+Deno.test("BatchTopK step: cpu:js, cpu:openblas/ort (native and wasm sparse kernels) and webgpu agree", async () => {
   const js = await createBackend("cpu", { gemm: "js" });
   const ref = await run(js);
   js.close();
   assert.ok(ref.sse[0] > 0);
-  const others: Backend[] = [await createBackend("cpu")];
+  const others: Backend[] = [
+    await createBackend("cpu"),
+    await createBackend("cpu", { sparse: "wasm" }),
+  ];
   const gpu = (navigator as Navigator & { gpu?: GPU }).gpu;
   if (gpu && (await gpu.requestAdapter())) others.push(await createBackend("webgpu"));
   else console.warn("webgpu: no adapter, compared cpu only");
