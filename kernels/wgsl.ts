@@ -27,17 +27,20 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
   var acc: array<f32, 16>;
   for (var i = 0u; i < 16u; i++) { acc[i] = 0.0; }
   for (var k0 = 0u; k0 < p.K; k0 += 16u) {
+    // tile loads: neighbouring threads read neighbouring addresses (coalesced) whichever way
+    // A and B are stored: along k for A and for a transposed B, along m for a transposed A and
+    // along n for B
     for (var l = 0u; l < 4u; l++) {
       let e = tid + l * 256u;
-      let mm = e / 16u;
-      let kk = e % 16u;
+      let mm = select(e / 16u, e % 64u, p.tA == 1u);
+      let kk = select(e % 16u, e / 64u, p.tA == 1u);
       let gi = row0 + mm;
       let gk = k0 + kk;
       var v = 0.0;
       if (gi < p.M && gk < p.K) { v = A[select(gi * p.K + gk, gk * p.M + gi, p.tA == 1u)]; }
       As[kk * 64u + mm] = v;
-      let kb = e / 64u;
-      let nn = e % 64u;
+      let kb = select(e / 64u, e % 16u, p.tB == 1u);
+      let nn = select(e % 64u, e / 16u, p.tB == 1u);
       let gj = col0 + nn;
       let gkb = k0 + kb;
       var w = 0.0;
