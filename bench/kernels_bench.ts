@@ -108,19 +108,14 @@ export async function batchTopkStep(be: Backend, s: BatchTopkState, t: number): 
   be.sparseTransposeProduct(s.z, null, s.r, s.gD, 0);
   be.sparseTransposeProduct(s.z, s.vals, s.X, s.gW, 0);
   be.sparseColumnSum(s.z, s.vals, s.gB, 0);
-  be.removeParallelComponent(s.D, s.gD);
-  be.sumSquares(s.gW, s.ss);
+  be.removeParallelComponent(s.D, s.gD, s.ss, false); // and ‖∂D‖² after the removal
+  be.sumSquares(s.gW, s.ss, true);
   be.sumSquares(s.gB, s.ss, true);
-  be.sumSquares(s.gD, s.ss, true);
   be.clipFactor(s.ss, 1, s.f);
-  be.scaleBy(s.gW, s.f);
-  be.scaleBy(s.gB, s.f);
-  be.scaleBy(s.gD, s.f);
-  const o = { lr: 5e-4, beta1: 0.9, beta2: 0.999, eps: 1e-8, step: t + 1 };
+  const o = { lr: 5e-4, beta1: 0.9, beta2: 0.999, eps: 1e-8, step: t + 1, gradScale: s.f };
   be.adamw(s.W, s.gW, s.mW, s.vW, { ...o, weightDecay: 1e-5 });
   be.adamw(s.b, s.gB, s.mB, s.vB, { ...o, weightDecay: 0 });
-  be.adamw(s.D, s.gD, s.mD, s.vD, { ...o, weightDecay: 1e-5 });
-  be.normalizeRows(s.D);
+  be.adamw(s.D, s.gD, s.mD, s.vD, { ...o, weightDecay: 1e-5, normalizeRows: true });
   return await be.readScalar(s.sse);
 }
 

@@ -56,6 +56,16 @@ export interface AdamWOptions {
   weightDecay: number;
   /** 1-based step number, for bias correction. */
   step: number;
+  /**
+   * f32 [1] multiplying the gradient before the update (the gradient-clipping factor, kept on
+   * the backend); the gradient tensor itself is left as it is.
+   */
+  gradScale?: Tensor;
+  /**
+   * After the update, scale every row of the (2-D) parameter to unit L2 norm, zero rows left as
+   * they are: the same as a following normalizeRows(param), which a backend may fuse.
+   */
+  normalizeRows?: boolean;
 }
 
 /** A compute backend. Every op validates shapes and throws on a mismatch. */
@@ -188,8 +198,12 @@ export interface Backend {
   // ---- dictionary geometry and optimiser ---------------------------------------------------------
   /** Scale every row of `d` (c×d) to unit L2 norm (zero rows left as they are). */
   normalizeRows(d: Tensor): void;
-  /** grad_j -= ⟨grad_j, D_j⟩·D_j for every row j (D rows assumed unit norm). */
-  removeParallelComponent(dict: Tensor, grad: Tensor): void;
+  /**
+   * grad_j -= ⟨grad_j, D_j⟩·D_j for every row j (D rows assumed unit norm). With `sumSq`
+   * (f32 [1]), also sumSq = (accumulate ? sumSq : 0) + ‖grad‖² of the result (as a following
+   * sumSquares(grad, sumSq, accumulate), which a backend may fuse).
+   */
+  removeParallelComponent(dict: Tensor, grad: Tensor, sumSq?: Tensor, accumulate?: boolean): void;
   /** One AdamW step on `param` from `grad`, updating the moments `m`, `v` in place. */
   adamw(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, opts: AdamWOptions): void;
 

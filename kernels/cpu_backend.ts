@@ -1043,16 +1043,33 @@ export class CpuBackend implements Backend {
       this.rt.run("rownorm", [tD.ptr, s[1]], 0, s[0], s[0] * s[1] * 2);
     });
   }
-  removeParallelComponent(dict: Tensor, grad: Tensor): void {
+  removeParallelComponent(dict: Tensor, grad: Tensor, sumSq?: Tensor, accumulate = false): void {
     const s = this.#t(dict, "removeParallelComponent dict").shape;
     if (s.length !== 2) throw shapeError("removeParallelComponent", "expects 2-D tensors");
     checkShape("removeParallelComponent grad", this.#t(grad, "grad").shape, s);
     const D = this.#f(dict, "dict"), G = this.#f(grad, "grad");
+    const S = sumSq ? this.#f(sumSq, "removeParallelComponent sumSq") : null;
     const tD = dict as CpuTensor, tG = grad as CpuTensor;
+    const rowSs = S ? this.#rowScratch(s[0]) : null;
+    if (this.native && this.#inHeap(tD, tG) && (!S || rowSs)) {
+      // native: the removal and each row's squared norm in one pass
+      this.#exec(() => {
+        const threads = s[0] * s[1] >= 1 << 18 ? this.rt.threads : 1;
+        const m = this.rt.memory, rp = rowSs ? rowSs.ptr : 0;
+        this.native!.removepar(m, tD.ptr, tG.ptr, s[0], s[1], rp, threads);
+        if (!S) return;
+        const ss = rowSs!.data as Float32Array;
+        let total = 0;
+        for (let j = 0; j < s[0]; j++) total += ss[j];
+        S[0] = (accumulate ? S[0] : 0) + total;
+      });
+      return;
+    }
     this.#exec(() => {
       if (!this.#inHeap(tD, tG)) return removeParallelHost(D, G, s[0], s[1]);
       this.rt.run("removepar", [tD.ptr, tG.ptr, s[1]], 0, s[0], s[0] * s[1] * 3);
     });
+    if (sumSq) this.sumSquares(grad, sumSq, accumulate);
   }
   adamw(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, o: AdamWOptions): void {
     const s = this.#t(param, "adamw param").shape;
@@ -1060,33 +1077,60 @@ export class CpuBackend implements Backend {
     checkShape("adamw m", this.#t(m, "m").shape, s);
     checkShape("adamw v", this.#t(v, "v").shape, s);
     if (!(o.step >= 1)) throw shapeError("adamw", `step must be ≥ 1, got ${o.step}`);
+    if (o.normalizeRows && s.length !== 2) {
+      throw shapeError("adamw", "normalizeRows needs a 2-D parameter");
+    }
     const P = this.#f(param, "p"), G = this.#f(grad, "g"), M = this.#f(m, "m"), V = this.#f(v, "v");
+    const F = o.gradScale ? this.#f(o.gradScale, "adamw gradScale") : null;
     const ts = [param, grad, m, v] as CpuTensor[];
     this.#exec(() => {
+      const f = F ? F[0] : 1;
       if (!this.#inHeap(...ts)) {
-        adamwHost(P, G, M, V, o.lr, o.beta1, o.beta2, o.eps, o.weightDecay, o.step);
+        const g = f === 1 ? G : Float32Array.from(G, (x) => x * f);
+        adamwHost(P, g, M, V, o.lr, o.beta1, o.beta2, o.eps, o.weightDecay, o.step);
+        if (o.normalizeRows) normalizeRowsHost(P, s[0], s[1]);
         return;
       }
       const bc1 = 1 - Math.pow(o.beta1, o.step);
       const bc2 = 1 - Math.pow(o.beta2, o.step);
+      // the gradient scale f enters as m += (1−β1)·f·g and v += (1−β2)·f²·g²
+      const h = {
+        beta1: o.beta1,
+        a1: (1 - o.beta1) * f,
+        beta2: o.beta2,
+        a2: (1 - o.beta2) * f * f,
+        stepSize: o.lr / bc1,
+        invSqrtBc2: 1 / Math.sqrt(bc2),
+        eps: o.eps,
+        decay: 1 - o.lr * o.weightDecay,
+      };
+      if (this.native) {
+        const rows = s.length === 2 ? s[0] : 1, cols = P.length / Math.max(rows, 1);
+        const threads = P.length >= 1 << 16 ? this.rt.threads : 1;
+        const [p, g, mm, vv] = ts.map((t) => t.ptr);
+        const norm = !!o.normalizeRows;
+        this.native.adamw(this.rt.memory, { p, g, m: mm, v: vv }, rows, cols, h, norm, threads);
+        return;
+      }
       this.rt.run(
         "adamw",
         [
           ...ts.map((t) => t.ptr),
-          o.beta1,
-          1 - o.beta1,
-          o.beta2,
-          1 - o.beta2,
-          o.lr / bc1,
-          1 / Math.sqrt(bc2),
-          o.eps,
-          1 - o.lr * o.weightDecay,
+          h.beta1,
+          h.a1,
+          h.beta2,
+          h.a2,
+          h.stepSize,
+          h.invSqrtBc2,
+          h.eps,
+          h.decay,
         ],
         0,
         P.length,
         P.length * 8,
         16,
       );
+      if (o.normalizeRows) this.rt.run("rownorm", [ts[0].ptr, s[1]], 0, s[0], s[0] * s[1] * 2);
     });
   }
 

@@ -14,9 +14,9 @@
 
 const SOURCE = new URL("./native/sparse_kernels.c", import.meta.url);
 /** ABI version the loader expects from `atlas_native_version()`. */
-const ABI = 1;
+const ABI = 2;
 /** Compiler flags (part of the cache key). */
-const FLAGS = ["-O3", "-march=native", "-fPIC", "-shared", "-pthread", "-std=gnu11"];
+const FLAGS = ["-O3", "-march=native", "-fPIC", "-shared", "-pthread", "-std=gnu11", "-Wno-psabi"];
 
 const SYMBOLS = {
   atlas_native_version: { parameters: [], result: "i32" },
@@ -44,6 +44,32 @@ const SYMBOLS = {
   },
   atlas_sample: {
     parameters: ["pointer", "u32", "u32", "i32", "u32", "u32", "u32", "i32", "i32", "u32", "i32"],
+    result: "void",
+  },
+  atlas_removepar: {
+    parameters: ["pointer", "u32", "u32", "i32", "i32", "u32", "i32"],
+    result: "void",
+  },
+  atlas_adamw: {
+    parameters: [
+      "pointer",
+      "u32",
+      "u32",
+      "u32",
+      "u32",
+      "i32",
+      "i32",
+      "f32",
+      "f32",
+      "f32",
+      "f32",
+      "f32",
+      "f32",
+      "f32",
+      "f32",
+      "i32",
+      "i32",
+    ],
     result: "void",
   },
   atlas_gather: {
@@ -129,6 +155,38 @@ export interface NativeSparse {
     c: number,
     n: number,
     pack: number,
+    threads: number,
+  ): void;
+  /** grad_j −= ⟨grad_j, D_j⟩·D_j for every row (D rows×d); rowSs_j = ‖grad_j‖² after (if non-zero). */
+  removepar(
+    memory: WebAssembly.Memory,
+    dict: number,
+    grad: number,
+    rows: number,
+    d: number,
+    rowSs: number,
+    threads: number,
+  ): void;
+  /**
+   * AdamW on rows×cols: m = β1·m + a1·g; v = β2·v + a2·g²; p = decay·p − stepSize·m /
+   * (√v·invSqrtBc2 + eps); then, with `normalize`, every row of p scaled to unit norm.
+   */
+  adamw(
+    memory: WebAssembly.Memory,
+    t: { p: number; g: number; m: number; v: number },
+    rows: number,
+    cols: number,
+    h: {
+      beta1: number;
+      a1: number;
+      beta2: number;
+      a2: number;
+      stepSize: number;
+      invSqrtBc2: number;
+      eps: number;
+      decay: number;
+    },
+    normalize: boolean,
     threads: number,
   ): void;
   /** Unload the library. */
@@ -282,6 +340,30 @@ function wrap(h: Deno.DynamicLibrary<typeof SYMBOLS>, detail: string): NativeSpa
         c,
         n,
         pack,
+        threads,
+      );
+    },
+    removepar(m, dict, grad, rows, d, rowSs, threads) {
+      s.atlas_removepar(base(m), dict, grad, rows, d, rowSs, threads);
+    },
+    adamw(m, t, rows, cols, h, normalize, threads) {
+      s.atlas_adamw(
+        base(m),
+        t.p,
+        t.g,
+        t.m,
+        t.v,
+        rows,
+        cols,
+        h.beta1,
+        h.a1,
+        h.beta2,
+        h.a2,
+        h.stepSize,
+        h.invSqrtBc2,
+        h.eps,
+        h.decay,
+        normalize ? 1 : 0,
         threads,
       );
     },

@@ -725,12 +725,13 @@ class WebGpuBackend implements Backend {
     const g = this.#grid(D.shape[0]);
     this.#dispatch(K.NORMALIZE_ROWS, [D.shape[0], D.shape[1], g[0], 0], [D.buffer], g);
   }
-  removeParallelComponent(dict: Tensor, grad: Tensor): void {
+  removeParallelComponent(dict: Tensor, grad: Tensor, sumSq?: Tensor, accumulate = false): void {
     const D = this.#t(dict, "removeParallelComponent dict"), G = this.#t(grad, "grad");
     if (D.shape.length !== 2) throw shapeError("removeParallelComponent", "expects 2-D tensors");
     checkShape("removeParallelComponent grad", G.shape, D.shape);
     const g = this.#grid(D.shape[0]);
     this.#dispatch(K.REMOVE_PARALLEL, [D.shape[0], D.shape[1], g[0], 0], [D.buffer, G.buffer], g);
+    if (sumSq) this.sumSquares(grad, sumSq, accumulate);
   }
   adamw(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, o: AdamWOptions): void {
     const P = this.#t(param, "adamw param"), G = this.#t(grad, "grad");
@@ -739,6 +740,17 @@ class WebGpuBackend implements Backend {
       checkShape(`adamw ${w}`, t.shape, P.shape);
     }
     if (!(o.step >= 1)) throw shapeError("adamw", `step must be ≥ 1, got ${o.step}`);
+    if (o.normalizeRows && P.shape.length !== 2) {
+      throw shapeError("adamw", "normalizeRows needs a 2-D parameter");
+    }
+    if (o.gradScale) {
+      // the gradient stays as it is: scale a copy
+      const scaled = new GpuTensor(G.shape, "f32", this.#scratchBuf("adamw.g", G.size * 4));
+      this.copy(grad, scaled);
+      this.scaleBy(scaled, o.gradScale);
+      this.adamw(param, scaled, m, v, { ...o, gradScale: undefined });
+      return;
+    }
     const g = this.#grid(Math.ceil(P.size / K.WG));
     this.#dispatch(
       K.ADAMW,
@@ -759,6 +771,7 @@ class WebGpuBackend implements Backend {
       [G.buffer, P.buffer, M.buffer, V.buffer],
       g,
     );
+    if (o.normalizeRows) this.normalizeRows(param);
   }
 
   close(): void {

@@ -222,7 +222,7 @@ async function runTrain(ctx: StageContext<TrainParams>): Promise<void> {
 /** The `train` stage (input `diet`). */
 export const trainStage: Stage<TrainParams> = {
   name: "train",
-  version: 2, // 2: encoder held as c×d rows, native sparse kernels (results differ in the last bits)
+  version: 3, // 2: encoder as c×d rows, native sparse kernels; 3: fused optimiser passes (last bits)
   description: "fit one dictionary (SAE variant or baseline) on the training rows of a diet",
   inputs: { diet: "diet" },
   params: trainParamsSchema,

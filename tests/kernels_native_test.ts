@@ -13,7 +13,12 @@ import type { CpuBackend } from "../kernels/cpu_backend.ts";
 import { createBackend } from "../kernels/select.ts";
 import { loadNativeSparse } from "../kernels/native_sparse.ts";
 import { Rng } from "../data/random.ts";
-import { refBatchTopk } from "../kernels/reference_f64.ts";
+import {
+  refAdamw,
+  refBatchTopk,
+  refNormalizeRows,
+  refRemoveParallel,
+} from "../kernels/reference_f64.ts";
 
 async function f32(be: Backend, t: Tensor): Promise<Float32Array> {
   return (await be.read(t)) as Float32Array;
@@ -143,6 +148,45 @@ Deno.test("native sparse kernels: threaded, partial slab, uneven rows vs float64
       }
       near(await f32(be, o), want, n * k / c + 1, `gather beta=${beta}`);
     }
+  } finally {
+    be.close();
+  }
+});
+
+Deno.test("native optimiser kernels: threaded removal with norms, scaled AdamW with renormalisation", async () => {
+  if (!(await loadNativeSparse())) {
+    console.warn("skipped: no C compiler for the native sparse kernels (install gcc)");
+    return;
+  }
+  const be = await createBackend("cpu", { sparse: "native" });
+  try {
+    const rng = new Rng(29);
+    const [rows, cols] = [1301, 203];
+    const dict = refNormalizeRows(rng.fillNormal(new Float32Array(rows * cols)), rows, cols);
+    const dictF = Float32Array.from(dict);
+    const g = rng.fillNormal(new Float32Array(rows * cols));
+    const D = be.upload(dictF, [rows, cols]), G = be.upload(g, [rows, cols]);
+    const ss = be.upload(new Float32Array([1]), [1]);
+    be.removeParallelComponent(D, G, ss, true);
+    const perp = refRemoveParallel(dictF, g, rows, cols);
+    near(await f32(be, G), perp, 1, "removal");
+    near([await be.readScalar(ss)], [1 + perp.reduce((a, x) => a + x * x, 0)], 1, "norm²");
+
+    const m0 = rng.fillNormal(new Float32Array(rows * cols), 0.1);
+    const v0 = rng.fillNormal(new Float32Array(rows * cols)).map((x) => x * x);
+    const M = be.upload(m0, [rows, cols]), V = be.upload(v0, [rows, cols]);
+    const o = { lr: 3e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, step: 7 };
+    const scale = 0.61;
+    const Gs = be.upload(g, [rows, cols]);
+    be.adamw(D, Gs, M, V, {
+      ...o,
+      gradScale: be.upload(new Float32Array([scale]), [1]),
+      normalizeRows: true,
+    });
+    const r = refAdamw(dictF, g.map((x) => x * scale), m0, v0, o);
+    near(await f32(be, M), r.m, 1, "adam m");
+    near(await f32(be, V), r.v, 1, "adam v");
+    near(await f32(be, D), refNormalizeRows(r.p, rows, cols), 1, "adam p renormalised");
   } finally {
     be.close();
   }

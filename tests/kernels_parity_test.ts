@@ -498,7 +498,36 @@ async function suite(t: Deno.TestContext, be: Backend): Promise<void> {
       const g = randn(rng, c * d);
       const G = be.upload(g, [c, d]);
       be.removeParallelComponent(D, G);
-      assertRel(await f32(G), refRemoveParallel(gotD, g, c, d), 1e-5, "removeParallel");
+      const perp = refRemoveParallel(gotD, g, c, d);
+      assertRel(await f32(G), perp, 1e-5, "removeParallel");
+      // with the squared norm of the result, fresh and accumulated
+      const ssRef = perp.reduce((a, x) => a + x * x, 0);
+      for (const accumulate of [false, true]) {
+        const G2 = be.upload(g, [c, d]), ss = be.upload(new Float32Array([2.5]), [1]);
+        be.removeParallelComponent(D, G2, ss, accumulate);
+        assertRel(await f32(G2), perp, 1e-5, "removeParallel + sumSq");
+        const want = ssRef + (accumulate ? 2.5 : 0);
+        assertRel([await be.readScalar(ss)], [want], 1e-5, `sumSq accumulate=${accumulate}`);
+      }
+    }
+    // AdamW with a gradient scale (the clip factor) and row renormalisation, on rows×cols
+    for (const [rows, cols] of [[1, 5], [9, 130], [33, 17]]) {
+      const p0 = randn(rng, rows * cols), g = randn(rng, rows * cols);
+      const m0 = randn(rng, rows * cols, 0.1), v0 = randn(rng, rows * cols).map((x) => x * x);
+      const P = be.upload(p0, [rows, cols]), G = be.upload(g, [rows, cols]);
+      const M = be.upload(m0, [rows, cols]), V = be.upload(v0, [rows, cols]);
+      const scale = 0.37;
+      const o = { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.1, step: 4 };
+      be.adamw(P, G, M, V, {
+        ...o,
+        gradScale: be.upload(new Float32Array([scale]), [1]),
+        normalizeRows: true,
+      });
+      const r = refAdamw(p0, g.map((x) => x * scale), m0, v0, o);
+      assertRel(await f32(M), r.m, 1e-5, "scaled adam m");
+      assertRel(await f32(V), r.v, 1e-5, "scaled adam v");
+      assertRel(await f32(P), refNormalizeRows(r.p, rows, cols), 1e-5, "adam p, renormalised");
+      assertRel(await f32(G), g, 0, "the gradient itself is left as it is");
     }
     const n = 1037;
     let p: Float32Array = randn(rng, n),

@@ -25,11 +25,20 @@
  *   atlas_gather(base, colPtr, slotRow, slotEntry, vals, src, d, out, beta, c, n, pack, threads)
  *       out_j = beta out_j + sum_{s in column j, vals != 0} vals[slotEntry_s] src_{slotRow_s}
  *       (beta 0 overwrites, even NaN; a zero value is skipped, even over a NaN source row)
+ *   atlas_removepar(base, dict, grad, rows, d, rowSs|0, threads)
+ *       grad_j -= <grad_j, D_j> D_j (unit rows D); rowSs_j = || grad_j ||^2 after
+ *   atlas_adamw(base, p, g, m, v, rows, cols, beta1, a1, beta2, a2, stepSize, invSqrtBc2, eps,
+ *               decay, normalize, threads)
+ *       m = beta1 m + a1 g; v = beta2 v + a2 g^2; p = decay p - stepSize m / (sqrt(v) invSqrtBc2
+ *       + eps), then (normalize) each row of p (rows x cols) scaled to unit norm (zero rows kept)
  * `pack` is scratch of at least ceil(d/SLAB)*SLAB*max(n, c) floats (64-byte aligned).
  */
 #include <pthread.h>
 #include <stdint.h>
 #include <string.h>
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
 
 #ifndef SLAB
 #define SLAB 64 /* floats per slab: a multiple of 16 */
@@ -43,6 +52,14 @@ typedef float v16u __attribute__((vector_size(64), aligned(4)));
 static inline v16 ld(const float *p) { return *(const v16u *)p; }
 static inline void st(float *p, v16 v) { *(v16u *)p = v; }
 static inline v16 splat(float x) { return (v16){0} + x; }
+static inline v16 vsqrt(v16 x) {
+#ifdef __AVX512F__
+  return (v16)_mm512_sqrt_ps((__m512)x);
+#else
+  for (int l = 0; l < 16; l++) x[l] = __builtin_sqrtf(x[l]);
+  return x;
+#endif
+}
 typedef float v8 __attribute__((vector_size(32)));
 typedef float v4 __attribute__((vector_size(16)));
 static inline float hsum(v16 v) {
@@ -265,7 +282,7 @@ static void decode_sample_rows(void *a, int lo, int hi) {
 
 #define AT(type, off) ((type *)(base + (off)))
 
-int atlas_native_version(void) { return 1; }
+int atlas_native_version(void) { return 2; }
 int atlas_native_slab(void) { return SLAB; }
 
 void atlas_resid(uint8_t *base, uint32_t rowPtr, uint32_t index, uint32_t value, uint32_t dict,
@@ -382,4 +399,93 @@ void atlas_gather(uint8_t *base, uint32_t colPtr, uint32_t slotRow, uint32_t slo
   }
   bounds[parts] = c;
   fork_join(gather_cols, &p, bounds, parts);
+}
+
+/* ---- optimiser: parallel-component removal and AdamW (rows) --------------------------------- */
+typedef struct {
+  const float *dict;
+  float *grad, *rowSs;
+  int d;
+} removepar_t;
+
+static inline float dot_row(const float *a, const float *b, int n) {
+  v16 acc = {0};
+  int t = 0;
+  for (; t + 16 <= n; t += 16) acc += ld(a + t) * ld(b + t);
+  float s = hsum(acc);
+  for (; t < n; t++) s += a[t] * b[t];
+  return s;
+}
+
+static void removepar_rows(void *a, int lo, int hi) {
+  removepar_t *p = (removepar_t *)a;
+  for (int j = lo; j < hi; j++) {
+    const float *dj = p->dict + (int64_t)j * p->d;
+    float *gj = p->grad + (int64_t)j * p->d;
+    const float c = dot_row(gj, dj, p->d);
+    const v16 cv = splat(c);
+    int t = 0;
+    for (; t + 16 <= p->d; t += 16) st(gj + t, ld(gj + t) - cv * ld(dj + t));
+    for (; t < p->d; t++) gj[t] -= c * dj[t];
+    if (p->rowSs) p->rowSs[j] = dot_row(gj, gj, p->d);
+  }
+}
+
+void atlas_removepar(uint8_t *base, uint32_t dict, uint32_t grad, int32_t rows, int32_t d,
+                     uint32_t rowSs, int32_t threads) {
+  removepar_t p = {AT(const float, dict), AT(float, grad), rowSs ? AT(float, rowSs) : 0, d};
+  parallel(removepar_rows, &p, rows, threads);
+}
+
+typedef struct {
+  float *p, *m, *v;
+  const float *g;
+  int cols, normalize;
+  float b1, a1, b2, a2, ss, isb, eps, dec;
+} adamw_t;
+
+static void adamw_rows(void *a, int lo, int hi) {
+  adamw_t *q = (adamw_t *)a;
+  const v16 b1 = splat(q->b1), a1 = splat(q->a1), b2 = splat(q->b2), a2 = splat(q->a2);
+  const v16 ss = splat(q->ss), isb = splat(q->isb), eps = splat(q->eps), dec = splat(q->dec);
+  for (int r = lo; r < hi; r++) {
+    const int64_t o = (int64_t)r * q->cols;
+    float *P = q->p + o, *M = q->m + o, *V = q->v + o;
+    const float *G = q->g + o;
+    int t = 0;
+    for (; t + 16 <= q->cols; t += 16) {
+      const v16 g = ld(G + t);
+      const v16 m = b1 * ld(M + t) + a1 * g;
+      const v16 v = b2 * ld(V + t) + a2 * g * g;
+      st(M + t, m);
+      st(V + t, v);
+      st(P + t, ld(P + t) * dec - ss * m / (vsqrt(v) * isb + eps));
+    }
+    for (; t < q->cols; t++) {
+      const float g = G[t];
+      const float m = q->b1 * M[t] + q->a1 * g;
+      const float v = q->b2 * V[t] + q->a2 * g * g;
+      M[t] = m;
+      V[t] = v;
+      P[t] = P[t] * q->dec - q->ss * m / (__builtin_sqrtf(v) * q->isb + q->eps);
+    }
+    if (q->normalize) {
+      const float n2 = dot_row(P, P, q->cols);
+      if (n2 > 0.0f) {
+        const float inv = 1.0f / __builtin_sqrtf(n2);
+        const v16 iv = splat(inv);
+        int u = 0;
+        for (; u + 16 <= q->cols; u += 16) st(P + u, ld(P + u) * iv);
+        for (; u < q->cols; u++) P[u] *= inv;
+      }
+    }
+  }
+}
+
+void atlas_adamw(uint8_t *base, uint32_t p, uint32_t g, uint32_t m, uint32_t v, int32_t rows,
+                 int32_t cols, float beta1, float a1, float beta2, float a2, float stepSize,
+                 float invSqrtBc2, float eps, float decay, int32_t normalize, int32_t threads) {
+  adamw_t q = {AT(float, p), AT(float, m), AT(float, v), AT(const float, g), cols, normalize,
+               beta1, a1, beta2, a2, stepSize, invSqrtBc2, eps, decay};
+  parallel(adamw_rows, &q, rows, threads);
 }

@@ -650,12 +650,13 @@ class SaeTrainer {
     }
 
     // ---- geometry, clipping, update ---------------------------------------------------------------
-    b.removeParallelComponent(this.D, gD);
+    // ∂D loses its parallel component (and gives its squared norm); the clip factor scales each
+    // gradient inside AdamW; D's AdamW renormalises its rows
     const ss = v.scratch("clip.ss", [1]);
     const f = v.scratch("clip.f", [1]);
-    this.grads.forEach((e, i) => b.sumSquares(e.g, ss, i > 0));
+    b.removeParallelComponent(this.D, gD, ss, false);
+    for (const e of this.grads) if (e.g !== gD) b.sumSquares(e.g, ss, true);
     b.clipFactor(ss, o.gradClip, f);
-    for (const e of this.grads) b.scaleBy(e.g, f);
     const lr = learningRate(t, this.sched);
     for (const e of this.grads) {
       b.adamw(e.p, e.g, e.m, e.v, {
@@ -665,9 +666,10 @@ class SaeTrainer {
         eps: o.eps,
         weightDecay: e.decay ? o.weightDecay : 0,
         step: t + 1,
+        gradScale: f,
+        normalizeRows: e.p === this.D,
       });
     }
-    b.normalizeRows(this.D);
     if (this.theta) v.clampMin(this.theta, o.jumpThetaMin);
   }
 
