@@ -1,10 +1,11 @@
 /**
- * Native sparse kernels for the CPU backend: kernels/native/sparse_kernels.c, compiled once per
- * machine with the system C compiler (`cc -O3 -march=native`, cached by a hash of the source,
- * the compiler's version and the CPU's flags) and loaded with `Deno.dlopen`. They run the sparse
+ * Native kernels for the CPU backend: kernels/native/sparse_kernels.c, compiled once per machine
+ * with the system C compiler (`cc -O3 -march=native`, cached by a hash of the source, the
+ * compiler's version and the CPU's flags) and loaded with `Deno.dlopen`. They run the sparse
  * decode, residual, sample and by-concept gather of a training step on slab-major copies that
  * stay in L2, with 512-bit vectors where the CPU has them — the WebAssembly kernels are limited to
- * 128-bit vectors and to memory speed on these gathers.
+ * 128-bit vectors and to memory speed on these gathers — and the optimiser's parallel-component
+ * removal (with row norms) and AdamW (with row renormalisation) in one pass each.
  *
  * Without a compiler (or with `CONCEPT_ATLAS_NATIVE=0`) {@link loadNativeSparse} returns null and
  * the backend keeps its WebAssembly kernels; the reason goes to the log. `CONCEPT_ATLAS_CC` picks

@@ -1,5 +1,6 @@
 /*
- * Native sparse kernels of the CPU backend (Concept Atlas, kernels/native_sparse.ts builds and
+ * Native kernels of the CPU backend: the sparse products and the optimiser passes of a training
+ * step (Concept Atlas; kernels/native_sparse.ts builds and
  * loads this file with the system C compiler; without one the backend uses its WebAssembly
  * kernels). Every tensor lives in the backend's WebAssembly memory: functions take that memory's
  * base address and byte offsets into it. Shapes are row-major float32; sparse codes are CSR
@@ -11,6 +12,9 @@
  * These kernels first copy the gathered matrix into slab-major order (slab s holds floats
  * 64s..64s+63 of every row, zero-padded, contiguous), then sweep slab by slab: the slab being
  * gathered (c x 256 B = 1.5 MB) stays in L2, and a row's piece is four 512-bit registers.
+ *
+ * The optimiser kernels are plain streaming loops over rows (one pass where the wasm path needs
+ * two or three).
  *
  * Exports (all synchronous; `threads` >= 1 worker threads are started per call):
  *   atlas_native_version()                                     -> ABI version
