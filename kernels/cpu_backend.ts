@@ -31,6 +31,7 @@ import {
   sparseOuterToColumnsHost,
   sparseSampleHost,
   sparseTransposeProductHost,
+  transposeInto,
 } from "./cpu_sparse.ts";
 import {
   adamwHost,
@@ -1137,22 +1138,5 @@ export class CpuBackend implements Backend {
   close(): void {
     this.provider.close();
     this.rt.close();
-  }
-}
-
-/** out (d×c) = beta·out + accᵀ for acc (c×d), in 32×32 blocks. */
-function transposeInto(acc: Float32Array, c: number, d: number, out: Float32Array, beta: number) {
-  const B = 32;
-  for (let t0 = 0; t0 < d; t0 += B) {
-    const t1 = Math.min(d, t0 + B);
-    for (let j0 = 0; j0 < c; j0 += B) {
-      const j1 = Math.min(c, j0 + B);
-      for (let t = t0; t < t1; t++) {
-        const ro = t * c;
-        if (beta === 0) { for (let j = j0; j < j1; j++) out[ro + j] = acc[j * d + t]; }
-        else if (beta === 1) { for (let j = j0; j < j1; j++) out[ro + j] += acc[j * d + t]; }
-        else for (let j = j0; j < j1; j++) out[ro + j] = beta * out[ro + j] + acc[j * d + t];
-      }
-    }
   }
 }

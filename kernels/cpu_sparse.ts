@@ -122,6 +122,17 @@ export function sparseOuterToColumnsHost(
   const c = z.cols;
   const acc = scratch.subarray(0, c * d);
   sparseTransposeProductHost(z, vals, x, d, acc, 0);
+  transposeInto(acc, c, d, out, beta);
+}
+
+/** out (d×c) = beta·out + accᵀ for acc (c×d), in 32×32 blocks (beta 0 overwrites). */
+export function transposeInto(
+  acc: Float32Array,
+  c: number,
+  d: number,
+  out: Float32Array,
+  beta: number,
+): void {
   const B = 32;
   for (let t0 = 0; t0 < d; t0 += B) {
     const t1 = Math.min(d, t0 + B);
