@@ -576,7 +576,16 @@ export class CpuBackend implements Backend {
     }
     if (n * k > Z.capacity) throw shapeError("topkRows", `n·k=${n * k} > capacity ${Z.capacity}`);
     const P = this.#f(pre, "topkRows pre");
-    this.#exec(() => topkRowsHost(P, n, c, k, Z.csr()));
+    const tP = pre as CpuTensor;
+    this.#exec(() => {
+      if (this.native && n * c >= 1 << 12 && this.#inHeap(tP, Z.rowPtr, Z.index, Z.value)) {
+        Z.cscStale = true;
+        const threads = n * c >= 1 << 20 ? this.rt.threads : 1;
+        this.native.topkRows(this.rt.memory, tP.ptr, n, c, k, this.#offsets(Z), threads);
+        return;
+      }
+      topkRowsHost(P, n, c, k, Z.csr());
+    });
   }
   batchTopk(
     pre: Tensor,

@@ -15,7 +15,7 @@
 
 const SOURCE = new URL("./native/sparse_kernels.c", import.meta.url);
 /** ABI version the loader expects from `atlas_native_version()`. */
-const ABI = 2;
+const ABI = 3;
 /** Compiler flags (part of the cache key). */
 const FLAGS = ["-O3", "-march=native", "-fPIC", "-shared", "-pthread", "-std=gnu11", "-Wno-psabi"];
 
@@ -45,6 +45,10 @@ const SYMBOLS = {
   },
   atlas_sample: {
     parameters: ["pointer", "u32", "u32", "i32", "u32", "u32", "u32", "i32", "i32", "u32", "i32"],
+    result: "void",
+  },
+  atlas_topk_rows: {
+    parameters: ["pointer", "u32", "i32", "i32", "i32", "u32", "u32", "u32", "i32"],
     result: "void",
   },
   atlas_removepar: {
@@ -156,6 +160,19 @@ export interface NativeSparse {
     c: number,
     n: number,
     pack: number,
+    threads: number,
+  ): void;
+  /**
+   * Per row of pre (n×c): the k largest entries (ties: lower column first), value max(pre, 0),
+   * columns ascending, written to the codes at i·k (rowPtr[i] = i·k).
+   */
+  topkRows(
+    memory: WebAssembly.Memory,
+    pre: number,
+    n: number,
+    c: number,
+    k: number,
+    z: CsrOffsets,
     threads: number,
   ): void;
   /** grad_j −= ⟨grad_j, D_j⟩·D_j for every row (D rows×d); rowSs_j = ‖grad_j‖² after (if non-zero). */
@@ -343,6 +360,9 @@ function wrap(h: Deno.DynamicLibrary<typeof SYMBOLS>, detail: string): NativeSpa
         pack,
         threads,
       );
+    },
+    topkRows(m, pre, n, c, k, z, threads) {
+      s.atlas_topk_rows(base(m), pre, n, c, k, z.rowPtr, z.index, z.value, threads);
     },
     removepar(m, dict, grad, rows, d, rowSs, threads) {
       s.atlas_removepar(base(m), dict, grad, rows, d, rowSs, threads);

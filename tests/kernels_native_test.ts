@@ -18,6 +18,7 @@ import {
   refBatchTopk,
   refNormalizeRows,
   refRemoveParallel,
+  refTopkRows,
 } from "../kernels/reference_f64.ts";
 
 async function f32(be: Backend, t: Tensor): Promise<Float32Array> {
@@ -187,6 +188,35 @@ Deno.test("native optimiser kernels: threaded removal with norms, scaled AdamW w
     near(await f32(be, M), r.m, 1, "adam m");
     near(await f32(be, V), r.v, 1, "adam v");
     near(await f32(be, D), refNormalizeRows(r.p, rows, cols), 1, "adam p renormalised");
+  } finally {
+    be.close();
+  }
+});
+
+Deno.test("native per-row top-k: threaded, ties on quantised values, k = 1 and k = c", async () => {
+  if (!(await loadNativeSparse())) {
+    console.warn("skipped: no C compiler for the native sparse kernels (install gcc)");
+    return;
+  }
+  const be = await createBackend("cpu", { sparse: "native" });
+  try {
+    const rng = new Rng(31);
+    for (const [n, c, k] of [[1500, 1201, 9], [700, 1603, 1], [64, 77, 77], [2, 4096, 300]]) {
+      // values on a coarse grid: many ties, which go to the lower column
+      const pre = rng.fillNormal(new Float32Array(n * c)).map((x) => Math.round(x * 8) / 8);
+      const z = be.sparse(n, c, n * k);
+      be.topkRows(be.upload(pre, [n, c]), k, z);
+      const zc = await codesOf(be, z);
+      const want = refTopkRows(pre, n, c, k);
+      assert.equal(zc.rowPtr[n], n * k);
+      for (let i = 0; i < n; i++) {
+        assert.equal(zc.rowPtr[i], i * k);
+        const got = [];
+        for (let e = i * k; e < (i + 1) * k; e++) got.push([zc.index[e], zc.value[e]]);
+        assert.deepEqual(got, want[i], `top-k ${n}×${c} k=${k} row ${i}`);
+      }
+      be.disposeSparse(z);
+    }
   } finally {
     be.close();
   }

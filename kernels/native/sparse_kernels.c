@@ -29,6 +29,10 @@
  *   atlas_gather(base, colPtr, slotRow, slotEntry, vals, src, d, out, beta, c, n, pack, threads)
  *       out_j = beta out_j + sum_{s in column j, vals != 0} vals[slotEntry_s] src_{slotRow_s}
  *       (beta 0 overwrites, even NaN; a zero value is skipped, even over a NaN source row)
+ *   atlas_topk_rows(base, pre, n, c, k, rowPtr, index, value, threads)
+ *       per row of pre (n x c): the k largest entries (ties: lower column first), value
+ *       max(pre, 0), columns ascending; rowPtr[i] = i k (a min-heap of k, candidates screened
+ *       16 at a time against its root)
  *   atlas_removepar(base, dict, grad, rows, d, rowSs|0, threads)
  *       grad_j -= <grad_j, D_j> D_j (unit rows D); rowSs_j = || grad_j ||^2 after
  *   atlas_adamw(base, p, g, m, v, rows, cols, beta1, a1, beta2, a2, stepSize, invSqrtBc2, eps,
@@ -39,6 +43,7 @@
  */
 #include <pthread.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #ifdef __AVX512F__
 #include <immintrin.h>
@@ -286,7 +291,7 @@ static void decode_sample_rows(void *a, int lo, int hi) {
 
 #define AT(type, off) ((type *)(base + (off)))
 
-int atlas_native_version(void) { return 2; }
+int atlas_native_version(void) { return 3; }
 int atlas_native_slab(void) { return SLAB; }
 
 void atlas_resid(uint8_t *base, uint32_t rowPtr, uint32_t index, uint32_t value, uint32_t dict,
@@ -492,4 +497,114 @@ void atlas_adamw(uint8_t *base, uint32_t p, uint32_t g, uint32_t m, uint32_t v, 
   adamw_t q = {AT(float, p), AT(float, m), AT(float, v), AT(const float, g), cols, normalize,
                beta1, a1, beta2, a2, stepSize, invSqrtBc2, eps, decay};
   parallel(adamw_rows, &q, rows, threads);
+}
+
+/* ---- per-row top-k ---------------------------------------------------------------------------- */
+typedef struct {
+  const float *pre;
+  int32_t *rowPtr, *index;
+  float *value;
+  int c, k;
+} topk_t;
+
+/* heap entry a is weaker than b: smaller value, or equal value and larger column */
+static inline int weaker(const float *hv, const int32_t *hc, int a, int b) {
+  return hv[a] < hv[b] || (hv[a] == hv[b] && hc[a] > hc[b]);
+}
+static inline void swap_entries(float *hv, int32_t *hc, int a, int b) {
+  const float tv = hv[a];
+  hv[a] = hv[b];
+  hv[b] = tv;
+  const int32_t tc = hc[a];
+  hc[a] = hc[b];
+  hc[b] = tc;
+}
+static void sift_up(float *hv, int32_t *hc, int j) {
+  while (j > 0) {
+    const int parent = (j - 1) >> 1;
+    if (!weaker(hv, hc, j, parent)) break;
+    swap_entries(hv, hc, j, parent);
+    j = parent;
+  }
+}
+static void sift_down(float *hv, int32_t *hc, int size) {
+  int j = 0;
+  for (;;) {
+    const int l = 2 * j + 1, r = l + 1;
+    if (l >= size) break;
+    int w = l;
+    if (r < size && weaker(hv, hc, r, l)) w = r;
+    if (!weaker(hv, hc, w, j)) break;
+    swap_entries(hv, hc, w, j);
+    j = w;
+  }
+}
+static int cmp_i32(const void *a, const void *b) {
+  const int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+  return (x > y) - (x < y);
+}
+
+static void topk_rows(void *a, int lo, int hi) {
+  topk_t *p = (topk_t *)a;
+  const int c = p->c, k = p->k;
+  float *hv = (float *)malloc(sizeof(float) * (size_t)k);
+  int32_t *hc = (int32_t *)malloc(sizeof(int32_t) * (size_t)k);
+  if (!hv || !hc) { /* cannot happen for sane k; leave the rows empty rather than crash */
+    for (int i = lo; i < hi; i++) p->rowPtr[i] = i * k;
+    free(hv);
+    free(hc);
+    return;
+  }
+  for (int i = lo; i < hi; i++) {
+    const float *row = p->pre + (int64_t)i * c;
+    for (int j = 0; j < k; j++) {
+      hv[j] = row[j];
+      hc[j] = j;
+      sift_up(hv, hc, j);
+    }
+    float minV = hv[0];
+    int j = k;
+    /* screen 16 at a time: an equal value at a later column never beats the root */
+    for (; j + 16 <= c; j += 16) {
+      const v16 v = ld(row + j);
+      const v16 m = splat(minV);
+      int any = 0;
+      for (int l = 0; l < 16; l++) any |= v[l] > m[l];
+      if (!any) continue;
+      for (int l = 0; l < 16; l++) {
+        if (row[j + l] > minV) {
+          hv[0] = row[j + l];
+          hc[0] = j + l;
+          sift_down(hv, hc, k);
+          minV = hv[0];
+        }
+      }
+    }
+    for (; j < c; j++) {
+      if (row[j] > minV) {
+        hv[0] = row[j];
+        hc[0] = j;
+        sift_down(hv, hc, k);
+        minV = hv[0];
+      }
+    }
+    qsort(hc, (size_t)k, sizeof(int32_t), cmp_i32);
+    const int64_t o = (int64_t)i * k;
+    for (int t = 0; t < k; t++) {
+      const float v = row[hc[t]];
+      p->index[o + t] = hc[t];
+      p->value[o + t] = v > 0.0f ? v : 0.0f;
+    }
+    p->rowPtr[i] = (int32_t)o;
+  }
+  free(hv);
+  free(hc);
+}
+
+void atlas_topk_rows(uint8_t *base, uint32_t pre, int32_t n, int32_t c, int32_t k, uint32_t rowPtr,
+                     uint32_t index, uint32_t value, int32_t threads) {
+  topk_t p = {AT(const float, pre), AT(int32_t, rowPtr), AT(int32_t, index), AT(float, value), c,
+              k};
+  parallel(topk_rows, &p, n, threads);
+  p.rowPtr[n] = n * k;
 }
