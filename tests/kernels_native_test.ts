@@ -193,7 +193,7 @@ Deno.test("native optimiser kernels: threaded removal with norms, scaled AdamW w
   }
 });
 
-Deno.test("native per-row top-k: threaded, ties on quantised values, k = 1 and k = c", async () => {
+Deno.test("native per-row top-k: threaded, ties on quantised values, k = 1 and k = c, NaN rows", async () => {
   if (!(await loadNativeSparse())) {
     console.warn("skipped: no C compiler for the native sparse kernels (install gcc)");
     return;
@@ -216,6 +216,28 @@ Deno.test("native per-row top-k: threaded, ties on quantised values, k = 1 and k
         assert.deepEqual(got, want[i], `top-k ${n}×${c} k=${k} row ${i}`);
       }
       be.disposeSparse(z);
+    }
+    // rows with NaN (and ±Inf) take the heap path: the same codes as the host loop
+    const [n, c, k] = [300, 2048, 16];
+    const pre = rng.fillNormal(new Float32Array(n * c));
+    for (let i = 0; i < n; i += 3) pre[i * c + ((i * 7) % c)] = NaN;
+    for (let i = 1; i < n; i += 5) pre[i * c + ((i * 11) % c)] = Infinity;
+    const host = await createBackend("cpu", { sparse: "wasm" });
+    try {
+      const zn = be.sparse(n, c, n * k), zh = host.sparse(n, c, n * k);
+      be.topkRows(be.upload(pre, [n, c]), k, zn);
+      host.topkRows(host.upload(pre, [n, c]), k, zh);
+      const a = await codesOf(be, zn), b = await codesOf(host, zh);
+      assert.deepEqual(
+        Array.from(a.index.subarray(0, n * k)),
+        Array.from(b.index.subarray(0, n * k)),
+      );
+      assert.deepEqual(
+        Array.from(a.value.subarray(0, n * k)),
+        Array.from(b.value.subarray(0, n * k)),
+      );
+    } finally {
+      host.close();
     }
   } finally {
     be.close();

@@ -31,8 +31,10 @@
  *       (beta 0 overwrites, even NaN; a zero value is skipped, even over a NaN source row)
  *   atlas_topk_rows(base, pre, n, c, k, rowPtr, index, value, threads)
  *       per row of pre (n x c): the k largest entries (ties: lower column first), value
- *       max(pre, 0), columns ascending; rowPtr[i] = i k (a min-heap of k, candidates screened
- *       16 at a time against its root)
+ *       max(pre, 0), columns ascending; rowPtr[i] = i k. The k-th largest of the maxima of the
+ *       row's groups of 16 entries bounds the k-th largest entry from below: one pass keeps the
+ *       entries at or above it, an exact sort of those picks the k. Rows with NaN, and k above a
+ *       quarter of the groups, take a min-heap of k instead (the same result).
  *   atlas_removepar(base, dict, grad, rows, d, rowSs|0, threads)
  *       grad_j -= <grad_j, D_j> D_j (unit rows D); rowSs_j = || grad_j ||^2 after
  *   atlas_adamw(base, p, g, m, v, rows, cols, beta1, a1, beta2, a2, stepSize, invSqrtBc2, eps,
@@ -544,19 +546,152 @@ static int cmp_i32(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
+/* candidates ordered by value descending, then column ascending */
+typedef struct {
+  float v;
+  int32_t c;
+} cand_t;
+static int cmp_cand(const void *a, const void *b) {
+  const cand_t *x = (const cand_t *)a, *y = (const cand_t *)b;
+  if (x->v != y->v) return x->v > y->v ? -1 : 1;
+  return (x->c > y->c) - (x->c < y->c);
+}
+/* the r-th largest (0-based) of x[0..n) by quickselect (x is reordered) */
+static float select_desc(float *x, int n, int r) {
+  int lo = 0, hi = n - 1;
+  while (lo < hi) {
+    const float pivot = x[(lo + hi) >> 1];
+    int i = lo, j = hi;
+    while (i <= j) {
+      while (x[i] > pivot) i++;
+      while (x[j] < pivot) j--;
+      if (i <= j) {
+        const float t = x[i];
+        x[i] = x[j];
+        x[j] = t;
+        i++;
+        j--;
+      }
+    }
+    if (r <= j) hi = j;
+    else if (r >= i) lo = i;
+    else return x[r];
+  }
+  return x[r];
+}
+
+/* insertion sorts for the short arrays of a row (a few dozen entries) */
+static void sort_cands(cand_t *x, int n) {
+  for (int i = 1; i < n; i++) {
+    const cand_t t = x[i];
+    int j = i - 1;
+    while (j >= 0 && (x[j].v < t.v || (x[j].v == t.v && x[j].c > t.c))) {
+      x[j + 1] = x[j];
+      j--;
+    }
+    x[j + 1] = t;
+  }
+}
+static void sort_cols(int32_t *x, int n) {
+  if (n > 64) {
+    qsort(x, (size_t)n, sizeof(int32_t), cmp_i32);
+    return;
+  }
+  for (int i = 1; i < n; i++) {
+    const int32_t t = x[i];
+    int j = i - 1;
+    while (j >= 0 && x[j] > t) {
+      x[j + 1] = x[j];
+      j--;
+    }
+    x[j + 1] = t;
+  }
+}
+
+/*
+ * Fast path of one row: columns of the k largest into hc (any order); 0 when the row needs the
+ * heap (a NaN, or too few groups for the bound to help). Groups of 16 entries: lane l of the 16
+ * vectors of each 256-float chunk (their maxima are 15 vector max operations, no horizontal
+ * reduction), then the tail one entry per group.
+ */
+static int topk_row_blocks(const float *row, int c, int k, int32_t *hc, float *maxima,
+                           cand_t *cand) {
+  const int chunks = c / 256, tail = c - 256 * chunks;
+  const int ng = 16 * chunks + tail;
+  if (4 * k > ng) return 0;
+  for (int q = 0; q < chunks; q++) {
+    const float *r = row + 256 * q;
+#ifdef __AVX512F__
+    __m512 mx = _mm512_loadu_ps(r);
+    __mmask16 nan = 0;
+    for (int u = 0; u < 16; u++) {
+      const __m512 v = _mm512_loadu_ps(r + 16 * u);
+      nan |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+      mx = _mm512_max_ps(mx, v);
+    }
+    if (nan) return 0;
+    _mm512_storeu_ps(maxima + 16 * q, mx);
+#else
+    for (int l = 0; l < 16; l++) {
+      float mx = r[l];
+      for (int u = 0; u < 16; u++) {
+        const float v = r[16 * u + l];
+        if (v != v) return 0;
+        mx = v > mx ? v : mx;
+      }
+      maxima[16 * q + l] = mx;
+    }
+#endif
+  }
+  for (int t = 0; t < tail; t++) {
+    const float v = row[256 * chunks + t];
+    if (v != v) return 0;
+    maxima[16 * chunks + t] = v;
+  }
+  const float t0 = select_desc(maxima, ng, k - 1);
+  int m = 0, j = 0;
+#ifdef __AVX512F__
+  const __m512 tv = _mm512_set1_ps(t0);
+  const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  float cv[16];
+  int32_t cc[16];
+  for (; j + 16 <= c; j += 16) {
+    const __m512 v = _mm512_loadu_ps(row + j);
+    const __mmask16 hit = _mm512_cmp_ps_mask(v, tv, _CMP_GE_OQ);
+    if (!hit) continue;
+    _mm512_mask_compressstoreu_ps(cv, hit, v);
+    _mm512_mask_compressstoreu_epi32(cc, hit, _mm512_add_epi32(iota, _mm512_set1_epi32(j)));
+    const int h = __builtin_popcount(hit);
+    for (int t = 0; t < h; t++) cand[m++] = (cand_t){cv[t], cc[t]};
+  }
+#endif
+  for (; j < c; j++) {
+    if (row[j] >= t0) cand[m++] = (cand_t){row[j], j};
+  }
+  if (m > 256) qsort(cand, (size_t)m, sizeof(cand_t), cmp_cand);
+  else sort_cands(cand, m);
+  for (int t = 0; t < k; t++) hc[t] = cand[t].c;
+  return 1;
+}
+
 static void topk_rows(void *a, int lo, int hi) {
   topk_t *p = (topk_t *)a;
   const int c = p->c, k = p->k;
   float *hv = (float *)malloc(sizeof(float) * (size_t)k);
   int32_t *hc = (int32_t *)malloc(sizeof(int32_t) * (size_t)k);
-  if (!hv || !hc) { /* cannot happen for sane k; leave the rows empty rather than crash */
+  float *maxima = (float *)malloc(sizeof(float) * (size_t)(c + 16));
+  cand_t *cand = (cand_t *)malloc(sizeof(cand_t) * (size_t)c);
+  if (!hv || !hc || !maxima || !cand) { /* out of memory: leave the rows empty, no crash */
     for (int i = lo; i < hi; i++) p->rowPtr[i] = i * k;
     free(hv);
     free(hc);
+    free(maxima);
+    free(cand);
     return;
   }
   for (int i = lo; i < hi; i++) {
     const float *row = p->pre + (int64_t)i * c;
+    if (topk_row_blocks(row, c, k, hc, maxima, cand)) goto emit;
     for (int j = 0; j < k; j++) {
       hv[j] = row[j];
       hc[j] = j;
@@ -588,7 +723,8 @@ static void topk_rows(void *a, int lo, int hi) {
         minV = hv[0];
       }
     }
-    qsort(hc, (size_t)k, sizeof(int32_t), cmp_i32);
+  emit:
+    sort_cols(hc, k);
     const int64_t o = (int64_t)i * k;
     for (int t = 0; t < k; t++) {
       const float v = row[hc[t]];
@@ -599,6 +735,8 @@ static void topk_rows(void *a, int lo, int hi) {
   }
   free(hv);
   free(hc);
+  free(maxima);
+  free(cand);
 }
 
 void atlas_topk_rows(uint8_t *base, uint32_t pre, int32_t n, int32_t c, int32_t k, uint32_t rowPtr,
