@@ -960,7 +960,16 @@ export class CpuBackend implements Backend {
     checkShape("scaleRows out", this.#t(out, "scaleRows out").shape, as);
     if (a === out) throw shapeError("scaleRows", "out must not alias a");
     const V = this.#f(v, "v"), A = this.#f(a, "a"), O = this.#f(out, "out");
-    this.#exec(() => scaleRowsHost(V, A, as[0], as[1], O, beta));
+    const ts = [v, a, out] as CpuTensor[];
+    this.#exec(() => {
+      const [m, q] = as;
+      if (this.native && m * q >= 1 << 14 && this.#inHeap(...ts)) {
+        const threads = m * q >= 1 << 18 ? this.rt.threads : 1;
+        const [pv, pa, po] = ts.map((t) => t.ptr);
+        return this.native.scaleRows(this.rt.memory, pv, pa, m, q, po, beta, threads);
+      }
+      scaleRowsHost(V, A, m, q, O, beta);
+    });
   }
   /** [m, q] of a tensor read as rows (1-D: one row). */
   #rows(t: Tensor, what: string): [number, number] {

@@ -15,7 +15,7 @@
 
 const SOURCE = new URL("./native/sparse_kernels.c", import.meta.url);
 /** ABI version the loader expects from `atlas_native_version()`. */
-const ABI = 3;
+const ABI = 4;
 /** Compiler flags (part of the cache key). */
 const FLAGS = ["-O3", "-march=native", "-fPIC", "-shared", "-pthread", "-std=gnu11", "-Wno-psabi"];
 
@@ -49,6 +49,10 @@ const SYMBOLS = {
   },
   atlas_topk_rows: {
     parameters: ["pointer", "u32", "i32", "i32", "i32", "u32", "u32", "u32", "i32"],
+    result: "void",
+  },
+  atlas_scale_rows: {
+    parameters: ["pointer", "u32", "u32", "i32", "i32", "u32", "f32", "i32"],
     result: "void",
   },
   atlas_removepar: {
@@ -173,6 +177,17 @@ export interface NativeSparse {
     c: number,
     k: number,
     z: CsrOffsets,
+    threads: number,
+  ): void;
+  /** out_i = beta·out_i + v_i·a_i for the rows of a (rows×cols; beta 0 overwrites). */
+  scaleRows(
+    memory: WebAssembly.Memory,
+    v: number,
+    a: number,
+    rows: number,
+    cols: number,
+    out: number,
+    beta: number,
     threads: number,
   ): void;
   /** grad_j −= ⟨grad_j, D_j⟩·D_j for every row (D rows×d); rowSs_j = ‖grad_j‖² after (if non-zero). */
@@ -363,6 +378,9 @@ function wrap(h: Deno.DynamicLibrary<typeof SYMBOLS>, detail: string): NativeSpa
     },
     topkRows(m, pre, n, c, k, z, threads) {
       s.atlas_topk_rows(base(m), pre, n, c, k, z.rowPtr, z.index, z.value, threads);
+    },
+    scaleRows(m, v, a, rows, cols, out, beta, threads) {
+      s.atlas_scale_rows(base(m), v, a, rows, cols, out, beta, threads);
     },
     removepar(m, dict, grad, rows, d, rowSs, threads) {
       s.atlas_removepar(base(m), dict, grad, rows, d, rowSs, threads);

@@ -243,3 +243,29 @@ Deno.test("native per-row top-k: threaded, ties on quantised values, k = 1 and k
     be.close();
   }
 });
+
+Deno.test("native row scaling: threaded, beta 0 over NaN and beta ½", async () => {
+  if (!(await loadNativeSparse())) {
+    console.warn("skipped: no C compiler for the native sparse kernels (install gcc)");
+    return;
+  }
+  const be = await createBackend("cpu", { sparse: "native" });
+  try {
+    const rng = new Rng(37);
+    const [m, q] = [1500, 203];
+    const a = rng.fillNormal(new Float32Array(m * q)), v = rng.fillNormal(new Float32Array(m));
+    for (const beta of [0, 0.5]) {
+      const o0 = rng.fillNormal(new Float32Array(m * q));
+      if (beta === 0) o0[5] = NaN;
+      const out = be.upload(o0, [m, q]);
+      be.scaleRows(be.upload(v, [m]), be.upload(a, [m, q]), out, beta);
+      const want = Float64Array.from(
+        a,
+        (x, i) => (beta === 0 ? 0 : beta * o0[i]) + v[Math.floor(i / q)] * x,
+      );
+      near(await f32(be, out), want, 1, `scaleRows beta=${beta}`);
+    }
+  } finally {
+    be.close();
+  }
+});

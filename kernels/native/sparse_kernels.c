@@ -35,6 +35,8 @@
  *       row's groups of 16 entries bounds the k-th largest entry from below: one pass keeps the
  *       entries at or above it, an exact sort of those picks the k. Rows with NaN, and k above a
  *       quarter of the groups, take a min-heap of k instead (the same result).
+ *   atlas_scale_rows(base, v, a, rows, cols, out, beta, threads)
+ *       out_i = beta out_i + v_i a_i (beta 0 overwrites, even NaN)
  *   atlas_removepar(base, dict, grad, rows, d, rowSs|0, threads)
  *       grad_j -= <grad_j, D_j> D_j (unit rows D); rowSs_j = || grad_j ||^2 after
  *   atlas_adamw(base, p, g, m, v, rows, cols, beta1, a1, beta2, a2, stepSize, invSqrtBc2, eps,
@@ -293,7 +295,7 @@ static void decode_sample_rows(void *a, int lo, int hi) {
 
 #define AT(type, off) ((type *)(base + (off)))
 
-int atlas_native_version(void) { return 3; }
+int atlas_native_version(void) { return 4; }
 int atlas_native_slab(void) { return SLAB; }
 
 void atlas_resid(uint8_t *base, uint32_t rowPtr, uint32_t index, uint32_t value, uint32_t dict,
@@ -745,4 +747,36 @@ void atlas_topk_rows(uint8_t *base, uint32_t pre, int32_t n, int32_t c, int32_t 
               k};
   parallel(topk_rows, &p, n, threads);
   p.rowPtr[n] = n * k;
+}
+
+/* ---- row scaling ---------------------------------------------------------------------------- */
+typedef struct {
+  const float *v, *a;
+  float *out;
+  int cols;
+  float beta;
+} scale_rows_t;
+
+static void scale_rows(void *p_, int lo, int hi) {
+  scale_rows_t *p = (scale_rows_t *)p_;
+  for (int i = lo; i < hi; i++) {
+    const float *a = p->a + (int64_t)i * p->cols;
+    float *o = p->out + (int64_t)i * p->cols;
+    const float s = p->v[i];
+    const v16 sv = splat(s), bv = splat(p->beta);
+    int t = 0;
+    if (p->beta == 0.0f) {
+      for (; t + 16 <= p->cols; t += 16) st(o + t, sv * ld(a + t));
+      for (; t < p->cols; t++) o[t] = s * a[t];
+    } else {
+      for (; t + 16 <= p->cols; t += 16) st(o + t, bv * ld(o + t) + sv * ld(a + t));
+      for (; t < p->cols; t++) o[t] = p->beta * o[t] + s * a[t];
+    }
+  }
+}
+
+void atlas_scale_rows(uint8_t *base, uint32_t v, uint32_t a, int32_t rows, int32_t cols,
+                      uint32_t out, float beta, int32_t threads) {
+  scale_rows_t p = {AT(const float, v), AT(const float, a), AT(float, out), cols, beta};
+  parallel(scale_rows, &p, rows, threads);
 }
