@@ -17,7 +17,16 @@ const SOURCE = new URL("./native/sparse_kernels.c", import.meta.url);
 /** ABI version the loader expects from `atlas_native_version()`. */
 const ABI = 4;
 /** Compiler flags (part of the cache key). */
-const FLAGS = ["-O3", "-march=native", "-fPIC", "-shared", "-pthread", "-std=gnu11", "-Wno-psabi"];
+const FLAGS = [
+  "-O3",
+  "-march=native",
+  "-fno-math-errno", // square roots inline (no libm symbol left for the loader to find)
+  "-fPIC",
+  "-shared",
+  "-pthread",
+  "-std=gnu11",
+  "-Wno-psabi",
+];
 
 const SYMBOLS = {
   atlas_native_version: { parameters: [], result: "i32" },
