@@ -297,7 +297,11 @@ export async function buildNativeSparse(o: BuildNativeOptions = {}): Promise<Nat
       .output();
     if (!r.success) throw new Error(`exit ${r.code}`);
     version = new TextDecoder().decode(r.stdout).split("\n")[0].trim();
-  } catch {
+  } catch (e) {
+    if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) {
+      log("sparse kernels: wasm (the native kernels need --allow-run and --allow-ffi)");
+      return null;
+    }
     log(`sparse kernels: wasm (no C compiler "${cc}"; install gcc for the native kernels)`);
     return null;
   }

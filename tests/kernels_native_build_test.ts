@@ -89,3 +89,30 @@ Deno.test("native kernels: CONCEPT_ATLAS_NATIVE=0 and a missing compiler in a fr
   assert.equal(JSON.parse(noCc[0]).native, false);
   assert.match(noCc[1], /^error: sparse kernels: .*no C compiler.*install gcc/);
 });
+
+Deno.test("native kernels: without run/ffi permission, wasm and the reason", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "atlas-native-perm-" });
+  try {
+    const script = `${dir}/probe.ts`;
+    const mod = new URL("../kernels/native_sparse.ts", import.meta.url).href;
+    await Deno.writeTextFile(
+      script,
+      `import { buildNativeSparse } from "${mod}";
+const lines = [];
+const lib = await buildNativeSparse({ dir: "${dir}/cache", log: (l) => lines.push(l) });
+console.log(JSON.stringify({ lib: lib !== null, lines }));`,
+    );
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-read", "--allow-write", "--allow-env", script],
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    const r = JSON.parse(new TextDecoder().decode(out.stdout).trim());
+    assert.equal(r.lib, false);
+    assert.deepEqual(r.lines, [
+      "sparse kernels: wasm (the native kernels need --allow-run and --allow-ffi)",
+    ]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
