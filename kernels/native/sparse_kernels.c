@@ -179,11 +179,48 @@ typedef struct {
   int d, c, slabs;
 } rows_t;
 
+/*
+ * The lane sums of 16 vectors, as one vector (lane l = sum of x[l]): a transposing tree of
+ * pairwise folds, three operations per vector instead of a full horizontal sum each.
+ */
+static inline v16 fold2(v16 a, v16 b) { /* lanes 0-7: a folded to 8, lanes 8-15: b */
+  return __builtin_shufflevector(a, b, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23) +
+         __builtin_shufflevector(a, b, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30,
+                                 31);
+}
+static inline v16 fold4(v16 a, v16 b) { /* groups of 8 -> groups of 4 */
+  return __builtin_shufflevector(a, b, 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27) +
+         __builtin_shufflevector(a, b, 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31);
+}
+static inline v16 fold8(v16 a, v16 b) { /* groups of 4 -> groups of 2 */
+  return __builtin_shufflevector(a, b, 0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29) +
+         __builtin_shufflevector(a, b, 2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31);
+}
+static inline v16 fold16(v16 a, v16 b) { /* groups of 2 -> single lanes */
+  return __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30) +
+         __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+}
+static inline v16 sum16(const v16 *x) {
+  v16 h[8], q[4], r[2];
+  for (int t = 0; t < 8; t++) h[t] = fold2(x[2 * t], x[2 * t + 1]);
+  for (int t = 0; t < 4; t++) q[t] = fold4(h[2 * t], h[2 * t + 1]);
+  for (int t = 0; t < 2; t++) r[t] = fold8(q[2 * t], q[2 * t + 1]);
+  return fold16(r[0], r[1]);
+}
+/* <g, D piece> as one vector of partial sums */
+static inline v16 dot_piece(const v16 *g, const float *q) {
+  v16 x = g[0] * ld(q);
+  for (int u = 1; u < NV; u++) x += g[u] * ld(q + 16 * u);
+  return x;
+}
+
 /* out_i (and rowSs_i) for rows [lo, hi), slab by slab */
 static void decode_rows(void *a, int lo, int hi) {
   rows_t *p = (rows_t *)a;
   if (p->rowSs && p->x)
     for (int i = lo; i < hi; i++) p->rowSs[i] = 0.0f;
+  if (p->x && p->vals)
+    for (int e = p->rowPtr[lo]; e < p->rowPtr[hi]; e++) p->vals[e] = 0.0f;
   const v16 sc = splat(p->scale);
   for (int s = 0; s < p->slabs; s++) {
     const float *Ds = p->dictPack + (int64_t)s * p->c * SLAB;
@@ -225,43 +262,20 @@ static void decode_rows(void *a, int lo, int hi) {
         if (p->rowSs) p->rowSs[i] += hsum(sq);
       }
       store_piece(o, w, acc);
+      if (p->x && p->vals) {
+        /* the sample on this slab while its pieces are in L1: vals_e += <r_i piece, D_j piece> */
+        int e2 = p->rowPtr[i];
+        for (; e2 + 15 < e1; e2 += 16) {
+          v16 x[16];
+          for (int u = 0; u < 16; u++) x[u] = dot_piece(acc, Ds + (int64_t)p->index[e2 + u] * SLAB);
+          st(p->vals + e2, ld(p->vals + e2) + sum16(x));
+        }
+        for (; e2 < e1; e2++) {
+          p->vals[e2] += hsum(dot_piece(acc, Ds + (int64_t)p->index[e2] * SLAB));
+        }
+      }
     }
   }
-}
-
-/*
- * The lane sums of 16 vectors, as one vector (lane l = sum of x[l]): a transposing tree of
- * pairwise folds, three operations per vector instead of a full horizontal sum each.
- */
-static inline v16 fold2(v16 a, v16 b) { /* lanes 0-7: a folded to 8, lanes 8-15: b */
-  return __builtin_shufflevector(a, b, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23) +
-         __builtin_shufflevector(a, b, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30,
-                                 31);
-}
-static inline v16 fold4(v16 a, v16 b) { /* groups of 8 -> groups of 4 */
-  return __builtin_shufflevector(a, b, 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27) +
-         __builtin_shufflevector(a, b, 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31);
-}
-static inline v16 fold8(v16 a, v16 b) { /* groups of 4 -> groups of 2 */
-  return __builtin_shufflevector(a, b, 0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29) +
-         __builtin_shufflevector(a, b, 2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31);
-}
-static inline v16 fold16(v16 a, v16 b) { /* groups of 2 -> single lanes */
-  return __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30) +
-         __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-}
-static inline v16 sum16(const v16 *x) {
-  v16 h[8], q[4], r[2];
-  for (int t = 0; t < 8; t++) h[t] = fold2(x[2 * t], x[2 * t + 1]);
-  for (int t = 0; t < 4; t++) q[t] = fold4(h[2 * t], h[2 * t + 1]);
-  for (int t = 0; t < 2; t++) r[t] = fold8(q[2 * t], q[2 * t + 1]);
-  return fold16(r[0], r[1]);
-}
-/* <g, D piece> as one vector of partial sums */
-static inline v16 dot_piece(const v16 *g, const float *q) {
-  v16 x = g[0] * ld(q);
-  for (int u = 1; u < NV; u++) x += g[u] * ld(q + 16 * u);
-  return x;
 }
 
 /* vals_e = <g_i, D_j> for the entries of rows [lo, hi) (g = p->g, or out when g is null) */
@@ -290,7 +304,7 @@ static void sample_rows(void *a, int lo, int hi) {
 static void decode_sample_rows(void *a, int lo, int hi) {
   rows_t *p = (rows_t *)a;
   decode_rows(a, lo, hi);
-  if (p->vals) sample_rows(a, lo, hi);
+  if (p->vals && !p->x) sample_rows(a, lo, hi); /* with x the sample is fused in */
 }
 
 #define AT(type, off) ((type *)(base + (off)))
