@@ -32,8 +32,8 @@ export { centroidDistance, topOneRetrieval } from "./data/geometry.ts";
 export { Rng } from "./data/random.ts";
 
 // ---- compute backends ----------------------------------------------------------------------
-export type { Backend, SparseCodes, Tensor } from "./kernels/backend.ts";
-export { createBackend } from "./kernels/select.ts";
+export type { AdamWOptions, Backend, GemmOptions, SparseCodes, Tensor } from "./kernels/backend.ts";
+export { type BackendKind, createBackend, type CreateBackendOptions } from "./kernels/select.ts";
 export { hostGemm } from "./kernels/host_gemm.ts";
 
 // ---- dictionary learners -------------------------------------------------------------------
