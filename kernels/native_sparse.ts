@@ -337,7 +337,7 @@ export async function buildNativeSparse(o: BuildNativeOptions = {}): Promise<Nat
       log(`sparse kernels: wasm (${lib} has another ABI version or slab width)`);
       return null;
     }
-    return wrap(h, `native (${version.replace(/^.*?\) /, "")}, -march=native)`);
+    return wrap(h, `native (${cc} ${version.replace(/^.*?\) /, "")}, -march=native)`);
   } catch (e) {
     log(`sparse kernels: wasm (native kernels unavailable: ${(e as Error).message})`);
     return null;
