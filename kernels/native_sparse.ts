@@ -330,6 +330,7 @@ export async function buildNativeSparse(o: BuildNativeOptions = {}): Promise<Nat
         return null;
       }
       await Deno.rename(tmp, lib); // atomic: concurrent builders write the same bytes
+      await pruneOtherBuilds(dir, lib);
     }
     const h = Deno.dlopen(lib, SYMBOLS);
     if (h.symbols.atlas_native_version() !== ABI || h.symbols.atlas_native_slab() !== NATIVE_SLAB) {
@@ -423,6 +424,19 @@ function wrap(h: Deno.DynamicLibrary<typeof SYMBOLS>, detail: string): NativeSpa
       // the library stays loaded for the process (other backends may share it)
     },
   };
+}
+
+/**
+ * Remove the libraries of other sources / compilers / CPUs from the build folder (a process that
+ * has one loaded keeps it: the file stays until unmapped; a later run of that version rebuilds).
+ */
+async function pruneOtherBuilds(dir: string, keep: string): Promise<void> {
+  for await (const e of Deno.readDir(dir)) {
+    const path = `${dir}/${e.name}`;
+    if (path !== keep && /^sparse_kernels-[0-9a-f]{16}\.so$/.test(e.name)) {
+      await Deno.remove(path).catch(() => {});
+    }
+  }
 }
 
 function cacheDir(): string {

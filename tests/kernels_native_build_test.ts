@@ -1,6 +1,6 @@
 /**
  * Building and loading the native sparse kernels: a fresh folder gets one library (no temporary
- * files left) that later loads reuse without rebuilding; no compiler, or a compiler that fails,
+ * files left, older builds pruned) that later loads reuse without rebuilding; no compiler, or a compiler that fails,
  * gives null with the reason (the backend then runs its wasm kernels), and asking for the native
  * kernels explicitly then is a one-line error. Skipped, with a warning, without a C compiler.
  */
@@ -40,8 +40,12 @@ Deno.test("native kernels: built once per folder, reused, and refused cleanly", 
       console.warn("skipped the build half: no C compiler (install gcc)");
       return;
     }
+    // a library of an older source in the folder is removed by the new build
+    const stale = `${dir}/sparse_kernels-0123456789abcdef.so`;
+    await Deno.writeTextFile(stale, "old build");
     const lib = await buildNativeSparse({ dir });
     assert.ok(lib, "built and loaded");
+    assert.throws(() => Deno.statSync(stale), "the stale library is pruned");
     assert.match(lib.detail, /^native \(/);
     const built = [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) => n !== "fake-cc");
     assert.equal(built.length, 1, `one library, no temporary files: ${built}`);
