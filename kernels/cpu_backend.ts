@@ -963,10 +963,13 @@ export class CpuBackend implements Backend {
     const ts = [v, a, out] as CpuTensor[];
     this.#exec(() => {
       const [m, q] = as;
-      if (this.native && m * q >= 1 << 14 && this.#inHeap(...ts)) {
-        const threads = m * q >= 1 << 18 ? this.rt.threads : 1;
+      if (m * q >= 1 << 14 && this.#inHeap(...ts)) {
         const [pv, pa, po] = ts.map((t) => t.ptr);
-        return this.native.scaleRows(this.rt.memory, pv, pa, m, q, po, beta, threads);
+        if (this.native) {
+          const threads = m * q >= 1 << 18 ? this.rt.threads : 1;
+          return this.native.scaleRows(this.rt.memory, pv, pa, m, q, po, beta, threads);
+        }
+        return this.rt.run("scalerows", [pv, pa, q, po, beta], 0, m, m * q);
       }
       scaleRowsHost(V, A, m, q, O, beta);
     });

@@ -14,7 +14,8 @@
  * - `resid(pRowPtr, pIndex, pValue, pDict, d, pBias|0, pX, scale, pOut, pRowSs, pVals|0, r0, r1)`:
  *   out_i = scale·(Z_i·D + bias − x_i), rowSs_i = ‖Z_i·D + bias − x_i‖², vals_e = ⟨out_i, D_j⟩
  * - dense kernels `axpby`, `rownorm`, `removepar`, `transpose`, `tkscan`, `rowfill`, `sumsq`: see
- *   {@link ./wasm_kernels_dense.ts}; mask kernels `maskabove`, `countabove`, `colsum`, `thresh`: see
+ *   {@link ./wasm_kernels_dense.ts}; mask kernels `maskabove`, `countabove`, `colsum`, `thresh`,
+ *   `scalerows`: see
  *   {@link ./wasm_kernels_mask.ts}
  *
  * The range is always the last two arguments.
@@ -39,7 +40,7 @@ import {
   tkscanFn,
   transposeFn,
 } from "./wasm_kernels_dense.ts";
-import { colsumFn, countaboveFn, maskaboveFn, threshFn } from "./wasm_kernels_mask.ts";
+import { colsumFn, countaboveFn, maskaboveFn, scalerowsFn, threshFn } from "./wasm_kernels_mask.ts";
 
 /** Names of the exported kernels, in export order (the thread pool calls them by index). */
 export const KERNEL_NAMES = [
@@ -59,6 +60,7 @@ export const KERNEL_NAMES = [
   "countabove",
   "colsum",
   "thresh",
+  "scalerows",
 ] as const;
 /** One kernel name. */
 export type KernelName = typeof KERNEL_NAMES[number];
@@ -580,6 +582,7 @@ export function buildKernelBytes(): Uint8Array {
     countaboveFn(),
     colsumFn(),
     threshFn(),
+    scalerowsFn(),
   ];
   return assembleModule(fns, 1, MAX_PAGES);
 }

@@ -10,8 +10,10 @@
  * - `thresh(…)`: sparse thresholding by row chunks (see {@link threshFn})
  * - `colsum(pA, pBounds, pPart, q, c0, c1)`: for chunk k, the f64 row part[k·q + j] = Σ a_ij over
  *   the chunk's rows (float64 accumulation)
+ * - `scalerows(pV, pA, q, pOut, beta, r0, r1)`: out_i = beta·out_i + v_i·a_i (beta 0 overwrites,
+ *   even NaN; out must not alias a)
  */
-import { FnBuilder, I32, OP, SIMD, V128 } from "./wasm_asm.ts";
+import { F32, FnBuilder, I32, OP, SIMD, V128 } from "./wasm_asm.ts";
 
 const SX = {
   anyTrue: 0x53,
@@ -221,5 +223,44 @@ export function threshFn(): FnBuilder {
     });
   };
   f.get(shared).if(() => body(true), () => body(false));
+  return f;
+}
+
+/** out_i = beta·out_i + v_i·a_i for rows [r0, r1) of q floats. */
+export function scalerowsFn(): FnBuilder {
+  const f = new FnBuilder("scalerows", [I32, I32, I32, I32, F32, I32, I32]);
+  const [pV, pA, q, pOut, beta, r0, r1] = [0, 1, 2, 3, 4, 5, 6];
+  const r = f.local(I32), jb = f.local(I32), q4b = f.local(I32), qb = f.local(I32);
+  const ao = f.local(I32), oo = f.local(I32), sv = f.local(V128), bv = f.local(V128);
+  const s0 = f.local(F32);
+  f.get(q).i32(2).op(OP.i32Shl).set(qb);
+  f.get(q).i32(-4).op(OP.i32And).i32(2).op(OP.i32Shl).set(q4b);
+  f.get(beta).simd(SIMD.f32x4Splat).set(bv);
+  const body = (keep: boolean) => {
+    f.forRange(r, () => f.get(r0), r1, 1, () => {
+      at(f, pV, r).mem(OP.f32Load, 2).tee(s0).simd(SIMD.f32x4Splat).set(sv);
+      f.get(pA).get(r).get(qb).op(OP.i32Mul).op(OP.i32Add).set(ao);
+      f.get(pOut).get(r).get(qb).op(OP.i32Mul).op(OP.i32Add).set(oo);
+      f.forRange(jb, () => f.i32(0), q4b, 16, () => {
+        f.get(oo).get(jb).op(OP.i32Add);
+        f.get(ao).get(jb).op(OP.i32Add).mem(SIMD.load, 2, 0, true).get(sv).simd(SIMD.f32x4Mul);
+        if (keep) {
+          f.get(oo).get(jb).op(OP.i32Add).mem(SIMD.load, 2, 0, true).get(bv);
+          f.simd(SIMD.f32x4Mul).simd(SIMD.f32x4Add);
+        }
+        f.mem(SIMD.store, 2, 0, true);
+      });
+      f.forRange(jb, () => f.get(q4b), qb, 4, () => {
+        f.get(oo).get(jb).op(OP.i32Add);
+        f.get(ao).get(jb).op(OP.i32Add).mem(OP.f32Load, 2).get(s0).op(OP.f32Mul);
+        if (keep) {
+          f.get(oo).get(jb).op(OP.i32Add).mem(OP.f32Load, 2).get(beta).op(OP.f32Mul);
+          f.op(OP.f32Add);
+        }
+        f.mem(OP.f32Store, 2);
+      });
+    });
+  };
+  f.get(beta).f32(0).op(OP.f32Eq).if(() => body(false), () => body(true));
   return f;
 }

@@ -338,3 +338,27 @@ Deno.test("wasm threads: threshold (chunked, compacted) matches the float64 refe
     be.close();
   }
 });
+
+Deno.test("wasm threads: scaleRows (beta 0 over NaN, beta ½, odd row length) matches float64", async () => {
+  const be = await backend();
+  try {
+    const rng = new Rng(41);
+    const [m, q] = [1500, 203];
+    const a = rng.fillNormal(new Float32Array(m * q)), v = rng.fillNormal(new Float32Array(m));
+    for (const beta of [0, 0.5]) {
+      const o0 = rng.fillNormal(new Float32Array(m * q));
+      if (beta === 0) o0[7] = NaN;
+      const out = be.upload(o0, [m, q]);
+      be.scaleRows(be.upload(v, [m]), be.upload(a, [m, q]), out, beta);
+      const got = await f32(be, out);
+      for (let i = 0; i < got.length; i++) {
+        const want = (beta === 0 ? 0 : beta * o0[i]) + v[Math.floor(i / q)] * a[i];
+        if (!(Math.abs(got[i] - want) <= 1e-6 * (1 + Math.abs(want)))) {
+          assert.fail(`beta=${beta} element ${i}: got ${got[i]}, want ${want}`);
+        }
+      }
+    }
+  } finally {
+    be.close();
+  }
+});
