@@ -23,7 +23,10 @@ import {
   guessFromHistory,
   newBatchTopkScratch,
   thresholdHost,
+  topkGroups,
   topkRowsHost,
+  topkRowsScreened,
+  topkThresholds,
 } from "./cpu_select.ts";
 import {
   sparseColumnSumHost,
@@ -584,8 +587,48 @@ export class CpuBackend implements Backend {
         this.native.topkRows(this.rt.memory, tP.ptr, n, c, k, this.#offsets(Z), threads);
         return;
       }
+      if (n * c >= 1 << 16 && 4 * k <= topkGroups(c) && this.#topkScreen(tP, n, c, k, Z)) return;
       topkRowsHost(P, n, c, k, Z.csr());
     });
+  }
+  #tkRows: { t: CpuTensor; max: CpuTensor; cv: CpuTensor; ci: CpuTensor; cnt: CpuTensor } | null =
+    null;
+  /**
+   * Per-row top-k on the wasm threads: group maxima (`groupmax`), a lower bound per row on the
+   * host, the candidates at or above it (`rowcands`), then their exact selection on the host
+   * (cpu_select.ts topkRowsScreened). False when the heap is full.
+   */
+  #topkScreen(pre: CpuTensor, n: number, c: number, k: number, Z: CpuSparse): boolean {
+    const ng = topkGroups(c), cap = 4 * k + 64;
+    let s = this.#tkRows;
+    if (!s || s.t.size < n || s.max.size < n * ng || s.cv.size < n * cap) {
+      if (s) { for (const t of [s.t, s.max, s.cv, s.ci, s.cnt]) this.dispose(t); }
+      s = this.#tkRows = {
+        t: this.#new([n], "f32"),
+        max: this.#new([n * ng], "f32"),
+        cv: this.#new([n * cap], "f32"),
+        ci: this.#new([n * cap], "i32"),
+        cnt: this.#new([n], "i32"),
+      };
+    }
+    if (!this.#inHeap(pre, s.t, s.max, s.cv, s.ci, s.cnt, Z.rowPtr, Z.index, Z.value)) return false;
+    const P = pre.data as Float32Array;
+    this.rt.run("groupmax", [pre.ptr, c, s.max.ptr], 0, n, n * c);
+    const thresholds = s.t.data as Float32Array;
+    topkThresholds(s.max.data as Float32Array, n, ng, k, thresholds, new Float32Array(ng));
+    const args = [pre.ptr, c, s.t.ptr, s.cv.ptr, s.ci.ptr, cap, s.cnt.ptr];
+    this.rt.run("rowcands", args, 0, n, n * c);
+    const cv = s.cv.data as Float32Array,
+      ci = s.ci.data as Int32Array,
+      cnt = s.cnt.data as Int32Array;
+    const heapRows = topkRowsScreened(P, n, c, k, thresholds, cv, ci, cnt, cap, Z.csr());
+    this.#topkRowsStats = { rows: n, heapRows };
+    return true;
+  }
+  #topkRowsStats = { rows: 0, heapRows: 0 };
+  /** The last screened per-row top-k on the wasm threads: rows, and those the heap took. */
+  get topkRowsStats(): Readonly<{ rows: number; heapRows: number }> {
+    return this.#topkRowsStats;
   }
   batchTopk(
     pre: Tensor,

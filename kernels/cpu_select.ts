@@ -61,6 +61,131 @@ export function topkRowsHost(
   rowPtr[n] = n * k;
 }
 
+/**
+ * Screening groups of a row of c entries for {@link topkRowsScreened}: lane l of the 16 vectors of
+ * each 64-entry chunk is one group of 16 entries, and each of the c mod 64 tail entries is a
+ * group of its own (the layout of the wasm kernel `groupmax`).
+ */
+export function topkGroups(c: number): number {
+  return 4 * (c >> 6) + (c & 63);
+}
+
+/**
+ * Per row, a lower bound on its k-th largest entry from its group maxima (n×ng, ng =
+ * {@link topkGroups}): the k-th largest maximum (k of the groups each hold an entry at least that
+ * large). Rows whose maxima hold a NaN get +Infinity (no candidates: the heap takes them).
+ * `work` is scratch of ≥ ng floats. Requires k ≤ ng.
+ */
+export function topkThresholds(
+  maxima: Float32Array,
+  n: number,
+  ng: number,
+  k: number,
+  thresholds: Float32Array,
+  work: Float32Array,
+): void {
+  for (let i = 0; i < n; i++) {
+    const row = maxima.subarray(i * ng, i * ng + ng);
+    let nan = false;
+    for (let g = 0; g < ng; g++) if (row[g] !== row[g]) nan = true;
+    if (nan) {
+      thresholds[i] = Infinity;
+      continue;
+    }
+    work.set(row);
+    thresholds[i] = selectDescending(work, ng, k - 1);
+  }
+}
+
+/** The r-th largest (0-based) of x[0..n) (x is reordered; no NaN). */
+function selectDescending(x: Float32Array, n: number, r: number): number {
+  let lo = 0, hi = n - 1;
+  while (lo < hi) {
+    const pivot = x[(lo + hi) >> 1];
+    let i = lo, j = hi;
+    while (i <= j) {
+      while (x[i] > pivot) i++;
+      while (x[j] < pivot) j--;
+      if (i <= j) {
+        const t = x[i];
+        x[i] = x[j];
+        x[j] = t;
+        i++;
+        j--;
+      }
+    }
+    if (r <= j) hi = j;
+    else if (r >= i) lo = i;
+    else return x[r];
+  }
+  return x[r];
+}
+
+/**
+ * Per-row top-k from screened candidates, the result of {@link topkRowsHost}: row i's entries
+ * at or above its threshold (from {@link topkThresholds}) are cv/ci[i·cap .. i·cap + cnt[i]) in
+ * column order (cnt[i] = −1: more than cap). Sorts them by value (descending, ties: lower column),
+ * keeps k, writes them in column order with value max(pre, 0); a row without a finite threshold,
+ * with too many candidates or with fewer than k (a NaN among them) goes through the heap.
+ * Returns how many rows went through the heap.
+ */
+export function topkRowsScreened(
+  pre: Float32Array,
+  n: number,
+  c: number,
+  k: number,
+  thresholds: Float32Array,
+  cv: Float32Array,
+  ci: Int32Array,
+  cnt: Int32Array,
+  cap: number,
+  z: CsrCodes,
+): number {
+  if (n * k > z.index.length) throw overflow("topkRows", n * k, z.index.length);
+  const { rowPtr, index, value } = z;
+  const sv = new Float32Array(cap), sc = new Int32Array(cap), cols = new Int32Array(k);
+  const one = new Int32Array(2);
+  let heapRows = 0;
+  for (let i = 0; i < n; i++) {
+    const m = cnt[i], o = i * k;
+    rowPtr[i] = o;
+    if (!(thresholds[i] < Infinity) || m < k) {
+      const row: CsrCodes = {
+        rows: 1,
+        cols: c,
+        rowPtr: one,
+        index: index.subarray(o, o + k),
+        value: value.subarray(o, o + k),
+      };
+      topkRowsHost(pre.subarray(i * c, i * c + c), 1, c, k, row);
+      heapRows++;
+      continue;
+    }
+    // insertion sort of the candidates: value descending, then column ascending
+    const b = i * cap;
+    for (let t = 0; t < m; t++) {
+      const v = cv[b + t], col = ci[b + t];
+      let u = t - 1;
+      while (u >= 0 && (sv[u] < v || (sv[u] === v && sc[u] > col))) {
+        sv[u + 1] = sv[u];
+        sc[u + 1] = sc[u];
+        u--;
+      }
+      sv[u + 1] = v;
+      sc[u + 1] = col;
+    }
+    cols.set(sc.subarray(0, k));
+    cols.sort();
+    for (let t = 0; t < k; t++) {
+      const j = cols[t], v = pre[i * c + j];
+      index[o + t] = j;
+      value[o + t] = v > 0 ? v : 0;
+    }
+  }
+  rowPtr[n] = n * k;
+  return heapRows;
+}
+
 function weaker(hv: Float32Array, hi: Int32Array, a: number, b: number): boolean {
   return hv[a] < hv[b] || (hv[a] === hv[b] && hi[a] > hi[b]);
 }

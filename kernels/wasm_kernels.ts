@@ -15,8 +15,8 @@
  *   out_i = scale·(Z_i·D + bias − x_i), rowSs_i = ‖Z_i·D + bias − x_i‖², vals_e = ⟨out_i, D_j⟩
  * - dense kernels `axpby`, `rownorm`, `removepar`, `transpose`, `tkscan`, `rowfill`, `sumsq`: see
  *   {@link ./wasm_kernels_dense.ts}; mask kernels `maskabove`, `countabove`, `colsum`, `thresh`,
- *   `scalerows`: see
- *   {@link ./wasm_kernels_mask.ts}
+ *   `scalerows`: see {@link ./wasm_kernels_mask.ts}; per-row top-k screening `groupmax`,
+ *   `rowcands`: see {@link ./wasm_kernels_topk.ts}
  *
  * The range is always the last two arguments.
  */
@@ -41,6 +41,7 @@ import {
   transposeFn,
 } from "./wasm_kernels_dense.ts";
 import { colsumFn, countaboveFn, maskaboveFn, scalerowsFn, threshFn } from "./wasm_kernels_mask.ts";
+import { groupmaxFn, rowcandsFn } from "./wasm_kernels_topk.ts";
 
 /** Names of the exported kernels, in export order (the thread pool calls them by index). */
 export const KERNEL_NAMES = [
@@ -61,6 +62,8 @@ export const KERNEL_NAMES = [
   "colsum",
   "thresh",
   "scalerows",
+  "groupmax",
+  "rowcands",
 ] as const;
 /** One kernel name. */
 export type KernelName = typeof KERNEL_NAMES[number];
@@ -583,6 +586,8 @@ export function buildKernelBytes(): Uint8Array {
     colsumFn(),
     threshFn(),
     scalerowsFn(),
+    groupmaxFn(),
+    rowcandsFn(),
   ];
   return assembleModule(fns, 1, MAX_PAGES);
 }

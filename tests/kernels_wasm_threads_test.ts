@@ -17,7 +17,9 @@ import {
   refNormalizeRows,
   refRemoveParallel,
   refThreshold,
+  refTopkRows,
 } from "../kernels/reference_f64.ts";
+import { topkRowsHost } from "../kernels/cpu_select.ts";
 
 const U = 2 ** -24;
 
@@ -358,6 +360,56 @@ Deno.test("wasm threads: scaleRows (beta 0 over NaN, beta ½, odd row length) ma
         }
       }
     }
+  } finally {
+    be.close();
+  }
+});
+
+Deno.test("wasm threads: per-row top-k (screened) matches the float64 reference and the heap", async () => {
+  const be = await backend();
+  try {
+    const rng = new Rng(43);
+    for (const [n, c, k] of [[600, 1201, 9], [300, 4096, 32], [257, 263, 1], [64, 1027, 200]]) {
+      // a coarse grid: many ties, which go to the lower column
+      const pre = rng.fillNormal(new Float32Array(n * c)).map((x) => Math.round(x * 8) / 8);
+      const z = be.sparse(n, c, n * k);
+      be.topkRows(be.upload(pre, [n, c]), k, z);
+      const idx = (await be.read(z.index)) as Int32Array, val = await f32(be, z.value);
+      const ptr = (await be.read(z.rowPtr)) as Int32Array;
+      const want = refTopkRows(pre, n, c, k);
+      for (let i = 0; i < n; i++) {
+        assert.equal(ptr[i], i * k);
+        const got = [];
+        for (let e = i * k; e < (i + 1) * k; e++) got.push([idx[e], val[e]]);
+        assert.deepEqual(got, want[i], `${n}×${c} k=${k} row ${i}`);
+      }
+      assert.equal(ptr[n], n * k);
+      // the screened path ran (no row needed the heap) where k is small against the groups
+      if (4 * k <= 4 * (c >> 6) + (c & 63)) {
+        assert.deepEqual(be.topkRowsStats, { rows: n, heapRows: 0 });
+      }
+    }
+    // NaN and ±Inf rows: the same codes as the plain heap loop
+    const [n, c, k] = [200, 2048, 16];
+    const pre = rng.fillNormal(new Float32Array(n * c));
+    for (let i = 0; i < n; i += 3) pre[i * c + ((i * 7) % c)] = NaN;
+    for (let i = 1; i < n; i += 5) pre[i * c + ((i * 11) % c)] = -Infinity;
+    for (let i = 2; i < n; i += 7) pre[i * c + ((i * 13) % c)] = Infinity;
+    const z = be.sparse(n, c, n * k);
+    be.topkRows(be.upload(pre, [n, c]), k, z);
+    const host = {
+      rows: n,
+      cols: c,
+      rowPtr: new Int32Array(n + 1),
+      index: new Int32Array(n * k),
+      value: new Float32Array(n * k),
+    };
+    const nanRows = Math.ceil(n / 3);
+    assert.ok(be.topkRowsStats.heapRows >= nanRows, "rows with NaN go through the heap");
+    assert.ok(be.topkRowsStats.heapRows < n, "the others do not");
+    topkRowsHost(pre, n, c, k, host);
+    assert.deepEqual((await be.read(z.index)) as Int32Array, host.index);
+    assert.deepEqual(await f32(be, z.value), host.value);
   } finally {
     be.close();
   }
