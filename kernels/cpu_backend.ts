@@ -149,7 +149,7 @@ export class CpuBackend implements Backend {
   #pack: CpuTensor | null = null;
   /**
    * Heap scratch for the native kernels' slab-major copy of an r×d matrix, and the thread count
-   * for `work` (one thread below a million operations); null when the heap is full.
+   * for `work` (see {@link #nativeThreads}); null when the heap is full.
    */
   #nativeScratch(d: number, rows: number, work: number): { pack: number; threads: number } | null {
     const size = packFloats(d, Math.max(rows, 1));
@@ -158,7 +158,15 @@ export class CpuBackend implements Backend {
       this.#pack = this.#new([size], "f32");
     }
     if (this.#pack.ptr < 0) return null;
-    return { pack: this.#pack.ptr, threads: work >= 1 << 20 ? this.rt.threads : 1 };
+    return { pack: this.#pack.ptr, threads: this.#nativeThreads(work) };
+  }
+  /**
+   * Threads for a native kernel touching about `work` elements: one below 2¹⁸ (where starting a
+   * thread costs more than it saves), else all. Every kernel gives each output element to one
+   * thread, so the count never changes a result.
+   */
+  #nativeThreads(work: number): number {
+    return work >= 1 << 18 ? this.rt.threads : 1;
   }
   #offsets(z: CpuSparse): CsrOffsets {
     return { rowPtr: z.rowPtr.ptr, index: z.index.ptr, value: z.value.ptr };
@@ -583,7 +591,7 @@ export class CpuBackend implements Backend {
     this.#exec(() => {
       if (this.native && n * c >= 1 << 12 && this.#inHeap(tP, Z.rowPtr, Z.index, Z.value)) {
         Z.cscStale = true;
-        const threads = n * c >= 1 << 20 ? this.rt.threads : 1;
+        const threads = this.#nativeThreads(n * c);
         this.native.topkRows(this.rt.memory, tP.ptr, n, c, k, this.#offsets(Z), threads);
         return;
       }
@@ -1009,7 +1017,7 @@ export class CpuBackend implements Backend {
       if (m * q >= 1 << 14 && this.#inHeap(...ts)) {
         const [pv, pa, po] = ts.map((t) => t.ptr);
         if (this.native) {
-          const threads = m * q >= 1 << 18 ? this.rt.threads : 1;
+          const threads = this.#nativeThreads(m * q);
           return this.native.scaleRows(this.rt.memory, pv, pa, m, q, po, beta, threads);
         }
         return this.rt.run("scalerows", [pv, pa, q, po, beta], 0, m, m * q);
@@ -1119,7 +1127,7 @@ export class CpuBackend implements Backend {
     if (this.native && this.#inHeap(tD, tG) && (!S || rowSs)) {
       // native: the removal and each row's squared norm in one pass
       this.#exec(() => {
-        const threads = s[0] * s[1] >= 1 << 18 ? this.rt.threads : 1;
+        const threads = this.#nativeThreads(s[0] * s[1]);
         const m = this.rt.memory, rp = rowSs ? rowSs.ptr : 0;
         this.native!.removepar(m, tD.ptr, tG.ptr, s[0], s[1], rp, threads);
         if (!S) return;
@@ -1171,7 +1179,7 @@ export class CpuBackend implements Backend {
       };
       if (this.native) {
         const rows = s.length === 2 ? s[0] : 1, cols = P.length / Math.max(rows, 1);
-        const threads = P.length >= 1 << 16 ? this.rt.threads : 1;
+        const threads = this.#nativeThreads(P.length);
         const [p, g, mm, vv] = ts.map((t) => t.ptr);
         const norm = !!o.normalizeRows;
         this.native.adamw(this.rt.memory, { p, g, m: mm, v: vv }, rows, cols, h, norm, threads);

@@ -231,8 +231,6 @@ export interface NativeSparse {
     normalize: boolean,
     threads: number,
   ): void;
-  /** Unload the library. */
-  close(): void;
 }
 
 /** Floats per slab of the native kernels (the C file's `SLAB`; checked when loading). */
@@ -419,9 +417,6 @@ function wrap(h: Deno.DynamicLibrary<typeof SYMBOLS>, detail: string): NativeSpa
         normalize ? 1 : 0,
         threads,
       );
-    },
-    close() {
-      // the library stays loaded for the process (other backends may share it)
     },
   };
 }
