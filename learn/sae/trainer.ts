@@ -16,6 +16,7 @@
  * Matryoshka: the mean over prefixes p of (1/B)·Σ‖Z_{:, <m_p}·D_{<m_p} (+ b_dec) − X‖².
  */
 import type { Backend, SparseCodes, Tensor } from "../../kernels/backend.ts";
+import { transpose } from "../../kernels/js_gemm.ts";
 import type { EpochLog, FittedDictionary } from "../learner.ts";
 import { Rng } from "../../data/random.ts";
 import { normalizeRows } from "../../data/rows.ts";
@@ -452,7 +453,7 @@ class SaeTrainer {
       c: this.c,
       d: this.d,
       k: this.k,
-      wEnc: transposed(await f32(this.W), this.c, this.d),
+      wEnc: transpose(await f32(this.W), this.c, this.d), // rows c×d → W_enc d×c
       bEnc: await f32(this.bEnc),
       wDec: await f32(this.D),
       bDec: this.bDec ? await f32(this.bDec) : null,
@@ -716,11 +717,4 @@ class SaeTrainer {
     }
     return this.#masks[p];
   }
-}
-
-/** The d×c transpose of a row-major c×d matrix (the encoder rows → W_enc). */
-function transposed(w: Float32Array, c: number, d: number): Float32Array {
-  const out = new Float32Array(d * c);
-  for (let j = 0; j < c; j++) for (let t = 0; t < d; t++) out[t * c + j] = w[j * d + t];
-  return out;
 }
