@@ -6,6 +6,7 @@
 import type { Backend, SparseCodes, Tensor } from "../kernels/backend.ts";
 import { createBackend } from "../kernels/select.ts";
 import type { CpuBackend } from "../kernels/cpu_backend.ts";
+import type { ScreenStats } from "../kernels/native_sparse.ts";
 import type { GemmKind } from "../kernels/gemm_provider.ts";
 import { Rng } from "../data/random.ts";
 import type { Benchmark, BenchResult } from "./types.ts";
@@ -94,15 +95,14 @@ export function newBatchTopkState(
 }
 
 /**
- * One BatchTopK training step from backend ops (the op sequence of learn/sae/): encoder
- * linear, batch top-k, fused sparse decode + residual + sample, sparse gradients (decoder, encoder, bias),
+ * One BatchTopK training step from backend ops (the op sequence of learn/sae/): the fused
+ * encoder and batch top-k (screened on a CPU with AMX, see Backend.encodeBatchTopk), fused sparse decode + residual + sample, sparse gradients (decoder, encoder, bias),
  * parallel-component removal, gradient clipping, AdamW, decoder renormalisation. Returns the
  * batch's sum of squared errors (the one scalar read per step).
  */
 export async function batchTopkStep(be: Backend, s: BatchTopkState, t: number): Promise<number> {
   const { B } = s;
-  be.linear(s.X, s.W, s.b, s.pre, true);
-  be.batchTopk(s.pre, s.k, s.z, s.minKept);
+  be.encodeBatchTopk(s.X, s.W, s.b, s.k, s.z, s.minKept, s.pre);
   // G = ∂loss/∂x̂ = (2/B)·(Z·D − X), sse = ‖Z·D − X‖², vals = ⟨G_i, D_j⟩ (fused)
   be.sparseResidual(s.z, s.D, null, s.X, 2 / B, s.r, s.sse, false, s.vals);
   be.sparseTransposeProduct(s.z, null, s.r, s.gD, 0);
@@ -208,14 +208,29 @@ async function cpuStepGroup(
   const out: BenchResult[] = [];
   const sz = quick ? QUICK : FULL;
   const reps = quick ? 2 : 5;
-  // the default sparse kernels (native where a C compiler exists), then the wasm ones
-  for (const sparse of [undefined, "wasm"] as const) {
+  // the default (native kernels where a C compiler exists, the screened encoder where the CPU
+  // has AMX), the float32 encoder with native kernels, then the wasm kernels
+  for (const variant of ["", "_f32enc", "_wasm"] as const) {
+    const sparse = variant === "_wasm" ? "wasm" : undefined;
     // without native kernels the default run already was the wasm one
-    if (sparse === "wasm" && out[0]?.sparse_kernels === "wasm") break;
+    if (variant !== "" && out[0]?.sparse_kernels === "wasm") break;
     const be = await createBackend("cpu", { log, sparse });
-    const native = (be as CpuBackend).native;
+    const cpu = be as CpuBackend;
+    if (variant === "_f32enc" && !cpu.native?.screen) continue; // the default run was this one
+    if (variant !== "") cpu.screenMinWork = Infinity;
     try {
-      out.push(await cpuStep(be, native ? "native" : "wasm", sz, reps, sparse === "wasm"));
+      const r = await cpuStep(be, cpu.native ? "native" : "wasm", sz, reps, variant);
+      out.push(r);
+      if (variant === "" && r.screen_gemm_ms) {
+        out.push({
+          name: "gemm.cpu_amx_bf16.gflops",
+          value: (2 * sz.B * sz.d * sz.c) / (r.screen_gemm_ms as number) / 1e6,
+          unit: "GFLOP/s",
+          backend: be.name,
+          shape: `${sz.B}x${sz.d}x${sz.c}`,
+          note: "the bfloat16 tile GEMM inside the screened encoder (its step's time)",
+        });
+      }
     } finally {
       be.close();
     }
@@ -223,30 +238,36 @@ async function cpuStepGroup(
   return out;
 }
 
-/** One CPU step figure (`train_step.batchtopk.cpu`, or `.cpu_wasm` for the wasm kernels). */
+/**
+ * One CPU step figure: `train_step.batchtopk.cpu` (default backend), `.cpu_f32enc` (the float32
+ * encoder GEMM), `.cpu_wasm` (the wasm kernels).
+ */
 async function cpuStep(
   be: Backend,
   kernels: "native" | "wasm",
   sz: { d: number; c: number; B: number; k: number },
   reps: number,
-  suffix: boolean,
+  suffix: "" | "_f32enc" | "_wasm",
 ): Promise<BenchResult> {
   // GEMM and step timed in alternation (best of each), so that on a shared machine the floor
   // and the step see the same load
   const s = newBatchTopkState(be, sz.d, sz.c, sz.B, sz.k);
   let t = 0;
   let best = 0, sec = Infinity;
+  let screen: Readonly<ScreenStats> | null | undefined = null;
   for (let r = 0; r < reps; r++) {
     best = Math.max(best, await gemmGflops(be, sz.B, sz.d, sz.c, 1));
-    sec = Math.min(sec, await bestOf(1, () => batchTopkStep(be, s, t++)));
+    const step = await bestOf(1, () => batchTopkStep(be, s, t++));
+    if (step < sec) [sec, screen] = [step, (be as CpuBackend).screenStats];
   }
   const floor = (2 * sz.B * sz.d * sz.c) / (best * 1e9);
   return {
-    name: `train_step.batchtopk.cpu${suffix ? "_wasm" : ""}`,
+    name: `train_step.batchtopk.cpu${suffix}`,
     value: sec,
     unit: "s",
     backend: be.name,
     sparse_kernels: kernels,
+    encoder: screen ? "bf16 AMX screen + float32 candidates" : "float32 GEMM",
     samples_per_s: sz.B / sec,
     floor,
     floor_ratio: sec / floor,
@@ -255,6 +276,15 @@ async function cpuStep(
     speedup_vs_reference: REFERENCE_TORCH_STEP_S / sec,
     shape: `d=${sz.d} c=${sz.c} B=${sz.B} k=${sz.k}`,
     gemm_gflops: best,
+    ...(screen
+      ? {
+        screen_candidates_per_kept: screen.candidates / screen.K,
+        screen_passes: screen.passes,
+        screen_ms: screen.ms.reduce((a, b) => a + b, 0),
+        screen_gemm_ms: screen.ms[1],
+        screen_phase_ms: screen.ms.map((v) => Math.round(v * 100) / 100).join(" "),
+      }
+      : {}),
     load_average: loadAverage(),
   };
 }

@@ -121,6 +121,23 @@ export interface Backend {
     bias?: Tensor | null,
   ): void;
   /**
+   * The encoder and the batch top-k in one op, with W stored c×d (one row per concept): `z` and
+   * `minKept` as `batchTopk(X·Wᵀ + bias, k)` gives them over float32 pre-activations. A backend
+   * may avoid the float32 product: the CPU backend, on a CPU with the AMX tile unit, bounds the
+   * error of a bfloat16 product and computes float32 dot products only for the entries that the
+   * bound cannot rule out — the same selection over float32 values, each a dot product in that
+   * backend's summation order. `pre` (n×c) is scratch: its contents afterwards are unspecified.
+   */
+  encodeBatchTopk(
+    x: Tensor,
+    w: Tensor,
+    bias: Tensor | null,
+    k: number,
+    z: SparseCodes,
+    minKept: Tensor,
+    pre: Tensor,
+  ): void;
+  /**
    * Keep entries with pre[i,j] > theta[j] (theta f32 [c], or [1] for one shared threshold) with
    * their pre-activation as value: ReLU (theta = 0), JumpReLU, BatchTopK inference.
    */
@@ -209,4 +226,22 @@ export interface Backend {
 
   /** Release everything this backend holds (device, sessions, FFI handles). */
   close(): void;
+}
+
+/**
+ * {@link Backend.encodeBatchTopk} through the float32 product: pre = X·Wᵀ (a GEMM), then a batch
+ * top-k with the bias fused into the selection. Shapes: x n×d, w c×d, bias c, pre n×c.
+ */
+export function encodeBatchTopkDense(
+  b: Backend,
+  x: Tensor,
+  w: Tensor,
+  bias: Tensor | null,
+  k: number,
+  z: SparseCodes,
+  minKept: Tensor,
+  pre: Tensor,
+): void {
+  b.gemm(x, w, pre, { transB: true });
+  b.batchTopk(pre, k, z, minKept, bias);
 }

@@ -14,7 +14,9 @@
  * (ORT) ops are chained on a queue in call order; `read`/`readScalar` wait for it.
  */
 import type { AdamWOptions, Backend, DType, GemmOptions, SparseCodes, Tensor } from "./backend.ts";
+import { encodeBatchTopkDense } from "./backend.ts";
 import type { GemmProvider } from "./gemm_provider.ts";
+import type { ScreenStats } from "./native_sparse.ts";
 import type { CsrCodes } from "./host_sparse.ts";
 import {
   batchTopkHost,
@@ -665,6 +667,69 @@ export class CpuBackend implements Backend {
       const missed = hit ? this.#topk.stats.path !== "hint" : false;
       this.#tkMemo.set(tP, { K, c, bias: !!B, t, tPrev: hit ? memo.t : null, missed });
     });
+  }
+  /**
+   * Multiply-adds (n·c·d) from which {@link encodeBatchTopk} screens a bfloat16 product (when the
+   * native kernels have the AMX tile unit); smaller problems take the float32 path. Tests set 0.
+   */
+  screenMinWork = 1 << 24;
+  #screenStats: ScreenStats | null = null;
+  /** What the last {@link encodeBatchTopk} screened (null: it ran the float32 path). */
+  get screenStats(): Readonly<ScreenStats> | null {
+    return this.#screenStats;
+  }
+  encodeBatchTopk(
+    x: Tensor,
+    w: Tensor,
+    bias: Tensor | null,
+    k: number,
+    z: SparseCodes,
+    minKept: Tensor,
+    pre: Tensor,
+  ): void {
+    const screen = this.native?.screen;
+    const tX = this.#t(x, "encodeBatchTopk x"), tW = this.#t(w, "encodeBatchTopk w");
+    const Z = this.#z(z, "encodeBatchTopk");
+    const [n, c] = this.#checkCodes("encodeBatchTopk", pre, Z);
+    const d = tX.shape[1];
+    if (!screen || n * c * d < this.screenMinWork) {
+      this.#screenStats = null;
+      return encodeBatchTopkDense(this, x, w, bias, k, z, minKept, pre);
+    }
+    checkShape("encodeBatchTopk x", tX.shape, [n, d]);
+    checkShape("encodeBatchTopk w", tW.shape, [c, d]);
+    if (bias) checkShape("encodeBatchTopk bias", this.#t(bias, "encodeBatchTopk bias").shape, [c]);
+    if (!(k > 0) || k > c) throw shapeError("encodeBatchTopk", `k=${k} not in (0, ${c}]`);
+    const K = Math.min(Math.round(n * k), n * c);
+    if (K > Z.capacity) throw shapeError("encodeBatchTopk", `n·k=${K} > capacity ${Z.capacity}`);
+    const tB = bias as CpuTensor | null, tM = this.#t(minKept, "encodeBatchTopk minKept");
+    checkShape("encodeBatchTopk minKept", tM.shape, [1]);
+    if (K === 0 || !this.#inHeap(tX, tW, tB, tM, Z.rowPtr, Z.index, Z.value)) {
+      this.#screenStats = null;
+      return encodeBatchTopkDense(this, x, w, bias, k, z, minKept, pre);
+    }
+    // synchronous (nothing queued before it), so that a refusal can still take the float32 path
+    if (this.#pending) {
+      this.#screenStats = null;
+      return encodeBatchTopkDense(this, x, w, bias, k, z, minKept, pre);
+    }
+    Z.cscStale = true;
+    const m = this.rt.memory, bp = tB ? tB.ptr : 0, threads = this.rt.threads;
+    const kept = screen.batchTopk(
+      m,
+      tX.ptr,
+      n,
+      d,
+      tW.ptr,
+      c,
+      bp,
+      K,
+      this.#offsets(Z),
+      tM.ptr,
+      threads,
+    );
+    this.#screenStats = kept >= 0 ? screen.stats() : null;
+    if (kept < 0) encodeBatchTopkDense(this, x, w, bias, k, z, minKept, pre);
   }
   threshold(pre: Tensor, theta: Tensor, z: SparseCodes): void {
     const Z = this.#z(z, "threshold");

@@ -6,6 +6,9 @@
  * stay in L2, with 512-bit vectors where the CPU has them — the WebAssembly kernels are limited to
  * 128-bit vectors and to memory speed on these gathers — and the optimiser's parallel-component
  * removal (with row norms) and AdamW (with row renormalisation) in one pass each.
+ * kernels/native/encoder_screen.c (compiled into the same library) is the screened encoder
+ * ({@link ScreenedEncoder}): on a CPU with the AMX tile unit, batch top-k codes without the float32
+ * encoder GEMM.
  *
  * Without a compiler (or with `CONCEPT_ATLAS_NATIVE=0`) {@link loadNativeSparse} returns null and
  * the backend keeps its WebAssembly kernels; the reason goes to the log. `CONCEPT_ATLAS_CC` picks
@@ -13,9 +16,12 @@
  * (default `$XDG_CACHE_HOME/concept-atlas/native`, else `~/.cache/concept-atlas/native`).
  */
 
-const SOURCE = new URL("./native/sparse_kernels.c", import.meta.url);
+/** The sources, compiled together into one library (the `.h` is included by both `.c`). */
+const SOURCES = ["common.h", "sparse_kernels.c", "encoder_screen.c"].map((f) =>
+  new URL(`./native/${f}`, import.meta.url)
+);
 /** ABI version the loader expects from `atlas_native_version()`. */
-const ABI = 4;
+const ABI = 5;
 /** Compiler flags (part of the cache key). */
 const FLAGS = [
   "-O3",
@@ -31,6 +37,28 @@ const FLAGS = [
 const SYMBOLS = {
   atlas_native_version: { parameters: [], result: "i32" },
   atlas_native_slab: { parameters: [], result: "i32" },
+  atlas_screen_ready: { parameters: [], result: "i32" },
+  atlas_screen_new: { parameters: [], result: "pointer" },
+  atlas_screen_stats: { parameters: ["pointer", "buffer"], result: "void" },
+  atlas_encode_batch_topk: {
+    parameters: [
+      "pointer",
+      "pointer",
+      "u32",
+      "i32",
+      "i32",
+      "u32",
+      "i32",
+      "u32",
+      "i32",
+      "u32",
+      "u32",
+      "u32",
+      "u32",
+      "i32",
+    ],
+    result: "i32",
+  },
   atlas_resid: {
     parameters: [
       "pointer",
@@ -125,6 +153,11 @@ export interface CsrOffsets {
 export interface NativeSparse {
   /** What runs, for the log: e.g. `native (gcc 12.2.0, -march=native)`. */
   readonly detail: string;
+  /**
+   * The screened encoder (encoder_screen.c), or null when the CPU has no AMX tile unit, the
+   * kernel refuses it to this process, or `CONCEPT_ATLAS_SCREEN=0`.
+   */
+  readonly screen: ScreenedEncoder | null;
   /**
    * out_i = scale·(Z_i·D + bias − x_i) (x 0: out_i = Z_i·D + bias); rowSs_i = ‖Z_i·D + bias − x_i‖²
    * (when rowSs and x are non-zero); vals_e = ⟨out_i, D_j⟩ (when vals is non-zero).
@@ -233,6 +266,52 @@ export interface NativeSparse {
   ): void;
 }
 
+/**
+ * Encoder + batch top-k without the float32 GEMM (kernels/native/encoder_screen.c): a bfloat16
+ * product on the AMX tile unit, a bound on its error from the rows' norms, and float32 dot
+ * products for the candidates the bound cannot rule out. The codes are those of a batch top-k
+ * over float32 pre-activations: the same selection, values rounded in another order.
+ */
+export interface ScreenedEncoder {
+  /**
+   * Codes (CSR, rows ascending, columns ascending) of the K largest positive entries of
+   * X·Wᵀ + bias (X n×d, W c×d, bias c or 0; ties: lower flat index) and their smallest value at
+   * `minKept` (0 when none); returns the number kept, or −1 when the inputs need the float32
+   * path (a non-finite value, a norm above 2^30, too many candidates, no memory).
+   */
+  batchTopk(
+    memory: WebAssembly.Memory,
+    x: number,
+    n: number,
+    d: number,
+    w: number,
+    c: number,
+    bias: number,
+    K: number,
+    z: CsrOffsets,
+    minKept: number,
+    threads: number,
+  ): number;
+  /** Figures of the last call. */
+  stats(): ScreenStats;
+}
+
+/** What the last screened encode did (times in milliseconds). */
+export interface ScreenStats {
+  /** Entries whose float32 value was computed (≥ the K kept, when K are positive). */
+  candidates: number;
+  /** Passes over the bfloat16 product (1 when the guess from the last call held). */
+  passes: number;
+  /** The lower bound on the K-th largest value the candidates were cut at. */
+  thetaLow: number;
+  /** K of the call. */
+  K: number;
+  /** Calls of this process that fell back to the float32 path. */
+  refusals: number;
+  /** bfloat16 conversion, tile GEMM, pass(es), theta bound, compaction, float32 values, selection. */
+  ms: number[];
+}
+
 /** Floats per slab of the native kernels (the C file's `SLAB`; checked when loading). */
 export const NATIVE_SLAB = 64;
 
@@ -284,7 +363,7 @@ export interface BuildNativeOptions {
  */
 export async function buildNativeSparse(o: BuildNativeOptions = {}): Promise<NativeSparse | null> {
   const log = o.log ?? (() => {});
-  if (Deno.build.os !== "linux" || SOURCE.protocol !== "file:") {
+  if (Deno.build.os !== "linux" || SOURCES[0].protocol !== "file:") {
     log("sparse kernels: wasm (native kernels are built on Linux only)");
     return null;
   }
@@ -304,23 +383,29 @@ export async function buildNativeSparse(o: BuildNativeOptions = {}): Promise<Nat
     return null;
   }
   try {
-    const source = await Deno.readTextFile(SOURCE);
+    const sources = await Promise.all(SOURCES.map((u) => Deno.readTextFile(u)));
     const key = await sha256(
-      [source, version, FLAGS.join(" "), cpuSignature()].join("\n"),
+      [...sources, version, FLAGS.join(" "), cpuSignature()].join("\n"),
     );
     const dir = o.dir ?? cacheDir();
     await Deno.mkdir(dir, { recursive: true });
     const lib = `${dir}/sparse_kernels-${key.slice(0, 16)}.so`;
     if (!(await exists(lib))) {
       const tmp = `${lib}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`;
-      const src = `${tmp}.c`;
-      await Deno.writeTextFile(src, source);
+      // compile exactly the hashed text: a private copy of the sources
+      const srcDir = `${tmp}.src`;
+      await Deno.mkdir(srcDir);
+      const names = SOURCES.map((u) => u.pathname.split("/").pop()!);
+      for (let f = 0; f < names.length; f++) {
+        await Deno.writeTextFile(`${srcDir}/${names[f]}`, sources[f]);
+      }
+      const units = names.filter((f) => f.endsWith(".c")).map((f) => `${srcDir}/${f}`);
       const r = await new Deno.Command(cc, {
-        args: [...FLAGS, "-o", tmp, src],
+        args: [...FLAGS, "-o", tmp, ...units],
         stdout: "null",
         stderr: "piped",
       }).output();
-      await Deno.remove(src).catch(() => {});
+      await Deno.remove(srcDir, { recursive: true }).catch(() => {});
       if (!r.success) {
         await Deno.remove(tmp).catch(() => {});
         const why = new TextDecoder().decode(r.stderr).split("\n")[0];
@@ -348,6 +433,9 @@ function wrap(h: Deno.DynamicLibrary<typeof SYMBOLS>, detail: string): NativeSpa
   const base = (m: WebAssembly.Memory) => Deno.UnsafePointer.of(new Uint8Array(m.buffer));
   return {
     detail,
+    screen: Deno.env.get("CONCEPT_ATLAS_SCREEN") !== "0" && s.atlas_screen_ready() === 1
+      ? screenedEncoder(s)
+      : null,
     resid(m, z, dict, d, bias, x, scale, out, rowSs, vals, n, c, pack, threads) {
       s.atlas_resid(
         base(m),
@@ -417,6 +505,43 @@ function wrap(h: Deno.DynamicLibrary<typeof SYMBOLS>, detail: string): NativeSpa
         normalize ? 1 : 0,
         threads,
       );
+    },
+  };
+}
+
+function screenedEncoder(s: Deno.DynamicLibrary<typeof SYMBOLS>["symbols"]): ScreenedEncoder {
+  const ws = s.atlas_screen_new(); // scratch for the process (grown on demand, never freed)
+  const out = new Float64Array(13);
+  return {
+    batchTopk(m, x, n, d, w, c, bias, K, z, minKept, threads) {
+      const p = Deno.UnsafePointer.of(new Uint8Array(m.buffer));
+      return s.atlas_encode_batch_topk(
+        ws,
+        p,
+        x,
+        n,
+        d,
+        w,
+        c,
+        bias,
+        K,
+        z.rowPtr,
+        z.index,
+        z.value,
+        minKept,
+        threads,
+      );
+    },
+    stats() {
+      s.atlas_screen_stats(ws, out);
+      return {
+        candidates: out[0],
+        passes: out[1],
+        thetaLow: out[2],
+        K: out[4],
+        refusals: out[5],
+        ms: Array.from(out.subarray(6, 13)),
+      };
     },
   };
 }

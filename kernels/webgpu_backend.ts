@@ -6,6 +6,7 @@
  * entries sorted by row so that sums are deterministic).
  */
 import type { AdamWOptions, Backend, DType, GemmOptions, SparseCodes, Tensor } from "./backend.ts";
+import { encodeBatchTopkDense } from "./backend.ts";
 import { checkShape, shapeError, shapeSize } from "./shape.ts";
 import * as K from "./wgsl.ts";
 import * as KM from "./wgsl_mask.ts";
@@ -376,6 +377,17 @@ class WebGpuBackend implements Backend {
     const g = this.#grid(n);
     this.#dispatch(K.ROW_SELECT, [n, c, k, g[0]], [P.buffer, sel], g);
     this.#emit(P, Z, n, c, 0, sel, this.#dummy, 1);
+  }
+  encodeBatchTopk(
+    x: Tensor,
+    w: Tensor,
+    bias: Tensor | null,
+    k: number,
+    z: SparseCodes,
+    minKept: Tensor,
+    pre: Tensor,
+  ): void {
+    encodeBatchTopkDense(this, x, w, bias, k, z, minKept, pre);
   }
   batchTopk(
     pre: Tensor,

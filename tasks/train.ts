@@ -222,7 +222,9 @@ async function runTrain(ctx: StageContext<TrainParams>): Promise<void> {
 /** The `train` stage (input `diet`). */
 export const trainStage: Stage<TrainParams> = {
   name: "train",
-  version: 3, // 2: encoder as c×d rows, native sparse kernels; 3: fused optimiser passes (last bits)
+  // 2: encoder as c×d rows, native sparse kernels; 3: fused optimiser passes (last bits);
+  // 4: batch top-k through the fused (screened) encoder
+  version: 4,
   description: "fit one dictionary (SAE variant or baseline) on the training rows of a diet",
   inputs: { diet: "diet" },
   params: trainParamsSchema,

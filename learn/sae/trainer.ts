@@ -340,8 +340,7 @@ class SaeTrainer {
     const batches = Math.floor(n / B);
     for (let s = 0; s < batches; s++) {
       this.loadBatch(batch, order, s * B);
-      b.linear(this.xc, this.W, this.bEnc, this.pre, true);
-      b.batchTopk(this.pre, k, this.z, minKept);
+      b.encodeBatchTopk(this.xc, this.W, this.bEnc, k, this.z, minKept, this.pre);
       b.axpby(1, sum, 1 / batches, minKept, sum);
     }
     b.copy(sum, this.thetaRun!);
@@ -469,14 +468,17 @@ class SaeTrainer {
       b.linear(v.constant([B, 1], 1), v.constant([1, d], 0), this.bDec, this.xc);
       b.axpby(1, this.xb, -1, this.xc, this.xc);
     }
-    b.linear(this.xc, this.W, this.bEnc, this.pre, true);
+    // batch top-k takes the fused encoder (the CPU backend may screen a bfloat16 product) unless
+    // AuxK needs every pre-activation this step
+    const fused = (method === "batchtopk" || method === "matryoshka") && !this.auxActive();
+    if (!fused) b.linear(this.xc, this.W, this.bEnc, this.pre, true);
     const gBdRow = this.bDec ? v.scratch("bdec.row", [1, d]) : null;
     if (gBdRow) v.zero(gBdRow);
     const P = this.prefixes.length;
     const gScale = 2 / (B * P);
     const dense = (method === "relu" || method === "jumprelu") && this.density > o.denseAbove;
     if (dense) this.denseCore(gScale, gBdRow);
-    else this.sparseCore(t, gScale, gBdRow);
+    else this.sparseCore(t, gScale, gBdRow, fused);
     this.finishStep(t, gScale, gBdRow);
   }
 
@@ -543,7 +545,7 @@ class SaeTrainer {
   }
 
   /** The sparse path: codes Z = Π(pre) in CSR, sparse decode and sparse gradients. */
-  sparseCore(t: number, gScale: number, gBdRow: Tensor | null): void {
+  sparseCore(t: number, gScale: number, gBdRow: Tensor | null, fused = false): void {
     const { b, v, B, c, d, o, method } = this;
     let zA: SparseCodes | null = null;
     let zB: SparseCodes | null = null;
@@ -562,7 +564,8 @@ class SaeTrainer {
       b.threshold(this.pre, hi, zB);
     } else {
       const minKept = v.scratch("btk.min", [1]);
-      b.batchTopk(this.pre, this.k, this.z, minKept);
+      if (fused) b.encodeBatchTopk(this.xc, this.W, this.bEnc, this.k, this.z, minKept, this.pre);
+      else b.batchTopk(this.pre, this.k, this.z, minKept);
       const a = Math.max(o.thresholdMomentum, 1 / (t + 1));
       b.axpby(1 - a, this.thetaRun!, a, minKept, this.thetaRun!);
     }
@@ -615,6 +618,12 @@ class SaeTrainer {
     if (method === "jumprelu") this.jumpThetaGrad(zA!, zB!);
   }
 
+  /** Whether this step runs AuxK (it reads the pre-activations of the dead concepts). */
+  auxActive(): boolean {
+    const o = this.o;
+    return o.deadHandling === "auxk" && this.deadCount > 0 && o.auxCoefficient > 0;
+  }
+
   /** AuxK, decoder-bias gradient, clipping, AdamW and renormalisation (both paths). */
   finishStep(t: number, gScale: number, gBdRow: Tensor | null): void {
     const { b, v, B, c, d, o } = this;
@@ -623,7 +632,7 @@ class SaeTrainer {
     const gD = this.gradOf(this.D);
 
     // ---- AuxK on dead concepts ----------------------------------------------------------------------
-    if (o.deadHandling === "auxk" && this.deadCount > 0 && o.auxCoefficient > 0) {
+    if (this.auxActive()) {
       const kAux = Math.min(this.auxK, this.deadCount);
       const zAux = this.auxCodes();
       const rAux = v.scratch("aux.r", [B, d]);

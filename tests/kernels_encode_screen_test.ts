@@ -1,0 +1,216 @@
+/**
+ * The screened encoder (kernels/native/encoder_screen.c through CpuBackend.encodeBatchTopk): a
+ * bfloat16 product on the AMX tile unit, a bound on its error, float32 values for the entries
+ * the bound cannot rule out. Checked against the selection over float64 pre-activations on
+ * random shapes (k = c, one row, d not a multiple of the tile's 32, c not a multiple of 16),
+ * on planted near-ties a bfloat16 product cannot order (relative gaps of 1e-4, below bfloat16's
+ * 4e-3), for independence from the threshold guess (bit-identical), and for the refusals
+ * (NaN, huge norms) that take the float32 path. Skipped, with a warning, on a CPU without AMX.
+ */
+import assert from "node:assert/strict";
+import type { CpuBackend } from "../kernels/cpu_backend.ts";
+import type { SparseCodes, Tensor } from "../kernels/backend.ts";
+import { createBackend } from "../kernels/select.ts";
+import { loadNativeSparse } from "../kernels/native_sparse.ts";
+import { refBatchTopk, refGemm, type RefRows } from "../kernels/reference_f64.ts";
+import { Rng } from "../data/random.ts";
+
+async function screenedBackend(): Promise<CpuBackend | null> {
+  const native = await loadNativeSparse();
+  if (!native?.screen) {
+    console.warn("skipped: no AMX tile unit (or no C compiler) for the screened encoder");
+    return null;
+  }
+  const be = (await createBackend("cpu", { sparse: "native" })) as CpuBackend;
+  be.screenMinWork = 0;
+  return be;
+}
+
+interface Problem {
+  n: number;
+  c: number;
+  d: number;
+  x: Float32Array;
+  w: Float32Array;
+  bias: Float32Array | null;
+}
+
+function gaussian(rng: Rng, len: number, scale = 1): Float32Array {
+  return Float32Array.from({ length: len }, () => scale * rng.normal());
+}
+
+/** Round to bfloat16 (nearest, ties to even), as float32 values. */
+function bf16(a: Float32Array): Float32Array {
+  const out = Float32Array.from(a), u = new Uint32Array(out.buffer);
+  for (let t = 0; t < u.length; t++) u[t] = ((u[t] + 0x7fff + ((u[t] >>> 16) & 1)) >>> 16) << 16;
+  return out;
+}
+
+/** Run encodeBatchTopk; the codes as rows, minKept, and whether the screen ran. */
+async function encode(
+  be: CpuBackend,
+  p: Problem,
+  k: number,
+): Promise<{ rows: RefRows; minKept: number; screened: boolean }> {
+  const { n, c, d } = p;
+  const held: Tensor[] = [];
+  const up = (a: Float32Array, shape: number[]) => {
+    const t = be.upload(a, shape);
+    held.push(t);
+    return t;
+  };
+  const x = up(p.x, [n, d]), w = up(p.w, [c, d]);
+  const bias = p.bias ? up(p.bias, [c]) : null;
+  const pre = be.zeros([n, c]), minKept = be.zeros([1]);
+  const z: SparseCodes = be.sparse(n, c, Math.max(1, Math.round(n * k)));
+  be.encodeBatchTopk(x, w, bias, k, z, minKept, pre);
+  const screened = be.screenStats !== null;
+  const rowPtr = await be.read(z.rowPtr) as Int32Array;
+  const index = await be.read(z.index) as Int32Array;
+  const value = await be.read(z.value) as Float32Array;
+  const m = (await be.read(minKept) as Float32Array)[0];
+  const rows: RefRows = [];
+  for (let i = 0; i < n; i++) {
+    const r: Array<[number, number]> = [];
+    for (let e = rowPtr[i]; e < rowPtr[i + 1]; e++) r.push([index[e], value[e]]);
+    rows.push(r);
+  }
+  for (const t of [...held, pre, minKept, z.rowPtr, z.index, z.value]) be.dispose(t);
+  return { rows, minKept: m, screened };
+}
+
+/** The selection over float64 pre-activations X·Wᵀ + bias. */
+function reference(p: Problem, k: number): { rows: RefRows; minKept: number } {
+  const { n, c, d } = p;
+  const pre = refGemm(p.x, p.w, null, n, c, d, false, true, 1, 0).value;
+  const K = Math.min(Math.round(n * k), n * c);
+  return refBatchTopk(pre, n, c, K, p.bias);
+}
+
+/** Same columns per row; values within float32 rounding of the float64 ones. */
+function assertSelection(
+  got: { rows: RefRows; minKept: number },
+  want: { rows: RefRows; minKept: number },
+  scale: number,
+  label: string,
+): void {
+  assert.equal(got.rows.length, want.rows.length, label);
+  for (let i = 0; i < want.rows.length; i++) {
+    assert.deepEqual(
+      got.rows[i].map((e) => e[0]),
+      want.rows[i].map((e) => e[0]),
+      `${label} row ${i}`,
+    );
+    for (let e = 0; e < want.rows[i].length; e++) {
+      const diff = Math.abs(got.rows[i][e][1] - want.rows[i][e][1]);
+      assert.ok(diff <= 1e-5 * scale, `${label} row ${i} value ${e}: off by ${diff}`);
+    }
+  }
+  assert.ok(Math.abs(got.minKept - want.minKept) <= 1e-5 * scale, `${label} minKept`);
+}
+
+Deno.test("screened encoder: the float64 selection on random shapes (k = c, one row, odd d and c)", async () => {
+  const be = await screenedBackend();
+  if (!be) return;
+  try {
+    const rng = new Rng(41);
+    const cases: Array<[number, number, number, number, boolean]> = [
+      [64, 96, 32, 4, true],
+      [100, 257, 70, 8, true],
+      [1, 300, 33, 5, false],
+      [37, 17, 5, 17, true], // k = c: every positive entry
+      [333, 1000, 100, 3, true], // split over threads
+      [50, 48, 768, 2, false],
+    ];
+    for (const [n, c, d, k, withBias] of cases) {
+      const p: Problem = {
+        n,
+        c,
+        d,
+        x: gaussian(rng, n * d),
+        w: gaussian(rng, c * d, 1 / Math.sqrt(d)),
+        bias: withBias ? gaussian(rng, c, 0.3) : null,
+      };
+      const got = await encode(be, p, k);
+      assert.ok(got.screened, `${n}x${c}x${d}: screened`);
+      assertSelection(got, reference(p, k), 4, `${n}x${c}x${d} k ${k}`);
+    }
+  } finally {
+    be.close();
+  }
+});
+
+Deno.test("screened encoder: planted near-ties a bfloat16 product cannot order", async () => {
+  const be = await screenedBackend();
+  if (!be) return;
+  try {
+    // every x_i ≈ v, w_j = v·(1 + 1e-4·π(j)): pre-activations 1e-4 apart (relative) — one
+    // bfloat16 ulp is 2^-7 ≈ 8e-3 — so a bfloat16 product alone returns ties in the wrong order
+    const rng = new Rng(7);
+    const n = 96, c = 160, d = 64, k = 6;
+    const v = gaussian(rng, d, 1 / Math.sqrt(d));
+    const x = new Float32Array(n * d), w = new Float32Array(c * d);
+    for (let i = 0; i < n; i++) {
+      for (let t = 0; t < d; t++) x[i * d + t] = v[t] * (1 + 0.01 * i / n);
+    }
+    const order = rng.permutation(c);
+    for (let j = 0; j < c; j++) {
+      for (let t = 0; t < d; t++) w[j * d + t] = v[t] * (1 + 1e-4 * order[j]);
+    }
+    const p: Problem = { n, c, d, x, w, bias: null };
+    const got = await encode(be, p, k);
+    assert.ok(got.screened);
+    const want = reference(p, k);
+    assertSelection(got, want, 1, "near-ties");
+    // the trap is real: the same selection over a bfloat16 product differs
+    const approx = reference({ ...p, x: bf16(x), w: bf16(w) }, k);
+    assert.notDeepEqual(
+      approx.rows.map((r) => r.map((e) => e[0])),
+      want.rows.map((r) => r.map((e) => e[0])),
+    );
+  } finally {
+    be.close();
+  }
+});
+
+Deno.test("screened encoder: bit-identical whatever the guess; refusals take the float32 path", async () => {
+  const be = await screenedBackend();
+  if (!be) return;
+  try {
+    const rng = new Rng(99);
+    const mk = (n: number, c: number, d: number): Problem => ({
+      n,
+      c,
+      d,
+      x: gaussian(rng, n * d),
+      w: gaussian(rng, c * d, 1 / Math.sqrt(d)),
+      bias: gaussian(rng, c, 0.2),
+    });
+    const a = mk(200, 384, 48), b = mk(210, 390, 40);
+    const first = await encode(be, a, 7); // no remembered threshold for this shape: sampled guess
+    await encode(be, b, 7); // another shape in between
+    await encode(be, a, 7);
+    const again = await encode(be, a, 7); // guess from the last call
+    assert.equal(be.screenStats?.passes, 1);
+    assert.deepEqual(again, first);
+
+    // a NaN, and a norm above 2^30: refused, the float32 path's result
+    const dense = (p: Problem) => {
+      be.screenMinWork = Infinity;
+      const r = encode(be, p, 5);
+      return r.finally(() => (be.screenMinWork = 0));
+    };
+    for (const spoil of ["nan", "huge"]) {
+      const p = mk(40, 64, 16);
+      if (spoil === "nan") p.x[17] = NaN;
+      else p.w[5] = 2 ** 31;
+      const refusalsBefore = (await loadNativeSparse())!.screen!.stats().refusals;
+      const got = await encode(be, p, 5);
+      assert.equal(got.screened, false, spoil);
+      assert.equal((await loadNativeSparse())!.screen!.stats().refusals, refusalsBefore + 1);
+      assert.deepEqual(got, await dense(p), spoil);
+    }
+  } finally {
+    be.close();
+  }
+});
