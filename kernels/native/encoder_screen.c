@@ -316,6 +316,20 @@ typedef struct {
   int64_t nc;
   int n, c, d;
 } rescore_t;
+/* out[u] = dot_row(x[u], w[u], d) for u < 4, bit for bit (the same chains, interleaved) */
+static inline void dot_rows4(const float *const *x, const float *const *w, int d, float *out) {
+  v16 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+  int t = 0;
+  for (; t + 16 <= d; t += 16) {
+    a0 += ld(x[0] + t) * ld(w[0] + t);
+    a1 += ld(x[1] + t) * ld(w[1] + t);
+    a2 += ld(x[2] + t) * ld(w[2] + t);
+    a3 += ld(x[3] + t) * ld(w[3] + t);
+  }
+  out[0] = hsum(a0), out[1] = hsum(a1), out[2] = hsum(a2), out[3] = hsum(a3);
+  for (; t < d; t++)
+    for (int u = 0; u < 4; u++) out[u] += x[u][t] * w[u][t];
+}
 static int64_t lower_bound(const int32_t *a, int64_t len, int64_t v) {
   int64_t lo = 0, hi = len;
   while (lo < hi) {
@@ -358,11 +372,22 @@ static void rescore_blocks(void *p_, int lo, int hi) {
     for (int64_t e = e0; e < e1; e++) start[p->cf[e] % c + 1]++;
     for (int j = 0; j < c; j++) start[j + 1] += start[j];
     for (int64_t e = e0; e < e1; e++) ord[start[p->cf[e] % c]++] = (int32_t)(e - e0);
-    for (int64_t q = 0; q < m; q++) {
-      const int64_t e = e0 + ord[q];
-      const int32_t f = p->cf[e], i = f / c, j = f - i * c;
-      const float s = dot_row(p->x + (int64_t)i * d, p->w + (int64_t)j * d, d);
-      p->cv[e] = p->bias ? s + p->bias[j] : s;
+    for (int64_t q = 0; q < m; q += 4) {
+      /* four candidates at a time (same or nearby concepts): four independent chains */
+      const int g = m - q < 4 ? (int)(m - q) : 4;
+      const float *xs[4], *wsr[4];
+      int64_t es[4];
+      for (int u = 0; u < 4; u++) {
+        es[u] = e0 + ord[q + (u < g ? u : 0)];
+        const int32_t f = p->cf[es[u]], i = f / c;
+        xs[u] = p->x + (int64_t)i * d, wsr[u] = p->w + (int64_t)(f - i * c) * d;
+      }
+      float s[4];
+      dot_rows4(xs, wsr, d, s);
+      for (int u = 0; u < g; u++) {
+        const int32_t j = p->cf[es[u]] % c;
+        p->cv[es[u]] = p->bias ? s[u] + p->bias[j] : s[u];
+      }
     }
   }
   free(start);
