@@ -6,14 +6,16 @@
  *    A ≈ X Wᵀ is computed with the AMX tile unit (float32 accumulation), about five times the
  *    float32 GEMM's rate.
  * 2. A bound covers the difference: for every entry,
- *        |A_ij − v_ij| ≤ e_ij = eps ‖x_i‖ ‖w_j‖ + beta_j,
+ *        |A_ij − v_ij| ≤ e_ij = ‖x̃_i‖ ‖δw_j‖ + ‖δx_i‖ (‖w̃_j‖ + ‖δw_j‖) + gam ‖x_i‖ ‖w_j‖ + beta_j,
  *    where v_ij is the float32 value this file computes exactly for the entry (a fixed-order
- *    dot product, plus the bias). Cauchy–Schwarz bounds Σ |x_t| |w_t| by the norms; eps holds
- *    the bfloat16 rounding of both factors (2u + u², u = 2^-8), the float32 accumulation of the
- *    tile unit and of the exact dot product ((2 d_pad + d + 32) 2^-24), and the rounding of the
- *    bound's own arithmetic (2^-18 relative); beta_j the bias's rounding (2^-18 |b_j|) and the
- *    flushing of subnormals ((d_pad + d) 2^-125 (1 + max ‖x‖)(1 + ‖w_j‖)). Inputs with a non-finite value or
- *    a norm above 2^30 are refused (the caller then runs the float32 path).
+ *    dot product, plus the bias), x̃ = bf16(x) and δx = x − x̃ (likewise for w). The first two
+ *    terms bound x·w − x̃·w̃ = x̃·δw + δx·w̃ + δx·δw by Cauchy–Schwarz, with the actual rounding
+ *    errors (about 0.4 of the worst case 2^-8 ‖x‖); gam holds the float32 accumulation of the
+ *    tile unit and of the exact dot product ((2 d_pad + d + 32) 2^-24) and the rounding of the
+ *    bound's own arithmetic (2^-18); beta_j the bias's rounding (2^-18 |b_j|) and the flushing
+ *    of subnormals ((d_pad + d) 2^-125 (1 + max ‖x‖)(1 + ‖w_j‖)). Norms are rounded up. Inputs
+ *    with a non-finite value or a norm above 2^30 are refused (the caller then runs the float32
+ *    path).
  * 3. With L = A + b − e ≤ v ≤ U = A + b + e, the K-th largest L is a lower bound theta_L of the
  *    K-th largest v: every entry that can be kept has U ≥ theta_L. One pass over A keeps the
  *    entries with U ≥ g for a guess g ≤ theta_L (it also counts L ≥ g, which says whether g
