@@ -5,7 +5,8 @@
  * random shapes (k = c, one row, d not a multiple of the tile's 32, c not a multiple of 16),
  * on planted near-ties a bfloat16 product cannot order (relative gaps of 1e-4, below bfloat16's
  * 4e-3), for independence from the threshold guess (bit-identical), and for the refusals
- * (NaN, huge norms) that take the float32 path. Skipped, with a warning, on a CPU without AMX.
+ * (NaN, huge norms) that take the float32 path; and BatchTopK training through it against the
+ * float32 encoder (same losses to rounding, same concepts). Skipped, with a warning, on a CPU without AMX.
  */
 import assert from "node:assert/strict";
 import type { CpuBackend } from "../kernels/cpu_backend.ts";
@@ -14,6 +15,8 @@ import { createBackend } from "../kernels/select.ts";
 import { loadNativeSparse } from "../kernels/native_sparse.ts";
 import { refBatchTopk, refGemm, type RefRows } from "../kernels/reference_f64.ts";
 import { Rng } from "../data/random.ts";
+import { fitSae } from "../learn/sae/mod.ts";
+import { plantedWorld } from "./helpers/planted_world.ts";
 
 async function screenedBackend(): Promise<CpuBackend | null> {
   const native = await loadNativeSparse();
@@ -209,6 +212,40 @@ Deno.test("screened encoder: bit-identical whatever the guess; refusals take the
       assert.equal(got.screened, false, spoil);
       assert.equal((await loadNativeSparse())!.screen!.stats().refusals, refusalsBefore + 1);
       assert.deepEqual(got, await dense(p), spoil);
+    }
+  } finally {
+    be.close();
+  }
+});
+
+Deno.test("screened encoder: BatchTopK training matches the float32 encoder (losses, concepts)", async () => {
+  const be = await screenedBackend();
+  if (!be) return;
+  try {
+    const world = plantedWorld({ n: 4000, d: 32, m: 32, s: 3, seed: 1 });
+    const o = { c: 64, k: 4, seed: 0, batchSize: 256, lr: 3e-3, epochs: 3 };
+    be.screenMinWork = Infinity;
+    const dense = await fitSae("batchtopk", world.x, world.n, world.d, o, be);
+    assert.equal(be.screenStats, null);
+    be.screenMinWork = 0;
+    const screened = await fitSae("batchtopk", world.x, world.n, world.d, o, be);
+    assert.ok(be.screenStats, "the trainer took the screened encoder");
+    for (let e = 0; e < dense.log.length; e++) {
+      const a = dense.log[e], b = screened.log[e];
+      assert.ok(
+        Math.abs(a.loss - b.loss) <= 1e-3 * a.loss,
+        `epoch ${e} loss ${b.loss} vs ${a.loss}`,
+      );
+      assert.equal(b.l0, a.l0, `epoch ${e} ℓ0`);
+    }
+    // the same concepts: each decoder row's cosine with its counterpart
+    const { c, d } = dense;
+    for (let j = 0; j < c; j++) {
+      let dot = 0;
+      for (let t = 0; t < d; t++) {
+        dot += dense.dictionary[j * d + t] * screened.dictionary[j * d + t];
+      }
+      assert.ok(dot > 0.999, `concept ${j}: cosine ${dot}`);
     }
   } finally {
     be.close();
