@@ -692,10 +692,11 @@ export class CpuBackend implements Backend {
     const Z = this.#z(z, "encodeBatchTopk");
     const [n, c] = this.#checkCodes("encodeBatchTopk", pre, Z);
     const d = tX.shape[1];
-    if (!screen || n * c * d < this.screenMinWork) {
+    const dense = () => {
       this.#screenStats = null;
-      return encodeBatchTopkDense(this, x, w, bias, k, z, minKept, pre);
-    }
+      encodeBatchTopkDense(this, x, w, bias, k, z, minKept, pre);
+    };
+    if (!screen || n * c * d < this.screenMinWork) return dense();
     checkShape("encodeBatchTopk x", tX.shape, [n, d]);
     checkShape("encodeBatchTopk w", tW.shape, [c, d]);
     if (bias) checkShape("encodeBatchTopk bias", this.#t(bias, "encodeBatchTopk bias").shape, [c]);
@@ -704,14 +705,9 @@ export class CpuBackend implements Backend {
     if (K > Z.capacity) throw shapeError("encodeBatchTopk", `n·k=${K} > capacity ${Z.capacity}`);
     const tB = bias as CpuTensor | null, tM = this.#t(minKept, "encodeBatchTopk minKept");
     checkShape("encodeBatchTopk minKept", tM.shape, [1]);
-    if (K === 0 || !this.#inHeap(tX, tW, tB, tM, Z.rowPtr, Z.index, Z.value)) {
-      this.#screenStats = null;
-      return encodeBatchTopkDense(this, x, w, bias, k, z, minKept, pre);
-    }
     // synchronous (nothing queued before it), so that a refusal can still take the float32 path
-    if (this.#pending) {
-      this.#screenStats = null;
-      return encodeBatchTopkDense(this, x, w, bias, k, z, minKept, pre);
+    if (K === 0 || this.#pending || !this.#inHeap(tX, tW, tB, tM, Z.rowPtr, Z.index, Z.value)) {
+      return dense();
     }
     Z.cscStale = true;
     const m = this.rt.memory, bp = tB ? tB.ptr : 0, threads = this.rt.threads;
@@ -728,8 +724,8 @@ export class CpuBackend implements Backend {
       tM.ptr,
       threads,
     );
-    this.#screenStats = kept >= 0 ? screen.stats() : null;
-    if (kept < 0) encodeBatchTopkDense(this, x, w, bias, k, z, minKept, pre);
+    if (kept < 0) return dense();
+    this.#screenStats = screen.stats();
   }
   threshold(pre: Tensor, theta: Tensor, z: SparseCodes): void {
     const Z = this.#z(z, "threshold");

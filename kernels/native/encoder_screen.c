@@ -27,7 +27,7 @@
  *
  * Exports:
  *   atlas_screen_ready()          -> 1 when the AMX tile unit is usable by this process
- *   atlas_screen_new() / atlas_screen_free(ws)   scratch, grown on demand
+ *   atlas_screen_new()            scratch for a process, grown on demand (never freed)
  *   atlas_encode_batch_topk(ws, base, x, n, d, w, c, bias|0, K, rowPtr, index, value, minKept,
  *                           threads) -> kept entries, or -1: use the float32 path
  *   atlas_screen_stats(ws, out)   out[0..12]: see STATS
@@ -45,7 +45,7 @@
  * conversion, tile GEMM, pass(es), theta_L, compaction, exact values, selection */
 #define STATS 13
 #define STAT_MS 6
-#define NBUF 15
+#define NBUF 17
 typedef struct {
   uint16_t *xb, *wv;  /* bf16 X (np x dp), W in 16-column VNNI blocks (cp/16 x dp/2 x 16 x 2) */
   float *a;           /* A, np x cp */
@@ -54,6 +54,7 @@ typedef struct {
   float *cu, *cl;     /* candidates of the pass: U, L */
   int32_t *cf;        /* their flat index */
   float *cv, *tmp;    /* exact values of the candidates; selection scratch */
+  int32_t *ord, *start; /* counting-sort scratch of the exact values */
   size_t cap[NBUF]; /* elements allocated, per buffer (in the order of atlas_encode_batch_topk) */
   float memo;         /* last theta_L for memoKey */
   int64_t memoKey;
@@ -70,14 +71,6 @@ static void *grow(void *p, size_t *cap, size_t need, size_t elem) {
 }
 
 void *atlas_screen_new(void) { return calloc(1, sizeof(ws_t)); }
-void atlas_screen_free(void *p) {
-  ws_t *ws = (ws_t *)p;
-  if (!ws) return;
-  free(ws->xb), free(ws->wv), free(ws->a), free(ws->nx), free(ws->px), free(ws->qx);
-  free(ws->mw), free(ws->qw), free(ws->rw), free(ws->bt);
-  free(ws->cu), free(ws->cl), free(ws->cf), free(ws->cv), free(ws->tmp);
-  free(ws);
-}
 void atlas_screen_stats(void *p, double *out) {
   ws_t *ws = (ws_t *)p;
   for (int t = 0; t < STATS; t++) out[t] = ws->stats[t];
@@ -315,8 +308,10 @@ typedef struct {
   const float *x, *w, *bias;
   const int32_t *cf;
   float *cv;
+  int32_t *ord, *start; /* counting-sort scratch: nc entries; (c + 1) per part */
   int64_t nc;
   int n, c, d;
+  int bounds[MAX_THREADS + 1]; /* row blocks of each part */
 } rescore_t;
 /* out[u] = dot_row(x[u], w[u], d) for u < 4, bit for bit (the same chains, interleaved) */
 static inline void dot_rows4(const float *const *x, const float *const *w, int d, float *out) {
@@ -342,38 +337,24 @@ static int64_t lower_bound(const int32_t *a, int64_t len, int64_t v) {
   return lo;
 }
 /*
- * Row blocks [lo, hi): cv_e = <x_i, w_j> + b_j for the candidates e = (i, j) of the block, taken
- * concept by concept (a counting sort of the block's candidates by column), so that a row of W
- * is read once per block and the block's rows of X come from L2.
+ * Part t (row blocks bounds[t]..bounds[t+1]): cv_e = <x_i, w_j> + b_j for the candidates
+ * e = (i, j) of each block, taken concept by concept (a counting sort of the block's candidates
+ * by column), so that a row of W is read once per block and the block's rows of X come from L2.
  */
-static void rescore_blocks(void *p_, int lo, int hi) {
+static void rescore_part(void *p_, int t, int t1) {
+  (void)t1;
   rescore_t *p = (rescore_t *)p_;
   const int c = p->c, d = p->d;
-  int32_t *start = (int32_t *)malloc(sizeof(int32_t) * ((size_t)c + 1)), *ord = 0;
-  int64_t ocap = 0;
-  for (int blk = lo; blk < hi; blk++) {
+  int32_t *start = p->start + (int64_t)t * (c + 1);
+  for (int blk = p->bounds[t]; blk < p->bounds[t + 1]; blk++) {
     const int r0 = blk * RESCORE_ROWS, r1 = r0 + RESCORE_ROWS < p->n ? r0 + RESCORE_ROWS : p->n;
     const int64_t e0 = lower_bound(p->cf, p->nc, (int64_t)r0 * c);
-    const int64_t e1 = lower_bound(p->cf, p->nc, (int64_t)r1 * c);
-    const int64_t m = e1 - e0;
-    if (m == 0) continue;
-    if (!start || m > ocap) {
-      free(ord);
-      ocap = m;
-      ord = (int32_t *)malloc(sizeof(int32_t) * (size_t)m);
-    }
-    if (!start || !ord) { /* no memory: entry by entry */
-      for (int64_t e = e0; e < e1; e++) {
-        const int32_t f = p->cf[e], i = f / c, j = f - i * c;
-        const float s = dot_row(p->x + (int64_t)i * d, p->w + (int64_t)j * d, d);
-        p->cv[e] = p->bias ? s + p->bias[j] : s;
-      }
-      continue;
-    }
+    const int64_t m = lower_bound(p->cf, p->nc, (int64_t)r1 * c) - e0;
+    int32_t *ord = p->ord + e0; /* blocks own disjoint ranges of candidates */
     memset(start, 0, sizeof(int32_t) * ((size_t)c + 1));
-    for (int64_t e = e0; e < e1; e++) start[p->cf[e] % c + 1]++;
+    for (int64_t e = e0; e < e0 + m; e++) start[p->cf[e] % c + 1]++;
     for (int j = 0; j < c; j++) start[j + 1] += start[j];
-    for (int64_t e = e0; e < e1; e++) ord[start[p->cf[e] % c]++] = (int32_t)(e - e0);
+    for (int64_t e = e0; e < e0 + m; e++) ord[start[p->cf[e] % c]++] = (int32_t)(e - e0);
     for (int64_t q = 0; q < m; q += 4) {
       /* four candidates at a time (same or nearby concepts): four independent chains */
       const int g = m - q < 4 ? (int)(m - q) : 4;
@@ -392,8 +373,6 @@ static void rescore_blocks(void *p_, int lo, int hi) {
       }
     }
   }
-  free(start);
-  free(ord);
 }
 
 /* e_ij (the pass computes the same sum with fused multiply-adds) */
@@ -416,6 +395,12 @@ static float sample_guess(ws_t *ws, const float *bias, int n, int c, int cp, flo
   if (r > S) return 0x1p-149f;
   const float t = select_desc(s, (int)S, (int)r - 1);
   return t > 0 ? t : 0x1p-149f;
+}
+
+/* the caller runs the float32 path */
+static int32_t refuse(ws_t *ws) {
+  ws->stats[5]++;
+  return -1;
 }
 
 int32_t atlas_encode_batch_topk(void *ws_, uint8_t *base, uint32_t x_, int32_t n, int32_t d,
@@ -446,16 +431,15 @@ int32_t atlas_encode_batch_topk(void *ws_, uint8_t *base, uint32_t x_, int32_t n
       {(void **)&ws->cu, (size_t)cap, 4},     {(void **)&ws->cl, (size_t)cap, 4},
       {(void **)&ws->cf, (size_t)cap, 4},     {(void **)&ws->cv, (size_t)cap, 4},
       {(void **)&ws->tmp, (size_t)(cap > 65536 ? cap : 65536), 4},
+      {(void **)&ws->ord, (size_t)cap, 4},
+      {(void **)&ws->start, ((size_t)c + 1) * MAX_THREADS, 4},
   };
   int grown = 1;
   for (int t = 0; t < NBUF; t++) {
     *bufs[t].p = grow(*bufs[t].p, &ws->cap[t], bufs[t].need, bufs[t].elem);
     grown &= *bufs[t].p != 0;
   }
-  if (!grown) {
-    ws->stats[5]++;
-    return -1;
-  }
+  if (!grown) return refuse(ws);
 
   struct timespec T0, T1;
   int tq = STAT_MS;
@@ -472,16 +456,10 @@ int32_t atlas_encode_batch_topk(void *ws_, uint8_t *base, uint32_t x_, int32_t n
   float nmax = 0, mmax = 0;
   for (int i = 0; i < n; i++) nmax = ws->nx[i] > nmax || ws->nx[i] != ws->nx[i] ? ws->nx[i] : nmax;
   for (int j = 0; j < c; j++) mmax = ws->mw[j] > mmax || ws->mw[j] != ws->mw[j] ? ws->mw[j] : mmax;
-  if (!(nmax <= 0x1p30f) || !(mmax <= 0x1p30f)) { /* NaN, ±Inf or too large: the float32 path */
-    ws->stats[5]++;
-    return -1;
-  }
+  if (!(nmax <= 0x1p30f) || !(mmax <= 0x1p30f)) return refuse(ws); /* NaN, ±Inf, too large */
   for (int j = 0; j < c; j++) {
     const float b = bias ? bias[j] : 0.0f;
-    if (!(b - b == 0.0f)) {
-      ws->stats[5]++;
-      return -1;
-    }
+    if (!(b - b == 0.0f)) return refuse(ws);
     ws->bt[j] = 0x1p-18f * __builtin_fabsf(b) +
                 (float)((double)(dp + d) * 0x1p-125 * (1.0 + nmax) * (1.0 + ws->mw[j]));
   }
@@ -501,7 +479,7 @@ int32_t atlas_encode_batch_topk(void *ws_, uint8_t *base, uint32_t x_, int32_t n
   ps.segCap = cap / ps.parts;
   for (int t = 0; t <= ps.parts; t++) ps.bounds[t] = (int)((int64_t)n * t / ps.parts);
   int range[MAX_THREADS + 1];
-  for (int t = 0; t <= ps.parts; t++) range[t] = t;
+  for (int t = 0; t <= MAX_THREADS; t++) range[t] = t; /* part t of a fork_join is [t, t+1) */
   const int64_t key = ((int64_t)n * 1000003 + c) * 1000003 + K;
   float g = ws->memoKey == key && ws->memo > 0 ? ws->memo * 0.97f : -1.0f;
   int passes = 0, sampled = 0;
@@ -521,10 +499,7 @@ int32_t atlas_encode_batch_topk(void *ws_, uint8_t *base, uint32_t x_, int32_t n
     for (int t = 0; t < ps.parts; t++) over |= ps.overflow[t], total += ps.count[t], totalL += ps.countL[t];
     const int lowest = g <= 0x1p-149f;
     if (!over && (totalL >= K || lowest)) break; /* g ≤ theta_L (or every U > 0 is kept) */
-    if (over && (sampled || lowest)) { /* too many candidates even at a sampled guess */
-      ws->stats[5]++;
-      return -1;
-    }
+    if (over && (sampled || lowest)) return refuse(ws); /* too many even at a sampled guess */
     if (sampled) mult *= 2; /* the sample was too high: aim lower */
     g = -1.0f;              /* (the memo was too low or too high: sample) */
   }
@@ -549,25 +524,24 @@ int32_t atlas_encode_batch_topk(void *ws_, uint8_t *base, uint32_t x_, int32_t n
     for (int64_t e = 0; e < ps.count[t]; e++)
       if (ws->cu[off + e] >= thetaL) ws->cf[nc++] = ws->cf[off + e];
   }
-  rescore_t rs = {x, w, bias, ws->cf, ws->cv, nc, n, c, d};
+  rescore_t rs = {x, w, bias, ws->cf, ws->cv, ws->ord, ws->start, nc, n, c, d, {0}};
+  const int blocks = (n + RESCORE_ROWS - 1) / RESCORE_ROWS, parts = clamp_threads(threads, blocks);
+  for (int t = 0; t <= parts; t++) rs.bounds[t] = (int)((int64_t)blocks * t / parts);
   TICK();
-  parallel(rescore_blocks, &rs, (n + RESCORE_ROWS - 1) / RESCORE_ROWS, threads);
+  fork_join(rescore_part, &rs, range, parts);
   TICK();
 
   /* the K largest positive exact values; ties by lower flat index */
   int64_t pos = 0;
   for (int64_t e = 0; e < nc; e++)
     if (ws->cv[e] > 0) ws->tmp[pos++] = ws->cv[e];
-  float th = 0;
+  float th = 0; /* fewer than K positive: every positive value is kept */
   int64_t ties = 0;
   if (pos >= K) {
     th = select_desc(ws->tmp, (int)pos, (int)(K - 1));
     int64_t above = 0;
     for (int64_t e = 0; e < nc; e++) above += ws->cv[e] > th;
     ties = K - above;
-  } else {
-    th = 0x1p-149f; /* every positive value is kept */
-    ties = pos;
   }
   int32_t *rowPtr = AT(int32_t, rowPtr_), *index = AT(int32_t, index_);
   float *value = AT(float, value_);
