@@ -1,6 +1,7 @@
 /** The `train` section of the study configuration (see README "Configuration"). */
 import { z } from "zod";
 import { allMethods, methodUsesK } from "../../learn/registry.ts";
+import { sweep } from "../../pipeline/sweep.ts";
 
 const positiveInt = z.number().int().positive();
 
@@ -93,34 +94,28 @@ export const STUDY_OPTION_DEFAULTS: Readonly<Record<string, Record<string, unkno
 };
 
 /**
- * Expand the section into train-stage parameter sets for one diet label: methods × k × seeds
- * (one k for methods that ignore it).
+ * Expand the section into train-stage parameter sets for one diet label: the engine's
+ * `sweep()` of methods × k (ascending) × seeds, method slowest; a method that ignores k keeps the
+ * smallest k only.
  */
 export function trainGrid(section: TrainSection, diet = "natural"): TrainRunParams[] {
-  const out: TrainRunParams[] = [];
   const ks = [...new Set(section.k)].sort((a, b) => a - b);
-  for (const method of section.methods) {
-    const methodKs = methodUsesK(method) ? ks : [ks[0]];
-    const options = {
-      ...(saeLike.has(method)
-        ? { epochs: section.epochs, batchSize: section.batchSize, lr: section.lr }
-        : {}),
-      ...(STUDY_OPTION_DEFAULTS[method] ?? {}),
-      ...(section.options[method] ?? {}),
-    };
-    for (const k of methodKs) {
-      for (const seed of section.seeds) {
-        out.push({
-          method,
-          k,
-          c: section.c,
-          expansionFactor: section.expansionFactor,
-          seed,
-          diet,
-          options,
-        });
-      }
-    }
-  }
-  return out;
+  const options = new Map(section.methods.map((method) => [method, {
+    ...(saeLike.has(method)
+      ? { epochs: section.epochs, batchSize: section.batchSize, lr: section.lr }
+      : {}),
+    ...(STUDY_OPTION_DEFAULTS[method] ?? {}),
+    ...(section.options[method] ?? {}),
+  }]));
+  return sweep({ method: section.methods, k: ks, seed: section.seeds })
+    .filter((r) => methodUsesK(r.method) || r.k === ks[0])
+    .map(({ method, k, seed }) => ({
+      method,
+      k,
+      c: section.c,
+      expansionFactor: section.expansionFactor,
+      seed,
+      diet,
+      options: options.get(method)!,
+    }));
 }
