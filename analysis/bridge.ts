@@ -472,3 +472,12 @@ class TopHeap {
     return [...this.items].sort((a, b) => (this.less(a, b) ? 1 : this.less(b, a) ? -1 : 0));
   }
 }
+
+/** Values of top pairs joining an image-only (m > 1 − t) and a text-only (m < t) concept. */
+export function unimodalPairValues(
+  r: BridgeResult,
+  m: ArrayLike<number>,
+  t: number,
+): number[] {
+  return r.top.filter((p) => m[p.i] > 1 - t && m[p.j] < t).map((p) => p.value);
+}

@@ -177,7 +177,10 @@ export function modalityHistogram(
   return { edges, counts, energy };
 }
 
-/** Modality flags (1 = image) of a list of modality labels. */
+/**
+ * Image flags of a modality column: 1 for `image`, 0 otherwise (text). Length = rows; the labels
+ * `y` of the modality classifiers and the `isImage` of {@link conceptStatistics}.
+ */
 export function imageFlags(modality: ArrayLike<string>): Uint8Array {
   const out = new Uint8Array(modality.length);
   for (let i = 0; i < modality.length; i++) out[i] = modality[i] === "image" ? 1 : 0;

@@ -4,7 +4,6 @@
  * each concept's projection p_j = ‖M·D_jᵀ‖² against the random baseline k/d, and each concept
  * direction as a modality classifier (AUROC of ⟨a, D_j⟩ for image vs text).
  */
-import type { Modality } from "../data/embeddings.ts";
 import { UserError } from "../pipeline/errors.ts";
 import { auroc } from "./auroc.ts";
 import { type ScoreBlockFn, scoreBlockReference } from "./null_dictionary.ts";
@@ -26,13 +25,6 @@ export interface ModalitySubspace {
   basis: Float32Array;
   /** INLP only: held-out balanced accuracy per iteration (last: after the final projection). */
   accuracies?: number[];
-}
-
-/** Image labels (1 = image, 0 = text) of a modality column. */
-export function imageLabels(modality: readonly Modality[]): Uint8Array {
-  const y = new Uint8Array(modality.length);
-  modality.forEach((m, i) => (y[i] = m === "image" ? 1 : 0));
-  return y;
 }
 
 /**

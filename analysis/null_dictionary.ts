@@ -118,3 +118,46 @@ export function encodeTopK(
   }
   return { rows: n, cols: c, rowPtr, index: index.slice(0, nnz), value: value.slice(0, nnz) };
 }
+
+/**
+ * k of the null model: `configured` when > 0, else the first of `learnedKs` (the k of the learned
+ * run(s) it stands beside) that is a positive integer, else `fallback`. The modality and bridge
+ * stages pass their train run's `k`; claims passes the evaluated runs' `k` in order (so its null
+ * takes the first Pareto run's k, which may differ from the primary run's).
+ */
+export function nullK(configured: number, learnedKs: readonly unknown[], fallback = 8): number {
+  if (configured > 0) return configured;
+  for (const v of learnedKs) {
+    const k = Number(v);
+    if (Number.isInteger(k) && k > 0) return k;
+  }
+  return fallback;
+}
+
+/** The null model of a set of rows: its random dictionary and the rows' top-k codes under it. */
+export interface NullModel {
+  /** c×d unit rows, from {@link randomDictionary}(c, d, seed). */
+  dictionary: Float32Array;
+  /** n×c top-k codes of the rows ({@link encodeTopK}). */
+  codes: CsrCodes;
+  /** Codes per row it was built with. */
+  k: number;
+  /** Seed of the dictionary. */
+  seed: number;
+}
+
+/**
+ * Build the null model of rows `x` (n×d): a random dictionary of c unit rows (seed `seed`) and the
+ * rows' per-row top-k codes on it. Every stage that reports a null builds it here.
+ */
+export function nullModel(
+  x: Float32Array,
+  n: number,
+  d: number,
+  c: number,
+  opts: { seed: number; k: number; scores?: ScoreBlockFn },
+): NullModel {
+  const dictionary = randomDictionary(c, d, opts.seed);
+  const codes = encodeTopK(x, n, d, dictionary, c, opts.k, { scores: opts.scores });
+  return { dictionary, codes, k: opts.k, seed: opts.seed };
+}

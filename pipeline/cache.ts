@@ -19,7 +19,8 @@ export interface Manifest {
   inputs: Record<string, { id: string; key: string } | { id: string; key: string }[]>;
   rawInputs: Record<string, { path: string; sha256: string }>;
   codeVersion: string;
-  backend: string;
+  /** The run options the study declared, as given (e.g. `{backend: "auto"}`); not in the key. */
+  options: Record<string, string>;
   started: string;
   finished: string;
   seconds: number;

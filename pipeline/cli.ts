@@ -5,7 +5,7 @@
 import { Command, Option } from "commander";
 import YAML from "yaml";
 import { join, resolve } from "node:path";
-import type { StudyDefinition } from "./study.ts";
+import type { StudyDefinition, StudyOption } from "./study.ts";
 import type { Stage } from "./stage.ts";
 import { isUserError, UserError } from "./errors.ts";
 import { loadConfig } from "./config_loader.ts";
@@ -26,7 +26,6 @@ interface CommonOptions {
   config?: string;
   set: string[];
   cache: string;
-  backend: string;
   debug?: boolean;
 }
 
@@ -54,16 +53,31 @@ export interface CliOptions {
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
-function addCommon(cmd: Command): Command {
-  return cmd
+function addCommon(cmd: Command, options: readonly StudyOption[]): Command {
+  cmd
     .option("--config <file>", "YAML configuration file (default: the built-in study)")
     .option("--set <key=value>", "override one configuration key (repeatable)", collect, [])
-    .option("--cache <dir>", "cache folder", DEFAULT_CACHE)
-    .addOption(
-      new Option("--backend <backend>", "compute backend").choices(["auto", "cpu", "webgpu"])
-        .default("auto"),
-    )
-    .option("--debug", "show stack traces");
+    .option("--cache <dir>", "cache folder", DEFAULT_CACHE);
+  for (const opt of options) {
+    const o = new Option(`--${opt.name} <${opt.name}>`, opt.description).default(opt.default);
+    cmd.addOption(opt.choices ? o.choices(opt.choices) : o);
+  }
+  return cmd.option("--debug", "show stack traces");
+}
+
+/** The values of the study's run options from parsed command-line options. */
+function runOptions(
+  options: readonly StudyOption[],
+  parsed: Record<string, unknown>,
+): Record<string, string> {
+  return Object.fromEntries(
+    options.map((opt) => [opt.name, String(parsed[camelCase(opt.name)] ?? opt.default)]),
+  );
+}
+
+/** `some-name` → `someName` (how commander names a flag's value). */
+function camelCase(flag: string): string {
+  return flag.replace(/-([a-z])/g, (_, ch: string) => ch.toUpperCase());
 }
 
 /**
@@ -103,13 +117,17 @@ export async function runCli<C>(
   opts: CliOptions = {},
 ): Promise<void> {
   const stages = new Map(study.stages.map((s) => [s.name, s]));
+  const studyOptions = study.options ?? [];
   const program = new Command("pipeline")
     .description(`${study.name}: run the study DAG with a content-addressed cache`)
     .exitOverride()
     .configureOutput({ writeErr: (s) => Deno.stderr.writeSync(new TextEncoder().encode(s)) })
     .showHelpAfterError(false);
 
-  addCommon(program.command("run", { isDefault: true }).description("run the DAG (default)"))
+  addCommon(
+    program.command("run", { isDefault: true }).description("run the DAG (default)"),
+    studyOptions,
+  )
     .option("--dry-run", "print what would run and why, then stop")
     .option(
       "--force <stage>",
@@ -172,9 +190,12 @@ export async function runCli<C>(
               }`,
             );}
           const toRun = plan.filter((p) => p.status !== "cached").length;
+          const options = runOptions(studyOptions, o as unknown as Record<string, unknown>);
           if (!o.quiet) {
             writeErr(
-              `${study.name}: ${plan.length} stage instances, ${toRun} to run, cache ${layout.root}, backend ${o.backend}, runner ${runner.name}`,
+              `${study.name}: ${plan.length} stage instances, ${toRun} to run, cache ${layout.root}, ${
+                Object.entries(options).map(([k, v]) => `${k} ${v}, `).join("")
+              }runner ${runner.name}`,
             );
           }
           const onSig = () => {
@@ -187,7 +208,7 @@ export async function runCli<C>(
           try {
             summaries = await executeStudy(plan, runner, {
               cache: layout.root,
-              backend: o.backend,
+              options,
               codeVersion: version,
               onDone: (s, i, n) => {
                 if (!o.quiet && s.status === "ran") {
@@ -227,7 +248,7 @@ export async function runCli<C>(
       },
     );
 
-  addCommon(program.command("dag").description("print the study graph as Mermaid"))
+  addCommon(program.command("dag").description("print the study graph as Mermaid"), studyOptions)
     .option("--stages", "one node per stage instead of per instance")
     .action(async (o: CommonOptions & { stages?: boolean }) => {
       try {
@@ -238,7 +259,10 @@ export async function runCli<C>(
       }
     });
 
-  addCommon(program.command("config").description("print the resolved configuration as YAML"))
+  addCommon(
+    program.command("config").description("print the resolved configuration as YAML"),
+    studyOptions,
+  )
     .action(async (o: CommonOptions) => {
       try {
         const config = await loadConfig(study.configSchema, { file: o.config, sets: o.set });

@@ -23,7 +23,8 @@ export interface StageSummary {
 /** Options of {@link executeStudy}. */
 export interface ExecuteOptions {
   cache: string;
-  backend: string;
+  /** Run options the study declares (`StudyDefinition.options`), as given; not in the key. */
+  options: Record<string, string>;
   codeVersion: string;
   /** Called when an instance finishes (for live status lines). */
   onDone?(s: StageSummary, index: number, total: number): void;
@@ -66,7 +67,7 @@ export function taskSpec(
     inputs,
     rawInputs: p.instance.rawInputs ?? {},
     rawHashes: p.rawHashes,
-    backend: opts.backend,
+    options: opts.options,
     cache: new CacheLayout(opts.cache).root,
     codeVersion: opts.codeVersion,
     force: p.reason === "forced" || p.reason.startsWith("upstream forced"),

@@ -1,12 +1,16 @@
 /** The pipeline engine: stages as data, content-addressed cache, runners. Knows nothing about SAEs. */
 export type {
   InputArtifact,
+  InputRoles,
   Progress,
   Stage,
   StageContext,
+  StageInputLists,
+  StageInputs,
   StageInstance,
   StageLog,
 } from "./stage.ts";
+export { bareRole, defineStage } from "./stage.ts";
 export { isUserError, UserError } from "./errors.ts";
 export { instanceId, sweep } from "./sweep.ts";
 export { KEY_SCHEME_VERSION, stageKey } from "./key.ts";
@@ -22,5 +26,5 @@ export { codeVersion } from "./code_version.ts";
 export { createStageLog, writeErr } from "./stage_log.ts";
 export { defaultRunnerSection, type RunnerSection, runnerSection } from "./runner_config.ts";
 export { createSlurmRunner, SlurmRunner } from "./slurm_runner.ts";
-export type { StudyDefinition, StudyReport } from "./study.ts";
+export type { StudyDefinition, StudyOption, StudyReport } from "./study.ts";
 export { DEFAULT_CACHE, recordRun, runCli } from "./cli.ts";

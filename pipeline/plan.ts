@@ -3,7 +3,7 @@
  * topologically, compute their keys (before anything runs) and decide, per instance, whether it
  * is cached or why it must run. A dry run prints exactly this plan.
  */
-import type { z } from "zod";
+import { z } from "zod";
 import { UserError } from "./errors.ts";
 import type { StageInstance } from "./stage.ts";
 import { stageKey } from "./key.ts";
@@ -65,9 +65,12 @@ export function upstreamIds(inst: StageInstance): string[] {
   return Object.values(inst.inputs).flatMap((v) => (Array.isArray(v) ? v : [v]));
 }
 
+/** The schema of a stage declared without `params`: only `{}` is accepted. */
+const NO_PARAMS = z.strictObject({});
+
 /** Validate an instance's parameters against its stage schema; errors name the parameter path. */
 export function validateParams(inst: StageInstance): Record<string, unknown> {
-  const r = (inst.stage.params as z.ZodType).safeParse(inst.params);
+  const r = (inst.stage.params ?? NO_PARAMS).safeParse(inst.params);
   if (!r.success) {
     const issue = r.error.issues[0];
     const path = issue.path.join(".") || "(parameters)";

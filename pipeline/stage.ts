@@ -42,24 +42,70 @@ export interface InputArtifact {
   meta: Record<string, unknown>;
 }
 
-/** What a stage's `run` receives. */
-export interface StageContext<P> {
+/**
+ * Input roles of a stage: role name → the upstream stage it takes (alternatives with `|`, e.g.
+ * `"dataset|embed"`). A role ending in `*` takes a list of instances, one ending in `?` is optional;
+ * the stage sees every role without its suffix.
+ */
+export type InputRoles = Readonly<Record<string, string>>;
+
+/** A role's name as the stage sees it: `train?` → `train`, `runs*` → `runs`. */
+export type BareRole<R extends string> = R extends `${infer B}?` ? B
+  : R extends `${infer B}*` ? B
+  : R;
+
+/** `role` without its `?` (optional) or `*` (list) suffix, as the stage sees it. */
+export function bareRole<R extends string>(role: R): BareRole<R> {
+  return (role.endsWith("?") || role.endsWith("*") ? role.slice(0, -1) : role) as BareRole<R>;
+}
+
+type RequiredRole<R> = R extends `${string}?` | `${string}*` ? never : R;
+type OptionalRole<R> = R extends `${infer B}?` ? B : never;
+type ListRole<R> = R extends `${infer B}*` ? B : never;
+
+/**
+ * Single upstream instances by bare role: every required role is present (the engine guarantees
+ * it), an optional one (`x?`) may be absent.
+ */
+export type StageInputs<I extends InputRoles> = string extends keyof I
+  ? Record<string, InputArtifact>
+  :
+    & { [K in keyof I as RequiredRole<K & string>]: InputArtifact }
+    & { [K in keyof I as OptionalRole<K & string>]?: InputArtifact };
+
+/** Upstream instance lists by bare role (`runs*` → `runs`); an unbound list role is `[]`. */
+export type StageInputLists<I extends InputRoles> = string extends keyof I
+  ? Record<string, InputArtifact[]>
+  : { [K in keyof I as ListRole<K & string>]: InputArtifact[] };
+
+/**
+ * What a stage's `run` receives. `I` is the stage's input declaration (see {@link defineStage}):
+ * with it, `ctx.inputs.train` is typed present for a required role and possibly absent for `train?`.
+ */
+export interface StageContext<P, I extends InputRoles = InputRoles> {
   /** Instance id. */
   id: string;
   /** Resolved, validated parameters. */
   params: P;
-  /** Upstream instances by input role, for roles bound to one instance. */
-  inputs: Record<string, InputArtifact>;
-  /** Upstream instances by input role, for roles bound to a list (declared with a `*` suffix). */
-  inputLists: Record<string, InputArtifact[]>;
+  /**
+   * Upstream instances by bare role (suffix `?` stripped), for roles bound to one instance. Every
+   * required role is present: stages need not check.
+   */
+  inputs: StageInputs<I>;
+  /** Upstream instances by bare role (suffix `*` stripped) for list roles; `[]` when unbound. */
+  inputLists: StageInputLists<I>;
   /** Raw file inputs by role (absolute paths), already content-hashed into the key. */
   rawInputs: Record<string, string>;
   /** Temporary output folder: write every artifact here. It is renamed into place on success. */
   outDir: string;
   /** This instance's key (64 hex). */
   key: string;
-  /** Compute backend requested on the command line (`auto` | `cpu` | `webgpu`). */
-  backend: string;
+  /**
+   * Run options the study declares ({@link StudyOption} in pipeline/study.ts, e.g. `backend`) as
+   * given on the command line. They do not enter the key: they may change how a stage computes,
+   * never what it writes.
+   */
+  options: Readonly<Record<string, string>>;
   /** Record extra manifest facts (row counts, dimensions, chosen backend, ...). */
   setMeta(key: string, value: unknown): void;
   /** Logging and progress. */
@@ -72,9 +118,10 @@ export interface StageContext<P> {
 }
 
 /**
- * A stage declared as data. `P` is the parameter type produced by `params` (a zod schema).
+ * A stage declared as data. `P` is the parameter type produced by `params` (a zod schema), `I` its
+ * input declaration (inferred by {@link defineStage}).
  */
-export interface Stage<P = Record<string, unknown>> {
+export interface Stage<P = Record<string, unknown>, I extends InputRoles = InputRoles> {
   /** Stage name, also the cache sub-folder: `<cache>/<name>/<key>/`. */
   name: string;
   /** Bump when the stage's code changes its output: it changes every key of the stage. */
@@ -84,15 +131,19 @@ export interface Stage<P = Record<string, unknown>> {
   /**
    * Input roles this stage expects, mapped to the upstream stage name each role takes. A role
    * whose name ends in `*` (e.g. `"runs*": "evaluate"`) takes a list of instances; one ending in
-   * `?` is optional. The stage name may list alternatives: `"dataset|embed"`.
+   * `?` is optional. The stage name may list alternatives: `"dataset|embed"`. The study binds the
+   * roles as declared (suffix included; they enter the key); the stage reads them without suffix.
    */
-  inputs: Record<string, string>;
-  /** Parameter schema; unknown keys must be rejected (use `.strict()`). */
-  params: z.ZodType<P>;
+  inputs: I;
+  /**
+   * Parameter schema; unknown keys must be rejected (use `.strict()`). Omit it for a stage without
+   * parameters (the engine then accepts only `{}`).
+   */
+  params?: z.ZodType<P>;
   /** Files the stage writes into `outDir` (checked after `run`; each is sha256'd). */
-  outputs: string[];
+  outputs: readonly string[];
   /** Compute the artifacts. Throw {@link UserError} for bad input. */
-  run(ctx: StageContext<P>): Promise<void>;
+  run(ctx: StageContext<P, I>): Promise<void>;
   /**
    * Optional: compute part `part.index` of `part.count` of the work into `ctx.partialDir` only
    * (never `ctx.outDir`; nothing is published), so that a cluster runner can spread one instance
@@ -100,7 +151,18 @@ export interface Stage<P = Record<string, unknown>> {
    * may run at the same time on different nodes, and `run` must give the same artifacts whether
    * or not (or how many) parts ran first. Stages without it always run whole.
    */
-  runShard?(ctx: StageContext<P>, part: ShardPart): Promise<void>;
+  runShard?(ctx: StageContext<P, I>, part: ShardPart): Promise<void>;
+}
+
+/**
+ * Declare a stage with its input roles inferred, so that `run` sees them typed (required roles
+ * present, `?` roles optional, `*` roles as lists, all without suffix):
+ * `defineStage({ name: "encode", inputs: { train: "train" }, run: (ctx) => … ctx.inputs.train.dir … })`.
+ */
+export function defineStage<P = Record<string, never>, const I extends InputRoles = InputRoles>(
+  stage: Stage<P, I>,
+): Stage<P, I> {
+  return stage;
 }
 
 /** Which part of a stage instance's work a worker computes: `index` of `count` (0-based). */

@@ -11,6 +11,22 @@ export interface StudyReport {
   json: Record<string, unknown>;
 }
 
+/**
+ * A run option the study declares: a command-line flag `--<name> <value>` of `run`, `dag` and
+ * `config`, handed to every stage as `ctx.options[name]` (e.g. the compute backend). Options never
+ * enter a key: they may change how a stage computes, not what it writes.
+ */
+export interface StudyOption {
+  /** Flag and option name (lower case, e.g. `backend`). */
+  name: string;
+  /** Help text. */
+  description: string;
+  /** Allowed values (any value when absent). */
+  choices?: readonly string[];
+  /** Value when the flag is not given. */
+  default: string;
+}
+
 /** A study: its configuration schema, its stages, how it fans out, and how it reports. */
 export interface StudyDefinition<C> {
   /** Name shown in messages. */
@@ -20,6 +36,8 @@ export interface StudyDefinition<C> {
   /** Every stage the study may use (by name; workers look stages up here). */
   // deno-lint-ignore no-explicit-any
   stages: Stage<any>[];
+  /** Run options the study's stages read (`ctx.options`); each becomes a command-line flag. */
+  options?: readonly StudyOption[];
   /** The instances of a configuration. */
   build(config: C): StageInstance[];
   /** Read the finished artifacts and summarise the findings. */

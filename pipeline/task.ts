@@ -4,7 +4,14 @@
  * the index. Used by every runner (in process for `local`, in a worker process for `slurm`).
  */
 import { join } from "node:path";
-import type { InputArtifact, ShardPart, Stage, StageContext, StageLog } from "./stage.ts";
+import {
+  bareRole,
+  type InputArtifact,
+  type ShardPart,
+  type Stage,
+  type StageContext,
+  type StageLog,
+} from "./stage.ts";
 import {
   CacheLayout,
   exists,
@@ -34,7 +41,8 @@ export interface TaskSpec {
   inputs: Record<string, TaskInputRef | TaskInputRef[]>;
   rawInputs: Record<string, string>;
   rawHashes: Record<string, string>;
-  backend: string;
+  /** Run options the study declares (`--backend`, ...), as given; not part of the key. */
+  options: Record<string, string>;
   cache: string;
   codeVersion: string;
   /** Recompute even when the key folder is published (`--force`). */
@@ -72,17 +80,37 @@ async function inputArtifact(layout: CacheLayout, ref: TaskInputRef): Promise<In
   };
 }
 
-/** Upstream artifacts of a task by role (single and list roles). */
+/**
+ * Upstream artifacts of a task by bare role (`train?` → `train`, `runs*` → `runs`), as the stage
+ * sees them: every required role present (else the task is not this stage's: an error), every
+ * list role a list (`[]` when unbound).
+ */
 async function resolveInputs(
   layout: CacheLayout,
   spec: TaskSpec,
+  // deno-lint-ignore no-explicit-any
+  stage: Stage<any>,
 ): Promise<{ inputs: Record<string, InputArtifact>; inputLists: Record<string, InputArtifact[]> }> {
   const inputs: Record<string, InputArtifact> = {};
   const inputLists: Record<string, InputArtifact[]> = {};
-  for (const [role, ref] of Object.entries(spec.inputs)) {
-    if (Array.isArray(ref)) {
-      inputLists[role] = await Promise.all(ref.map((r) => inputArtifact(layout, r)));
-    } else inputs[role] = await inputArtifact(layout, ref);
+  for (const role of Object.keys(stage.inputs)) {
+    const ref = spec.inputs[role];
+    if (role.endsWith("*")) {
+      inputLists[bareRole(role)] = Array.isArray(ref)
+        ? await Promise.all(ref.map((r) => inputArtifact(layout, r)))
+        : [];
+    } else if (ref && !Array.isArray(ref)) {
+      inputs[bareRole(role)] = await inputArtifact(layout, ref);
+    } else if (!role.endsWith("?")) {
+      throw new Error(
+        `task ${spec.id}: required input ${role} of stage ${stage.name} is not bound`,
+      );
+    }
+  }
+  for (const role of Object.keys(spec.inputs)) {
+    if (!(role in stage.inputs)) {
+      throw new Error(`task ${spec.id}: stage ${stage.name} has no input role ${role}`);
+    }
   }
   return { inputs, inputLists };
 }
@@ -91,11 +119,13 @@ async function resolveInputs(
 async function stageContext(
   layout: CacheLayout,
   spec: TaskSpec,
+  // deno-lint-ignore no-explicit-any
+  stage: Stage<any>,
   outDir: string,
   log: StageLog,
   meta: Record<string, unknown>,
 ): Promise<StageContext<Record<string, unknown>>> {
-  const { inputs, inputLists } = await resolveInputs(layout, spec);
+  const { inputs, inputLists } = await resolveInputs(layout, spec, stage);
   return {
     id: spec.id,
     params: spec.params,
@@ -104,7 +134,7 @@ async function stageContext(
     rawInputs: spec.rawInputs,
     outDir,
     key: spec.key,
-    backend: spec.backend,
+    options: spec.options,
     setMeta: (k, v) => {
       meta[k] = v;
     },
@@ -146,7 +176,7 @@ export async function executeTask(
     await Deno.mkdir(tmpDir, { recursive: true });
     const partialDir = layout.partialDir(spec.stage, spec.key);
     const meta: Record<string, unknown> = {};
-    const ctx = await stageContext(layout, spec, tmpDir, log, meta);
+    const ctx = await stageContext(layout, spec, stage, tmpDir, log, meta);
     const started = new Date();
     const t0 = performance.now();
     await stage.run(ctx);
@@ -174,7 +204,7 @@ export async function executeTask(
         Object.entries(spec.rawInputs).map(([r, p]) => [r, { path: p, sha256: spec.rawHashes[r] }]),
       ),
       codeVersion: spec.codeVersion,
-      backend: (meta.backend as string) ?? spec.backend,
+      options: spec.options,
       started: started.toISOString(),
       finished: new Date().toISOString(),
       seconds: Math.round(seconds * 1000) / 1000,
@@ -254,7 +284,7 @@ export async function executeShard(
       return { status: "cached", seconds: 0 };
     }
     await Deno.mkdir(tmpDir, { recursive: true });
-    const ctx = await stageContext(layout, spec, tmpDir, log, {});
+    const ctx = await stageContext(layout, spec, stage, tmpDir, log, {});
     const t0 = performance.now();
     await stage.runShard(ctx, { index, count });
     return { status: "ran", seconds: (performance.now() - t0) / 1000 };

@@ -12,64 +12,43 @@
  *   mean_text
  * - `summary.json`: options, pair counts, unimodal top-pair values, and the null model's figures
  */
-import type { Stage, StageContext } from "../pipeline/stage.ts";
-import { UserError } from "../pipeline/errors.ts";
+import { defineStage, type StageContext } from "../pipeline/stage.ts";
 import { readEmbeddings } from "../data/embeddings_io.ts";
 import { readDictionary } from "../data/dictionary_io.ts";
 import { readCodes } from "../data/codes_io.ts";
-import { readTable, writeTable } from "../data/table_io.ts";
-import { type BridgeResult, bridgeScores, pairCodes } from "../analysis/bridge.ts";
-import { encodeTopK, randomDictionary } from "../analysis/null_dictionary.ts";
-import { imageLabels } from "../analysis/modality_subspace.ts";
+import { readModalityScores } from "../data/concepts_io.ts";
+import { writeTable } from "../data/table_io.ts";
+import { trainedFiles } from "../learn/trained.ts";
+import { bridgeScores, pairCodes, unimodalPairValues } from "../analysis/bridge.ts";
+import { nullK, nullModel } from "../analysis/null_dictionary.ts";
+import { conceptStatistics, imageFlags } from "../analysis/concept_stats.ts";
+import { syncProducts } from "../analysis/sync_products.ts";
 import { unimodalFractionOf } from "../analysis/truth_checks.ts";
 import { type BridgeConfig, bridgeConfig } from "./config/analysis.ts";
-import { codesModalityScores, gatherVectors, nullK, syncProducts } from "./modality.ts";
+import { datasetFiles } from "./dataset.ts";
+import { encodeFiles } from "./encode.ts";
+import { conceptsFiles } from "./concepts.ts";
 
-/** Read the `modality_score` column of a concepts table (c rows, in concept order). */
-export async function readModalityScores(path: string, c: number): Promise<Float64Array> {
-  const t = await readTable(path);
-  const concept = t.concept as ArrayLike<number> | undefined;
-  const score = t.modality_score as ArrayLike<number> | undefined;
-  if (!concept || !score || typeof score[0] === "string") {
-    throw new UserError(
-      `${path}: columns \`concept\` and numeric \`modality_score\` are required; re-run concepts`,
-    );
-  }
-  const out = new Float64Array(c).fill(NaN);
-  for (let r = 0; r < concept.length; r++) {
-    const j = Number(concept[r]);
-    if (!(j >= 0 && j < c)) {
-      throw new UserError(`${path}: column \`concept\` row ${r} holds ${j}, outside 0..${c - 1}`);
-    }
-    out[j] = Number(score[r]);
-  }
-  return out;
-}
+/** Input roles of the bridge stage. */
+const inputs = {
+  train: "train",
+  encode: "encode",
+  dataset: "dataset|embed",
+  concepts: "concepts",
+} as const;
 
-/** Values of top pairs joining an image-only (m > 1 − t) and a text-only (m < t) concept. */
-export function unimodalPairValues(
-  r: BridgeResult,
-  m: ArrayLike<number>,
-  t: number,
-): number[] {
-  return r.top.filter((p) => m[p.i] > 1 - t && m[p.j] < t).map((p) => p.value);
-}
-
-async function run(ctx: StageContext<BridgeConfig>): Promise<void> {
+async function run(ctx: StageContext<BridgeConfig, typeof inputs>): Promise<void> {
   const p = ctx.params;
   const { train, encode, dataset, concepts } = ctx.inputs;
-  if (!train || !encode || !dataset || !concepts) {
-    throw new UserError("bridge: needs inputs `train`, `encode`, `dataset` and `concepts`");
-  }
-  const dict = await readDictionary(`${train.dir}/dictionary.parquet`);
+  const dict = await readDictionary(`${train.dir}/${trainedFiles.dictionary}`);
   const { c, d } = dict;
-  const set = await readEmbeddings(`${dataset.dir}/embeddings.parquet`, {
+  const set = await readEmbeddings(`${dataset.dir}/${datasetFiles.embeddings}`, {
     split: "eval",
     expectDim: d,
     source: false,
   });
-  const codes = await readCodes(`${encode.dir}/codes.parquet`, set.n, c);
-  const m = await readModalityScores(`${concepts.dir}/concepts.parquet`, c);
+  const codes = await readCodes(`${encode.dir}/${encodeFiles.codes}`, set.n, c);
+  const m = await readModalityScores(`${concepts.dir}/${conceptsFiles.concepts}`, c);
   const products = await syncProducts();
   const opts = {
     normalisation: p.normalisation,
@@ -83,23 +62,16 @@ async function run(ctx: StageContext<BridgeConfig>): Promise<void> {
   ctx.log.info(`bridge: ${r.pairs} pairs, ${r.coactivePairs} co-active concept pairs`);
 
   // Null model: same rows, random dictionary of the same size, top-k codes.
-  const kNull = nullK(p.null, train.params);
-  const nullDict = randomDictionary(c, d, p.null.seed);
-  const nullCodes = encodeTopK(
-    gatherVectors(set, [...Array(set.n).keys()]),
-    set.n,
-    d,
-    nullDict,
-    c,
-    kNull,
-    {
-      scores: products.scores,
-    },
-  );
-  const nullM = codesModalityScores(nullCodes, imageLabels(set.modality));
+  const kNull = nullK(p.null.k, [train.params.k]);
+  const nul = nullModel(set.vectors, set.n, d, c, {
+    seed: p.null.seed,
+    k: kNull,
+    scores: products.scores,
+  });
+  const nullM = conceptStatistics(nul.codes, imageFlags(set.modality)).modalityScore;
   const nr = bridgeScores(
-    pairCodes(nullCodes, set.pairIds, set.modality, p.pairing),
-    nullDict,
+    pairCodes(nul.codes, set.pairIds, set.modality, p.pairing),
+    nul.dictionary,
     c,
     d,
     {
@@ -163,12 +135,12 @@ async function run(ctx: StageContext<BridgeConfig>): Promise<void> {
 }
 
 /** The `bridge` stage (inputs `train`, `encode`, `dataset`, `concepts`; params = `analysis.bridge`). */
-export const bridgeStage: Stage<BridgeConfig> = {
+export const bridgeStage = defineStage({
   name: "bridge",
   version: 1,
   description: "Bridge Score: top image→text concept pairs, self-bridges, bridge mass (+ null)",
-  inputs: { train: "train", encode: "encode", dataset: "dataset|embed", concepts: "concepts" },
+  inputs,
   params: bridgeConfig,
   outputs: ["bridge_pairs.parquet", "self_bridges.parquet", "bridge_mass.parquet", "summary.json"],
   run,
-};
+});

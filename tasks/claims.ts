@@ -17,14 +17,20 @@
  * Output: `claims.json` = [{claim, value, null_value, holds, detail}] (also in the manifest meta
  * as `claims`).
  */
-import type { InputArtifact, Stage, StageContext } from "../pipeline/stage.ts";
+import { defineStage, type InputArtifact, type StageContext } from "../pipeline/stage.ts";
 import { UserError } from "../pipeline/errors.ts";
 import { Rng } from "../data/random.ts";
 import { readEmbeddings } from "../data/embeddings_io.ts";
 import { readTable } from "../data/table_io.ts";
 import { reconstructionR2 } from "../learn/metrics.ts";
 import { sparseDecode } from "../learn/baselines/ops.ts";
-import { encodeTopK, randomDictionary, scoreBlockReference } from "../analysis/null_dictionary.ts";
+import {
+  nullK,
+  nullModel,
+  randomDictionary,
+  scoreBlockReference,
+} from "../analysis/null_dictionary.ts";
+import { syncProducts } from "../analysis/sync_products.ts";
 import { linearAssignment } from "../analysis/assignment.ts";
 import {
   bridgeClaim,
@@ -39,15 +45,21 @@ import {
 } from "../analysis/claims.ts";
 import { unimodalFractionOf } from "../analysis/truth_checks.ts";
 import { type ClaimsConfig, claimsConfig } from "./config/analysis.ts";
-import { syncProducts } from "./modality.ts";
-import { openBackend } from "./train.ts";
+import { openBackend } from "../learn/stage_backend.ts";
+import { datasetFiles } from "./dataset.ts";
+import { conceptsFiles } from "./concepts.ts";
+import { evaluateFiles } from "./evaluate.ts";
 
-function one(ctx: StageContext<ClaimsConfig>, role: string): InputArtifact | undefined {
-  return ctx.inputs[`${role}?`] ?? ctx.inputs[role];
-}
-function list(ctx: StageContext<ClaimsConfig>, role: string): InputArtifact[] {
-  return ctx.inputLists[`${role}*`] ?? ctx.inputLists[role] ?? [];
-}
+/** Input roles of the claims stage (all optional). */
+const inputs = {
+  "evaluations*": "evaluate",
+  "seedMatches*": "match",
+  "dietMatches*": "match",
+  "concepts?": "concepts",
+  "modality?": "modality",
+  "bridge?": "bridge",
+  "dataset?": "dataset|embed",
+} as const;
 function num(col: unknown, path: string, name: string): ArrayLike<number> {
   if (!col || !(ArrayBuffer.isView(col))) {
     throw new UserError(`${path}: numeric column \`${name}\` is missing; re-run its stage`);
@@ -74,37 +86,38 @@ async function stabilityGaps(
   return { gaps, nullGaps };
 }
 
-async function run(ctx: StageContext<ClaimsConfig>): Promise<void> {
+async function run(ctx: StageContext<ClaimsConfig, typeof inputs>): Promise<void> {
   const p = ctx.params;
   const claims: Claim[] = [];
   const skip = (claim: string, why: string) => ctx.log.warn(`claims: ${claim} left out (${why})`);
   const t = p.unimodalThreshold;
 
   // Pareto: SAEs against baselines, null = random-dictionary top-k points.
-  const evals = list(ctx, "evaluations");
-  const concepts = one(ctx, "concepts"), modality = one(ctx, "modality");
-  const bridge = one(ctx, "bridge"), dataset = one(ctx, "dataset");
+  const evals = ctx.inputLists.evaluations;
+  const { concepts, modality, bridge, dataset } = ctx.inputs;
   let c = 0;
   let modalityScores: Float64Array | null = null;
   if (concepts) {
-    const path = `${concepts.dir}/concepts.parquet`;
+    const path = `${concepts.dir}/${conceptsFiles.concepts}`;
     const tb = await readTable(path);
     const ms = num(tb.modality_score, path, "modality_score");
     c = ms.length;
     modalityScores = Float64Array.from(ms);
   }
   if (c === 0) c = Number(evals.find((e) => Number(e.meta.c) > 0)?.meta.c ?? 0);
-  const kNull = p.null.k > 0
-    ? p.null.k
-    : Number(evals.find((e) => Number(e.meta.k) > 0)?.meta.k ?? 8);
+  // The null's k: the configured one, else the first evaluated run's (not the primary run's).
+  const kNull = nullK(p.null.k, evals.map((e) => e.meta.k));
   const evalSet = dataset
-    ? await readEmbeddings(`${dataset.dir}/embeddings.parquet`, { split: "eval", source: false })
+    ? await readEmbeddings(`${dataset.dir}/${datasetFiles.embeddings}`, {
+      split: "eval",
+      source: false,
+    })
     : null;
   const products = await syncProducts();
   if (evals.length > 0) {
     const points: ParetoPoint[] = [];
     for (const e of evals) {
-      const path = `${e.dir}/metrics.parquet`;
+      const path = `${e.dir}/${evaluateFiles.metrics}`;
       const tb = await readTable(path);
       const scope = tb.scope as string[] | undefined;
       const row = scope ? scope.indexOf("pooled") : 0;
@@ -122,15 +135,19 @@ async function run(ctx: StageContext<ClaimsConfig>): Promise<void> {
     const nullPoints: ParetoPoint[] = [];
     if (evalSet && c > 0) {
       const set = evalSet;
-      const dict = randomDictionary(c, set.d, p.null.seed);
       const ks = [...new Set(points.map((q) => Math.max(1, Math.round(q.l0))))].sort((a, b) =>
         a - b
       );
       const backend = ks.length > 0 ? await openBackend(ctx) : null;
       try {
         for (const k of ks) {
-          const z = encodeTopK(set.vectors, set.n, set.d, dict, c, k, { scores: products.scores });
-          const xhat = await sparseDecode(backend!, z, dict, set.d);
+          const nul = nullModel(set.vectors, set.n, set.d, c, {
+            seed: p.null.seed,
+            k,
+            scores: products.scores,
+          });
+          const z = nul.codes;
+          const xhat = await sparseDecode(backend!, z, nul.dictionary, set.d);
           const r2 = reconstructionR2(set.vectors, xhat, set.n, set.d).r2;
           nullPoints.push({ method: "null", l0: z.rowPtr[z.rows] / z.rows, r2 });
         }
@@ -144,11 +161,16 @@ async function run(ctx: StageContext<ClaimsConfig>): Promise<void> {
   // Null of the stability gap: two random dictionaries (seeds s, s+1) matched exactly, frequencies
   // from the first one's top-k codes on the eval rows; without the dataset, a label-shuffle null.
   let randomNullGap: number | null = null;
-  const anyMatches = list(ctx, "seedMatches").length + list(ctx, "dietMatches").length > 0;
+  const anyMatches = ctx.inputLists.seedMatches.length + ctx.inputLists.dietMatches.length > 0;
   if (anyMatches && evalSet && c > 0) {
     const { d } = evalSet;
-    const a = randomDictionary(c, d, p.null.seed), b = randomDictionary(c, d, p.null.seed + 1);
-    const z = encodeTopK(evalSet.vectors, evalSet.n, d, a, c, kNull, { scores: products.scores });
+    const nul = nullModel(evalSet.vectors, evalSet.n, d, c, {
+      seed: p.null.seed,
+      k: kNull,
+      scores: products.scores,
+    });
+    const a = nul.dictionary, b = randomDictionary(c, d, p.null.seed + 1);
+    const z = nul.codes;
     const freq = new Float64Array(c);
     for (let e = 0; e < z.rowPtr[z.rows]; e++) if (z.value[e] > 0) freq[z.index[e]] += 1 / z.rows;
     const sim = (products.scores ?? scoreBlockReference)(a, c, d, b, c);
@@ -157,7 +179,7 @@ async function run(ctx: StageContext<ClaimsConfig>): Promise<void> {
     randomNullGap = frequencyStabilityGap(stab, freq, p.stabilityTopN);
   }
   for (const scope of ["seeds", "diets"] as const) {
-    const matches = list(ctx, scope === "seeds" ? "seedMatches" : "dietMatches");
+    const matches = ctx.inputLists[scope === "seeds" ? "seedMatches" : "dietMatches"];
     if (matches.length === 0) {
       skip(
         `frequent_more_stable_across_${scope}`,
@@ -252,20 +274,12 @@ async function run(ctx: StageContext<ClaimsConfig>): Promise<void> {
  * The `claims` stage: optional inputs `evaluations*`, `seedMatches*`, `dietMatches*`, `concepts?`,
  * `modality?`, `bridge?`, `dataset?`; params = `analysis.claims`.
  */
-export const claimsStage: Stage<ClaimsConfig> = {
+export const claimsStage = defineStage({
   name: "claims",
   version: 2, // 2: the null Pareto points decode on the backend (sparseDecode)
   description: "the study's claims with measured and null values",
-  inputs: {
-    "evaluations*": "evaluate",
-    "seedMatches*": "match",
-    "dietMatches*": "match",
-    "concepts?": "concepts",
-    "modality?": "modality",
-    "bridge?": "bridge",
-    "dataset?": "dataset|embed",
-  },
+  inputs,
   params: claimsConfig,
   outputs: ["claims.json"],
   run,
-};
+});

@@ -10,7 +10,7 @@
  * - `modality_histogram.svg`
  * - `summary.json`: sizes, live/dead counts, the unimodal fraction (plain and energy-weighted)
  */
-import type { InputArtifact, Stage, StageContext } from "../pipeline/stage.ts";
+import { defineStage, type StageContext } from "../pipeline/stage.ts";
 import { UserError } from "../pipeline/errors.ts";
 import { readEmbeddings } from "../data/embeddings_io.ts";
 import { readCodes } from "../data/codes_io.ts";
@@ -24,11 +24,29 @@ import {
 } from "../analysis/concept_stats.ts";
 import { histogram } from "../explorer/plot/mod.ts";
 import { type ConceptsConfig, conceptsConfig } from "./config/analysis_match.ts";
+import { trainedFiles } from "../learn/trained.ts";
+import { datasetFiles } from "./dataset.ts";
+import { encodeFiles } from "./encode.ts";
+
+/** Files of a concepts key folder. */
+export const conceptsFiles = {
+  /** Per-concept statistics and modality score (read with data/concepts_io.ts). */
+  concepts: "concepts.parquet",
+  histogram: "modality_histogram.parquet",
+  histogramSvg: "modality_histogram.svg",
+  summary: "summary.json",
+} as const;
+
+/** Input roles of the concepts stage. */
+const inputs = { encode: "encode", dataset: "dataset|embed", "train?": "train" } as const;
+
+/** The concepts stage's run context. */
+type Ctx = StageContext<ConceptsConfig, typeof inputs>;
 
 /** Number of concepts: the train dictionary's, else the encode manifest's, else the codes file's. */
-async function conceptCount(ctx: StageContext<ConceptsConfig>, codesPath: string): Promise<number> {
-  const train = optionalTrain(ctx);
-  if (train) return (await readDictionary(`${train.dir}/dictionary.parquet`)).c;
+async function conceptCount(ctx: Ctx, codesPath: string): Promise<number> {
+  const train = ctx.inputs.train;
+  if (train) return (await readDictionary(`${train.dir}/${trainedFiles.dictionary}`)).c;
   const fromMeta = Number(ctx.inputs.encode.meta?.cols);
   if (Number.isInteger(fromMeta) && fromMeta > 0) return fromMeta;
   const fromFile = Number((await readTableInfo(codesPath)).metadata.cols);
@@ -38,22 +56,16 @@ async function conceptCount(ctx: StageContext<ConceptsConfig>, codesPath: string
   );
 }
 
-/** The optional `train` input (bound as role `train?`; plain `train` accepted too). */
-function optionalTrain(ctx: StageContext<ConceptsConfig>): InputArtifact | undefined {
-  return ctx.inputs["train?"] ?? ctx.inputs.train;
-}
-
 /** JSON-safe number (NaN and ±∞ become null). */
 function num(x: number): number | null {
   return Number.isFinite(x) ? x : null;
 }
 
-async function run(ctx: StageContext<ConceptsConfig>): Promise<void> {
+async function run(ctx: Ctx): Promise<void> {
   const p = ctx.params;
-  const { encode, dataset } = ctx.inputs;
-  if (!encode || !dataset) throw new UserError("concepts: needs the inputs `encode` and `dataset`");
-  const embPath = `${dataset.dir}/embeddings.parquet`;
-  const codesPath = `${encode.dir}/codes.parquet`;
+  const { encode, dataset, train } = ctx.inputs;
+  const embPath = `${dataset.dir}/${datasetFiles.embeddings}`;
+  const codesPath = `${encode.dir}/${encodeFiles.codes}`;
   const set = await readEmbeddings(embPath, { split: "eval", source: false });
   if (set.n === 0) {
     throw new UserError(`${embPath}: column \`split\` has no eval rows; configure an eval split`);
@@ -67,12 +79,13 @@ async function run(ctx: StageContext<ConceptsConfig>): Promise<void> {
   }
   const codes = await readCodes(codesPath, set.n, c);
   const stats = conceptStatistics(codes, imageFlags(set.modality));
+  const out = (file: string) => `${ctx.outDir}/${file}`;
   const uni = unimodalFraction(stats, { low: p.unimodalLow, high: p.unimodalHigh });
   const hist = modalityHistogram(stats, p.histogramBins);
 
   const concept = new Int32Array(c);
   for (let j = 0; j < c; j++) concept[j] = j;
-  await writeTable(`${ctx.outDir}/concepts.parquet`, {
+  await writeTable(out(conceptsFiles.concepts), {
     concept,
     energy: stats.energy,
     frequency: stats.frequency,
@@ -83,7 +96,7 @@ async function run(ctx: StageContext<ConceptsConfig>): Promise<void> {
     modality_score: stats.modalityScore,
   });
   const bins = p.histogramBins;
-  await writeTable(`${ctx.outDir}/modality_histogram.parquet`, {
+  await writeTable(out(conceptsFiles.histogram), {
     bin: Int32Array.from({ length: bins }, (_, b) => b),
     lo: hist.edges.slice(0, bins),
     hi: hist.edges.slice(1),
@@ -91,7 +104,7 @@ async function run(ctx: StageContext<ConceptsConfig>): Promise<void> {
     energy: hist.energy,
   });
   await Deno.writeTextFile(
-    `${ctx.outDir}/modality_histogram.svg`,
+    out(conceptsFiles.histogramSvg),
     histogram({
       edges: hist.edges,
       counts: hist.counts,
@@ -122,10 +135,10 @@ async function run(ctx: StageContext<ConceptsConfig>): Promise<void> {
     inputs: {
       encode: encode.id,
       dataset: dataset.id,
-      ...(optionalTrain(ctx) ? { train: optionalTrain(ctx)!.id } : {}),
+      ...(train ? { train: train.id } : {}),
     },
   };
-  await Deno.writeTextFile(`${ctx.outDir}/summary.json`, JSON.stringify(summary, null, 2) + "\n");
+  await Deno.writeTextFile(out(conceptsFiles.summary), JSON.stringify(summary, null, 2) + "\n");
   ctx.setMeta("concepts", c);
   ctx.setMeta("rows", set.n);
   ctx.setMeta("live", uni.live);
@@ -137,17 +150,12 @@ async function run(ctx: StageContext<ConceptsConfig>): Promise<void> {
 }
 
 /** The `concepts` stage (inputs `encode`, `dataset`, optional `train`). */
-export const conceptsStage: Stage<ConceptsConfig> = {
+export const conceptsStage = defineStage({
   name: "concepts",
   version: 1,
   description: "concept energy, frequency and modality score; unimodal fraction and histogram",
-  inputs: { encode: "encode", dataset: "dataset|embed", "train?": "train" },
+  inputs,
   params: conceptsConfig,
-  outputs: [
-    "concepts.parquet",
-    "modality_histogram.parquet",
-    "modality_histogram.svg",
-    "summary.json",
-  ],
+  outputs: Object.values(conceptsFiles),
   run,
-};
+});

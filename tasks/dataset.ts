@@ -88,6 +88,15 @@ export async function loadDataset(
   return { set, truth };
 }
 
+/**
+ * Files of the embedding-row stages' key folders: every stage that produces rows (`dataset`,
+ * `embed`, `diet`) writes its table as `embeddings.parquet`; downstream stages read it by this name.
+ */
+export const datasetFiles = {
+  /** The rows (data/embeddings_io.ts): all rows with their split; a diet's train rows. */
+  embeddings: "embeddings.parquet",
+} as const;
+
 /** The `dataset` stage. */
 export const datasetStage: Stage<DatasetSection> = {
   name: "dataset",
@@ -95,7 +104,7 @@ export const datasetStage: Stage<DatasetSection> = {
   description: "embedding rows (synthetic world or imported) with a seeded pair-level split",
   inputs: {},
   params: datasetSection,
-  outputs: ["embeddings.parquet"],
+  outputs: [datasetFiles.embeddings],
   async run(ctx) {
     const p = ctx.params;
     const { set, truth } = await loadDataset(p, {
@@ -103,7 +112,7 @@ export const datasetStage: Stage<DatasetSection> = {
       textPath: fileOf(ctx, "textPath"),
       pairs: fileOf(ctx, "pairs"),
     }, (line) => ctx.log.warn(line));
-    await writeEmbeddings(join(ctx.outDir, "embeddings.parquet"), set);
+    await writeEmbeddings(join(ctx.outDir, datasetFiles.embeddings), set);
     if (truth) await writeGroundTruth(ctx.outDir, truth);
     const counts = countSplits(set.modality, set.split);
     const retrieval = topOneRetrieval(set, 500);

@@ -6,7 +6,8 @@
  */
 import { join } from "node:path";
 import { z } from "zod";
-import type { Stage } from "../pipeline/stage.ts";
+import { defineStage } from "../pipeline/stage.ts";
+import { datasetFiles } from "./dataset.ts";
 import { DEFAULT_DIET_RATIOS, dietRatio, type DietsSection } from "./config/diets.ts";
 import type { EmbeddingSet } from "../data/embeddings.ts";
 import { readEmbeddings, writeEmbeddings } from "../data/embeddings_io.ts";
@@ -51,20 +52,20 @@ function subset(set: EmbeddingSet, rows: Int32Array): EmbeddingSet {
 }
 
 /** The `diet` stage. */
-export const dietStage: Stage<DietParams> = {
+export const dietStage = defineStage({
   name: "diet",
   version: 1,
   description: "train rows of one data diet (image:text ratio, fixed total, seeded sub-sample)",
   inputs: { dataset: "dataset|embed" },
   params: dietParams,
-  outputs: ["embeddings.parquet"],
+  outputs: [datasetFiles.embeddings],
   async run(ctx) {
     const p = ctx.params;
-    const src = join(ctx.inputs.dataset.dir, "embeddings.parquet");
+    const src = join(ctx.inputs.dataset.dir, datasetFiles.embeddings);
     const train = await readEmbeddings(src, { split: "train" });
     const sel = selectDiet(train.modality, p.ratio, p.total, p.seed, p.autoRatios);
     const out = subset(train, sel.rows);
-    await writeEmbeddings(join(ctx.outDir, "embeddings.parquet"), out);
+    await writeEmbeddings(join(ctx.outDir, datasetFiles.embeddings), out);
     ctx.setMeta("n", out.n);
     ctx.setMeta("d", out.d);
     ctx.setMeta("images", sel.images);
@@ -78,4 +79,4 @@ export const dietStage: Stage<DietParams> = {
       `diet ${p.ratio} seed ${p.seed}: ${sel.images} images + ${sel.texts} captions = ${sel.total} rows`,
     );
   },
-};
+});

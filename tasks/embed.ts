@@ -20,6 +20,7 @@ import {
 } from "../embed/embed_pairs.ts";
 import { type PairSet, readPairSource } from "../embed/pair_source.ts";
 import { ShardStore } from "../embed/shard_store.ts";
+import { datasetFiles } from "./dataset.ts";
 import {
   embedModelSchema,
   embedRunOptionsShape,
@@ -175,7 +176,7 @@ async function run(ctx: StageContext<EmbedParams>): Promise<void> {
     const imageSplits = assignSplits(imageIds, p.evalFraction, p.seed);
     const split = new Map(imageIds.map((id, i) => [id, imageSplits[i]]));
     const rows = await writeEmbeddingsFromShards(
-      `${ctx.outDir}/embeddings.parquet`,
+      `${ctx.outDir}/${datasetFiles.embeddings}`,
       store,
       pairs,
       p.shardSize,
@@ -206,7 +207,7 @@ export const embedStage: Stage<EmbedParams> = {
     "embed image–caption pairs with a local ONNX dual encoder (CLIP/SigLIP/SigLIP2/AIMv2)",
   inputs: {},
   params: embedParams,
-  outputs: ["embeddings.parquet"],
+  outputs: [datasetFiles.embeddings],
   run,
   runShard,
 };

@@ -5,17 +5,26 @@
  * its inference threshold gives) and dead fraction over the pass. Inputs `train`, `encode`,
  * `dataset`. Writes `metrics.parquet` (one row per scope) and `metrics.json`.
  */
-import { z } from "zod";
-import type { Stage, StageContext } from "../pipeline/stage.ts";
-import { UserError } from "../pipeline/errors.ts";
+import { defineStage, type StageContext } from "../pipeline/stage.ts";
 import { readEmbeddings } from "../data/embeddings_io.ts";
 import { readCodes } from "../data/codes_io.ts";
 import { writeTable } from "../data/table_io.ts";
 import { evaluateReconstruction } from "../learn/metrics.ts";
-import { decodeAll, loadTrained, openBackend } from "./train.ts";
+import { decodeAll, loadTrained } from "../learn/trained.ts";
+import { openBackend } from "../learn/stage_backend.ts";
+import { datasetFiles } from "./dataset.ts";
+import { encodeFiles } from "./encode.ts";
 
-/** The evaluate stage takes no parameters. */
-export const evaluateParamsSchema = z.strictObject({});
+/** Files of an evaluate key folder. */
+export const evaluateFiles = {
+  /** One row per scope (pooled, image, text). */
+  metrics: "metrics.parquet",
+  /** The same as {@link MetricsJson}. */
+  metricsJson: "metrics.json",
+} as const;
+
+/** Input roles of the evaluate stage. */
+const inputs = { train: "train", encode: "encode", dataset: "dataset|embed" } as const;
 
 /** Shape of `metrics.json`. */
 export interface MetricsJson {
@@ -38,15 +47,12 @@ export interface MetricsJson {
 
 const finite = (v: number) => (Number.isFinite(v) ? v : null);
 
-async function runEvaluate(ctx: StageContext<Record<string, never>>): Promise<void> {
+async function runEvaluate(ctx: StageContext<Record<string, never>, typeof inputs>): Promise<void> {
   const { train, encode, dataset } = ctx.inputs;
-  if (!train || !encode || !dataset) {
-    throw new UserError("evaluate: needs the inputs `train`, `encode` and `dataset`");
-  }
   const model = await loadTrained(train.dir);
-  const path = `${dataset.dir}/embeddings.parquet`;
+  const path = `${dataset.dir}/${datasetFiles.embeddings}`;
   const set = await readEmbeddings(path, { split: "eval", expectDim: model.d, source: false });
-  const z = await readCodes(`${encode.dir}/codes.parquet`, set.n, model.c);
+  const z = await readCodes(`${encode.dir}/${encodeFiles.codes}`, set.n, model.c);
   const backend = await openBackend(ctx);
   let scopes;
   try {
@@ -55,7 +61,7 @@ async function runEvaluate(ctx: StageContext<Record<string, never>>): Promise<vo
   } finally {
     backend.close();
   }
-  await writeTable(`${ctx.outDir}/metrics.parquet`, {
+  await writeTable(`${ctx.outDir}/${evaluateFiles.metrics}`, {
     scope: scopes.map((s) => s.scope),
     r2: Float64Array.from(scopes, (s) => s.r2),
     r2_zero: Float64Array.from(scopes, (s) => s.r2Zero),
@@ -81,7 +87,10 @@ async function runEvaluate(ctx: StageContext<Record<string, never>>): Promise<vo
       n_rows: s.nRows,
     })),
   };
-  await Deno.writeTextFile(`${ctx.outDir}/metrics.json`, JSON.stringify(out, null, 2) + "\n");
+  await Deno.writeTextFile(
+    `${ctx.outDir}/${evaluateFiles.metricsJson}`,
+    JSON.stringify(out, null, 2) + "\n",
+  );
   const pooled = scopes[0];
   for (const key of ["method", "k", "c", "seed", "diet"] as const) ctx.setMeta(key, out[key]);
   ctx.setMeta("r2", finite(pooled.r2));
@@ -95,13 +104,12 @@ async function runEvaluate(ctx: StageContext<Record<string, never>>): Promise<vo
   );
 }
 
-/** The `evaluate` stage (inputs `train`, `encode`, `dataset`). */
-export const evaluateStage: Stage<Record<string, never>> = {
+/** The `evaluate` stage (inputs `train`, `encode`, `dataset`; no parameters). */
+export const evaluateStage = defineStage({
   name: "evaluate",
   version: 1,
   description: "R², R²(zero), ℓ0 and dead fraction on the eval split, pooled and per modality",
-  inputs: { train: "train", encode: "encode", dataset: "dataset|embed" },
-  params: evaluateParamsSchema as unknown as z.ZodType<Record<string, never>>,
-  outputs: ["metrics.parquet", "metrics.json"],
+  inputs,
+  outputs: Object.values(evaluateFiles),
   run: runEvaluate,
-};
+});

@@ -11,7 +11,7 @@
  *   bins, top-N most frequent against the rest, the solver's certificate
  * - `stability_vs_frequency.svg`: mean s_j per frequency and per energy decile
  */
-import type { Stage, StageContext } from "../pipeline/stage.ts";
+import { defineStage, type StageContext } from "../pipeline/stage.ts";
 import { UserError } from "../pipeline/errors.ts";
 import { readDictionary } from "../data/dictionary_io.ts";
 import { readTable, writeTable } from "../data/table_io.ts";
@@ -26,6 +26,11 @@ import {
 } from "../analysis/stability.ts";
 import { linePlot } from "../explorer/plot/mod.ts";
 import { type MatchConfig, matchConfig } from "./config/analysis_match.ts";
+import { trainedFiles } from "../learn/trained.ts";
+import { conceptsFiles } from "./concepts.ts";
+
+/** Input roles of the match stage: runs `a` and `b`, and the concepts of run a. */
+const inputs = { a: "train", b: "train", concepts_a: "concepts" } as const;
 
 /** S = A·Bᵀ through the shared host GEMM (OpenBLAS when available). */
 export const hostSimilarity: SimilarityFn = (a, ca, b, cb, d) =>
@@ -47,8 +52,8 @@ function binsJson(bins: QuantileBin[]) {
 }
 
 /** Read a dictionary, renormalising its rows (with a warning) when they are not unit. */
-async function unitDictionary(ctx: StageContext<MatchConfig>, role: string) {
-  const path = `${ctx.inputs[role].dir}/dictionary.parquet`;
+async function unitDictionary(ctx: StageContext<MatchConfig, typeof inputs>, role: "a" | "b") {
+  const path = `${ctx.inputs[role].dir}/${trainedFiles.dictionary}`;
   const dict = await readDictionary(path);
   const dev = unitRowDeviation(dict.directions, dict.c, dict.d);
   if (dev > 1e-3) {
@@ -60,15 +65,9 @@ async function unitDictionary(ctx: StageContext<MatchConfig>, role: string) {
   return { ...dict, path };
 }
 
-async function run(ctx: StageContext<MatchConfig>): Promise<void> {
+async function run(ctx: StageContext<MatchConfig, typeof inputs>): Promise<void> {
   const p = ctx.params;
-  const { a, b } = ctx.inputs;
-  const conceptsA = ctx.inputs.concepts_a;
-  if (!a || !b || !conceptsA) {
-    throw new UserError(
-      "match: needs the inputs `a`, `b` (train) and `concepts_a` (concepts of a)",
-    );
-  }
+  const { a, b, concepts_a: conceptsA } = ctx.inputs;
   const da = await unitDictionary(ctx, "a");
   const db = await unitDictionary(ctx, "b");
   if (da.d !== db.d) {
@@ -76,7 +75,7 @@ async function run(ctx: StageContext<MatchConfig>): Promise<void> {
       `${db.path}: dimension ${db.d} differs from ${da.path} (${da.d}); match runs on the same embeddings`,
     );
   }
-  const statsPath = `${conceptsA.dir}/concepts.parquet`;
+  const statsPath = `${conceptsA.dir}/${conceptsFiles.concepts}`;
   const st = await readTable(statsPath, { concept: "i32", frequency: "f64", energy: "f64" });
   if (st.concept.length !== da.c) {
     throw new UserError(
@@ -176,12 +175,12 @@ async function run(ctx: StageContext<MatchConfig>): Promise<void> {
 }
 
 /** The `match` stage (inputs `a`, `b`: train; `concepts_a`: concepts of run a). */
-export const matchStage: Stage<MatchConfig> = {
+export const matchStage = defineStage({
   name: "match",
   version: 1,
   description: "exact concept matching of two runs; stability by frequency and energy",
-  inputs: { a: "train", b: "train", concepts_a: "concepts" },
+  inputs,
   params: matchConfig,
   outputs: ["matches.parquet", "stability.json", "stability_vs_frequency.svg"],
   run,
-};
+});

@@ -14,121 +14,41 @@
  * - `summary.json`: per method k, baseline k/d, median projection (learned and null), INLP
  *   accuracies; probe AUROC; median separations (learned, null, random); null model (seed, k).
  */
-import type { Stage, StageContext } from "../pipeline/stage.ts";
+import { defineStage, type StageContext } from "../pipeline/stage.ts";
 import { UserError } from "../pipeline/errors.ts";
-import { Rng } from "../data/random.ts";
 import { randomUnitRows } from "../data/rows.ts";
-import type { EmbeddingSet } from "../data/embeddings.ts";
 import { readEmbeddings } from "../data/embeddings_io.ts";
 import { readDictionary } from "../data/dictionary_io.ts";
 import { f32List, writeTable } from "../data/table_io.ts";
 import type { Column } from "../data/table_io.ts";
-import type { HostSparseCodes } from "../learn/learner.ts";
-import { hostGemmProvider } from "../kernels/host_gemm.ts";
+import { trainedFiles } from "../learn/trained.ts";
 import { auroc } from "../analysis/auroc.ts";
 import { fitLogisticProbe, probeScores } from "../analysis/logistic_probe.ts";
-import type { GramFn } from "../analysis/lda.ts";
-import type { CosineBlockFn } from "../analysis/bridge.ts";
-import { encodeTopK, randomDictionary, type ScoreBlockFn } from "../analysis/null_dictionary.ts";
+import { nullK, nullModel } from "../analysis/null_dictionary.ts";
+import { syncProducts } from "../analysis/sync_products.ts";
+import { gatherVectors, rowsOf } from "../analysis/embedding_rows.ts";
 import {
   aurocSeparation,
   conceptProjections,
   directionAurocs,
-  imageLabels,
   modalitySubspace,
   randomProjectionBaseline,
 } from "../analysis/modality_subspace.ts";
 import { median } from "../analysis/claims.ts";
-import { conceptStatistics } from "../analysis/concept_stats.ts";
-import { type ModalityConfig, modalityConfig, type NullModelConfig } from "./config/analysis.ts";
+import { conceptStatistics, imageFlags } from "../analysis/concept_stats.ts";
+import { type ModalityConfig, modalityConfig } from "./config/analysis.ts";
+import { datasetFiles } from "./dataset.ts";
 
-/** BLAS-backed synchronous products for the analyses, or JS defaults when BLAS is unavailable. */
-export interface SyncProducts {
-  scores?: ScoreBlockFn;
-  gram?: GramFn;
-  cosineBlock?: CosineBlockFn;
-  /** Provider name, for the log. */
-  name: string;
-}
+/** Input roles of the modality stage. */
+const inputs = { train: "train", dataset: "dataset|embed" } as const;
 
-/** Products through the shared host GEMM provider when it is synchronous (OpenBLAS, JS). */
-export async function syncProducts(): Promise<SyncProducts> {
-  const p = await hostGemmProvider();
-  if (!p.sync) return { name: `${p.name} (async: JS loops used)` };
-  const run = (
-    transA: boolean,
-    transB: boolean,
-    m: number,
-    n: number,
-    k: number,
-    a: Float32Array,
-    b: Float32Array,
-  ) => {
-    const c = new Float32Array(m * n);
-    p.sgemm({ transA, transB, m, n, k, alpha: 1, beta: 0, a, b, c });
-    return c;
-  };
-  return {
-    name: p.name,
-    scores: (x, rows, d, dict, c) => run(false, true, rows, c, d, x, dict),
-    gram: (x, n, d) => run(true, false, d, d, n, x, x),
-    cosineBlock: (dict, c, d, start, count) =>
-      run(false, true, count, c, d, dict.subarray(start * d, (start + count) * d), dict),
-  };
-}
-
-/** Row indices (table order) of `set` in `split`, optionally a seeded stratified subsample. */
-export function rowsOf(
-  set: EmbeddingSet,
-  split: "train" | "eval" | "all",
-  maxRows: number,
-  seed: number,
-): number[] {
-  const rows: number[] = [];
-  for (let i = 0; i < set.n; i++) if (split === "all" || set.split[i] === split) rows.push(i);
-  if (maxRows <= 0 || rows.length <= maxRows) return rows;
-  const rng = new Rng(seed);
-  const out: number[] = [];
-  for (const mod of ["image", "text"]) {
-    const members = rows.filter((i) => set.modality[i] === mod);
-    rng.shuffle(members);
-    out.push(...members.slice(0, Math.round((members.length * maxRows) / rows.length)));
-  }
-  return out.sort((a, b) => a - b);
-}
-
-/** Vectors of the listed rows (rows×d). */
-export function gatherVectors(set: EmbeddingSet, rows: readonly number[]): Float32Array {
-  const out = new Float32Array(rows.length * set.d);
-  rows.forEach((r, q) => out.set(set.vectors.subarray(r * set.d, (r + 1) * set.d), q * set.d));
-  return out;
-}
-
-/**
- * Modality score m_j = E_img[z_j] / (E_img[z_j] + E_txt[z_j]) of codes whose row r has modality
- * `isImage[r]` (per-modality means; NaN for dead concepts): analysis/concept_stats.ts. Length cols.
- */
-export function codesModalityScores(z: HostSparseCodes, isImage: ArrayLike<number>): Float64Array {
-  return conceptStatistics(z, isImage).modalityScore;
-}
-
-/** k of the null model: configured, else the train run's `k` parameter, else `fallback`. */
-export function nullK(
-  cfg: NullModelConfig,
-  trainParams: Record<string, unknown>,
-  fallback = 8,
-): number {
-  if (cfg.k > 0) return cfg.k;
-  const k = Number(trainParams.k);
-  return Number.isInteger(k) && k > 0 ? k : fallback;
-}
-
-async function run(ctx: StageContext<ModalityConfig>): Promise<void> {
+async function run(ctx: StageContext<ModalityConfig, typeof inputs>): Promise<void> {
   const p = ctx.params;
-  const train = ctx.inputs.train, dataset = ctx.inputs.dataset;
-  if (!train || !dataset) throw new UserError("modality: needs inputs `train` and `dataset`");
-  const dict = await readDictionary(`${train.dir}/dictionary.parquet`);
-  const set = await readEmbeddings(`${dataset.dir}/embeddings.parquet`, { expectDim: dict.d });
+  const { train, dataset } = ctx.inputs;
+  const dict = await readDictionary(`${train.dir}/${trainedFiles.dictionary}`);
+  const set = await readEmbeddings(`${dataset.dir}/${datasetFiles.embeddings}`, {
+    expectDim: dict.d,
+  });
   const { c, d } = dict;
   const products = await syncProducts();
   ctx.log.info(`modality: c=${c} d=${d}, products via ${products.name}`);
@@ -137,23 +57,27 @@ async function run(ctx: StageContext<ModalityConfig>): Promise<void> {
   const evalRows = rowsOf(set, "eval", p.maxRows, p.seed + 1);
   if (fitRows.length === 0) {
     throw new UserError(
-      `analysis.modality.fitSplit: ${dataset.dir}/embeddings.parquet has no ${p.fitSplit} rows; set fitSplit to the split that has rows`,
+      `analysis.modality.fitSplit: ${dataset.dir}/${datasetFiles.embeddings} has no ${p.fitSplit} rows; set fitSplit to the split that has rows`,
     );
   }
   if (evalRows.length === 0) {
-    throw new UserError(`${dataset.dir}/embeddings.parquet: column \`split\` has no eval rows`);
+    throw new UserError(
+      `${dataset.dir}/${datasetFiles.embeddings}: column \`split\` has no eval rows`,
+    );
   }
   const xFit = gatherVectors(set, fitRows);
-  const yFit = imageLabels(fitRows.map((r) => set.modality[r]));
+  const yFit = imageFlags(fitRows.map((r) => set.modality[r]));
   const xEval = gatherVectors(set, evalRows);
-  const yEval = imageLabels(evalRows.map((r) => set.modality[r]));
+  const yEval = imageFlags(evalRows.map((r) => set.modality[r]));
 
-  const kNull = nullK(p.null, train.params);
-  const nullDict = randomDictionary(c, d, p.null.seed);
-  const nullCodes = encodeTopK(xEval, evalRows.length, d, nullDict, c, kNull, {
+  const kNull = nullK(p.null.k, [train.params.k]);
+  const nul = nullModel(xEval, evalRows.length, d, c, {
+    seed: p.null.seed,
+    k: kNull,
     scores: products.scores,
   });
-  const nullModality = codesModalityScores(nullCodes, yEval);
+  const nullDict = nul.dictionary;
+  const nullModality = conceptStatistics(nul.codes, yEval).modalityScore;
 
   const subMethod: string[] = [], subComponent: number[] = [];
   const subDirs: number[] = [];
@@ -265,12 +189,12 @@ async function run(ctx: StageContext<ModalityConfig>): Promise<void> {
 }
 
 /** The `modality` stage (inputs `train`, `dataset`; params = `analysis.modality`). */
-export const modalityStage: Stage<ModalityConfig> = {
+export const modalityStage = defineStage({
   name: "modality",
   version: 1,
   description: "modality subspaces, concept projections vs k/d, concepts as modality classifiers",
-  inputs: { train: "train", dataset: "dataset|embed" },
+  inputs,
   params: modalityConfig,
   outputs: ["subspaces.parquet", "projections.parquet", "classifier.parquet", "summary.json"],
   run,
-};
+});

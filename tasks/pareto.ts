@@ -6,11 +6,11 @@
  * over seeds at each k).
  */
 import { z } from "zod";
-import type { InputArtifact, Stage, StageContext } from "../pipeline/stage.ts";
+import { defineStage, type InputArtifact, type StageContext } from "../pipeline/stage.ts";
 import { UserError } from "../pipeline/errors.ts";
 import { writeTable } from "../data/table_io.ts";
 import { linePlot } from "../explorer/plot/mod.ts";
-import type { MetricsJson } from "./evaluate.ts";
+import { evaluateFiles, type MetricsJson } from "./evaluate.ts";
 
 /** Parameters of the pareto stage. */
 export const paretoParamsSchema = z.strictObject({
@@ -44,7 +44,7 @@ export interface ParetoRow {
 const num = (v: number | null | undefined) => (v === null || v === undefined ? NaN : v);
 
 async function readRun(run: InputArtifact): Promise<ParetoRow> {
-  const path = `${run.dir}/metrics.json`;
+  const path = `${run.dir}/${evaluateFiles.metricsJson}`;
   let m: MetricsJson;
   try {
     m = JSON.parse(await Deno.readTextFile(path));
@@ -97,8 +97,8 @@ export function paretoSeries(
   return out;
 }
 
-async function runPareto(ctx: StageContext<ParetoParams>): Promise<void> {
-  const runs = ctx.inputLists["runs*"] ?? ctx.inputLists.runs ?? [];
+async function runPareto(ctx: StageContext<ParetoParams, typeof inputs>): Promise<void> {
+  const runs = ctx.inputLists.runs;
   if (runs.length === 0) {
     throw new UserError("pareto: the input list `runs*` is empty; add evaluate runs");
   }
@@ -144,13 +144,16 @@ async function runPareto(ctx: StageContext<ParetoParams>): Promise<void> {
   ctx.setMeta("methods", [...new Set(rows.map((r) => r.method))]);
 }
 
+/** Input roles of the pareto stage. */
+const inputs = { "runs*": "evaluate" } as const;
+
 /** The `pareto` stage (input list `runs*` of evaluate). */
-export const paretoStage: Stage<ParetoParams> = {
+export const paretoStage = defineStage({
   name: "pareto",
   version: 1,
   description: "R² against ℓ0 for every method across the sparsity sweep (table and SVG)",
-  inputs: { "runs*": "evaluate" },
+  inputs,
   params: paretoParamsSchema,
   outputs: ["pareto.parquet", "pareto.svg"],
   run: runPareto,
-};
+});

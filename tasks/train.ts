@@ -5,17 +5,18 @@
  * `log.parquet` (one row per epoch/iteration: epoch, loss, r2, l0, dead_fraction, extras).
  */
 import { z } from "zod";
-import type { Stage, StageContext } from "../pipeline/stage.ts";
+import { defineStage, type StageContext } from "../pipeline/stage.ts";
 import { UserError } from "../pipeline/errors.ts";
 import { readEmbeddings } from "../data/embeddings_io.ts";
 import { writeDictionary } from "../data/dictionary_io.ts";
-import { readSafetensors, writeSafetensors } from "../data/safetensors.ts";
+import { writeSafetensors } from "../data/safetensors.ts";
 import { writeTable } from "../data/table_io.ts";
-import { type BackendKind, createBackend } from "../kernels/select.ts";
-import type { Backend } from "../kernels/backend.ts";
-import type { EpochLog, FittedDictionary, HostSparseCodes } from "../learn/learner.ts";
-import { allMethods, fitMethod, loadMethod, parseMethodOptions } from "../learn/registry.ts";
+import type { EpochLog } from "../learn/learner.ts";
+import { allMethods, fitMethod, parseMethodOptions } from "../learn/registry.ts";
 import { deadFraction, meanL0, reconstructionR2 } from "../learn/metrics.ts";
+import { decodeAll, encodeAll, trainedFiles } from "../learn/trained.ts";
+import { openBackend } from "../learn/stage_backend.ts";
+import { datasetFiles } from "./dataset.ts";
 
 /** Parameters of one train instance. */
 export const trainParamsSchema = z.strictObject({
@@ -35,94 +36,6 @@ export const trainParamsSchema = z.strictObject({
 /** Validated train parameters. */
 export type TrainParams = z.infer<typeof trainParamsSchema>;
 
-/** Open the backend the command line asked for and record its name in the manifest. */
-export async function openBackend(ctx: StageContext<unknown>): Promise<Backend> {
-  const backend = await createBackend(ctx.backend as BackendKind, {
-    log: (line) => ctx.log.info(line),
-  });
-  ctx.setMeta("backend", backend.name);
-  return backend;
-}
-
-/** Concatenate CSR code blocks (same `cols`) into one. */
-export function concatCodes(blocks: HostSparseCodes[], cols: number): HostSparseCodes {
-  const rows = blocks.reduce((s, b) => s + b.rows, 0);
-  const nnz = blocks.reduce((s, b) => s + b.rowPtr[b.rows], 0);
-  const rowPtr = new Int32Array(rows + 1);
-  const index = new Int32Array(nnz);
-  const value = new Float32Array(nnz);
-  let r = 0;
-  let p = 0;
-  for (const b of blocks) {
-    const m = b.rowPtr[b.rows];
-    index.set(b.index.subarray(0, m), p);
-    value.set(b.value.subarray(0, m), p);
-    for (let i = 1; i <= b.rows; i++) rowPtr[r + i] = p + b.rowPtr[i];
-    r += b.rows;
-    p += m;
-  }
-  return { rows, cols, rowPtr, index, value };
-}
-
-/** Rows per encode/decode block. */
-export const CODE_BLOCK_ROWS = 4096;
-
-/** Encode X (n×d) block by block. */
-export async function encodeAll(
-  model: FittedDictionary,
-  x: Float32Array,
-  n: number,
-  backend: Backend,
-  onBlock?: (rows: number) => void,
-): Promise<HostSparseCodes> {
-  const d = model.d;
-  const blocks: HostSparseCodes[] = [];
-  for (let s = 0; s < n; s += CODE_BLOCK_ROWS) {
-    const m = Math.min(CODE_BLOCK_ROWS, n - s);
-    blocks.push(await model.encode(x.subarray(s * d, (s + m) * d), m, backend));
-    onBlock?.(m);
-  }
-  return concatCodes(blocks, model.c);
-}
-
-/** Decode CSR codes block by block into Â (rows×d). */
-export async function decodeAll(
-  model: FittedDictionary,
-  z: HostSparseCodes,
-  backend: Backend,
-): Promise<Float32Array> {
-  const d = model.d;
-  const out = new Float32Array(z.rows * d);
-  for (let s = 0; s < z.rows; s += CODE_BLOCK_ROWS) {
-    const m = Math.min(CODE_BLOCK_ROWS, z.rows - s);
-    const base = z.rowPtr[s];
-    const rowPtr = new Int32Array(m + 1);
-    for (let i = 0; i <= m; i++) rowPtr[i] = z.rowPtr[s + i] - base;
-    const end = z.rowPtr[s + m];
-    const block: HostSparseCodes = {
-      rows: m,
-      cols: z.cols,
-      rowPtr,
-      index: z.index.subarray(base, end),
-      value: z.value.subarray(base, end),
-    };
-    out.set(await model.decode(block, backend), s * d);
-  }
-  return out;
-}
-
-/** Load a trained dictionary from a train key folder (config.json + weights.safetensors). */
-export async function loadTrained(dir: string): Promise<FittedDictionary> {
-  let config: Record<string, unknown>;
-  try {
-    config = JSON.parse(await Deno.readTextFile(`${dir}/config.json`));
-  } catch {
-    throw new UserError(`${dir}/config.json: missing or not JSON; re-run train (--force train)`);
-  }
-  const { tensors } = await readSafetensors(`${dir}/weights.safetensors`);
-  return loadMethod(config, tensors);
-}
-
 /** The per-epoch log as columns (extras become extra float64 columns, NaN where absent). */
 function logColumns(log: EpochLog[]) {
   const extras = [...new Set(log.flatMap((e) => Object.keys(e.extra ?? {})))].sort();
@@ -140,11 +53,12 @@ function logColumns(log: EpochLog[]) {
   return cols;
 }
 
-async function runTrain(ctx: StageContext<TrainParams>): Promise<void> {
+/** Input roles of the train stage. */
+const inputs = { diet: "diet" } as const;
+
+async function runTrain(ctx: StageContext<TrainParams, typeof inputs>): Promise<void> {
   const p = ctx.params;
-  const diet = ctx.inputs.diet;
-  if (!diet) throw new UserError("train: needs the input `diet` (the training rows)");
-  const path = `${diet.dir}/embeddings.parquet`;
+  const path = `${ctx.inputs.diet.dir}/${datasetFiles.embeddings}`;
   const set = await readEmbeddings(path, { source: false });
   const { n, d } = set;
   if (n === 0) throw new UserError(`${path}: no training rows; check the diet configuration`);
@@ -191,14 +105,15 @@ async function runTrain(ctx: StageContext<TrainParams>): Promise<void> {
       backend: backend.name,
       options,
     };
-    await writeDictionary(`${ctx.outDir}/dictionary.parquet`, model.dictionary, model.c, model.d);
-    await writeSafetensors(`${ctx.outDir}/weights.safetensors`, exported.tensors, {
+    const out = (file: string) => `${ctx.outDir}/${file}`;
+    await writeDictionary(out(trainedFiles.dictionary), model.dictionary, model.c, model.d);
+    await writeSafetensors(out(trainedFiles.weights), exported.tensors, {
       format: "pt",
       method: model.method,
       producer: "concept-atlas",
     });
-    await Deno.writeTextFile(`${ctx.outDir}/config.json`, JSON.stringify(config, null, 2) + "\n");
-    await writeTable(`${ctx.outDir}/log.parquet`, logColumns(log));
+    await Deno.writeTextFile(out(trainedFiles.config), JSON.stringify(config, null, 2) + "\n");
+    await writeTable(out(trainedFiles.log), logColumns(log));
     const last = log[log.length - 1];
     ctx.setMeta("method", model.method);
     ctx.setMeta("c", model.c);
@@ -219,15 +134,15 @@ async function runTrain(ctx: StageContext<TrainParams>): Promise<void> {
   }
 }
 
-/** The `train` stage (input `diet`). */
-export const trainStage: Stage<TrainParams> = {
+/** The `train` stage (input `diet`); its files are {@link trainedFiles} (learn/trained.ts). */
+export const trainStage = defineStage({
   name: "train",
   // 2: encoder as c×d rows, native sparse kernels; 3: fused optimiser passes (last bits);
   // 4: batch top-k through the fused (screened) encoder
   version: 4,
   description: "fit one dictionary (SAE variant or baseline) on the training rows of a diet",
-  inputs: { diet: "diet" },
+  inputs,
   params: trainParamsSchema,
-  outputs: ["dictionary.parquet", "weights.safetensors", "config.json", "log.parquet"],
+  outputs: Object.values(trainedFiles),
   run: runTrain,
-};
+});

@@ -12,7 +12,7 @@
  * as `validation`). Checks: `planted_recovered`, `stability_frequent_minus_rare`,
  * `bridge_twin_precision`, `unimodal_fraction_gap`; a check whose input is absent is left out.
  */
-import type { Stage, StageContext } from "../pipeline/stage.ts";
+import { defineStage, type StageContext } from "../pipeline/stage.ts";
 import { UserError } from "../pipeline/errors.ts";
 import { readGroundTruth } from "../data/ground_truth_io.ts";
 import { readEmbeddings } from "../data/embeddings_io.ts";
@@ -28,23 +28,31 @@ import {
   type ValidationCheck,
 } from "../analysis/truth_checks.ts";
 import { type ValidateConfig, validateConfig } from "./config/analysis.ts";
-import { readModalityScores } from "./bridge.ts";
+import { readModalityScores } from "../data/concepts_io.ts";
+import { trainedFiles } from "../learn/trained.ts";
+import { datasetFiles } from "./dataset.ts";
+import { conceptsFiles } from "./concepts.ts";
 
-async function run(ctx: StageContext<ValidateConfig>): Promise<void> {
+/** Input roles of the validate stage. */
+const inputs = {
+  dataset: "dataset",
+  "runs*": "train",
+  "concepts?": "concepts",
+  "bridge?": "bridge",
+} as const;
+
+async function run(ctx: StageContext<ValidateConfig, typeof inputs>): Promise<void> {
   const p = ctx.params;
-  const dataset = ctx.inputs.dataset;
-  const runs = ctx.inputLists["runs*"] ?? ctx.inputLists.runs ?? [];
-  const bridge = ctx.inputs["bridge?"] ?? ctx.inputs.bridge;
-  const concepts = ctx.inputs["concepts?"] ?? ctx.inputs.concepts;
-  if (!dataset) throw new UserError("validate: needs input `dataset`");
+  const { dataset, bridge, concepts } = ctx.inputs;
+  const runs = ctx.inputLists.runs;
   if (runs.length === 0) throw new UserError("validate: needs at least one `runs*` (train) input");
   const truth = await readGroundTruth(dataset.dir);
   const dicts = [];
   for (const r of runs) {
-    const t = await readDictionary(`${r.dir}/dictionary.parquet`);
+    const t = await readDictionary(`${r.dir}/${trainedFiles.dictionary}`);
     if (t.d !== truth.d) {
       throw new UserError(
-        `${r.dir}/dictionary.parquet: dimension ${t.d} differs from the planted ${truth.d}; train on this dataset`,
+        `${r.dir}/${trainedFiles.dictionary}: dimension ${t.d} differs from the planted ${truth.d}; train on this dataset`,
       );
     }
     dicts.push({ dict: t.directions, c: t.c });
@@ -76,10 +84,12 @@ async function run(ctx: StageContext<ValidateConfig>): Promise<void> {
   }
   if (concepts) {
     const learned = await readModalityScores(
-      `${concepts.dir}/concepts.parquet`,
+      `${concepts.dir}/${conceptsFiles.concepts}`,
       primary.c,
     );
-    const set = await readEmbeddings(`${dataset.dir}/embeddings.parquet`, { source: false });
+    const set = await readEmbeddings(`${dataset.dir}/${datasetFiles.embeddings}`, {
+      source: false,
+    });
     const evalRows: number[] = [];
     for (let i = 0; i < set.n; i++) if (set.split[i] === "eval") evalRows.push(i);
     const planted = plantedModalityScores(truth, set.modality, evalRows);
@@ -104,12 +114,12 @@ async function run(ctx: StageContext<ValidateConfig>): Promise<void> {
  * The `validate` stage: inputs `dataset`, `runs*` (train; first = primary), `concepts?`,
  * `bridge?`; params = `analysis.validate`.
  */
-export const validateStage: Stage<ValidateConfig> = {
+export const validateStage = defineStage({
   name: "validate",
   version: 1,
   description: "checks against planted truth: recovery, stability, bridge precision, unimodality",
-  inputs: { dataset: "dataset", "runs*": "train", "concepts?": "concepts", "bridge?": "bridge" },
+  inputs,
   params: validateConfig,
   outputs: ["validation.json"],
   run,
-};
+});

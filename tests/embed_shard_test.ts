@@ -20,7 +20,7 @@ import { embedSlurmStudy } from "./fixtures/slurm/embed_slurm_study.ts";
 const STUDY = new URL("./fixtures/slurm/embed_slurm_study.ts", import.meta.url).pathname;
 // deno-lint-ignore no-explicit-any
 const stages = new Map<string, Stage<any>>(embedSlurmStudy.stages.map((s) => [s.name, s]));
-const opts = (cache: string) => ({ cache, backend: "cpu", codeVersion: "test" });
+const opts = (cache: string) => ({ cache, options: { backend: "cpu" }, codeVersion: "test" });
 
 Deno.test("embed parts: every shard in exactly one part, images and captions spread evenly", () => {
   const slots = shardSlots(10, 47, 4); // 3 image shards (4,4,2), 12 caption shards (…,3)

@@ -223,7 +223,7 @@ Deno.test("runner.shards: a split stage's instances become part tasks, then merg
     inputs: {},
     rawInputs: {},
     rawHashes: {},
-    backend: "cpu",
+    options: { backend: "cpu" },
     cache: "/c",
     codeVersion: "v",
     force: false,

@@ -11,7 +11,7 @@ import { Rng } from "../data/random.ts";
 import { createBackend } from "../kernels/select.ts";
 import { reconstructionR2 } from "../learn/metrics.ts";
 import { trainParamsSchema, trainStage } from "../tasks/train.ts";
-import { decodeAll, loadTrained } from "../tasks/train.ts";
+import { decodeAll, loadTrained } from "../learn/trained.ts";
 import { encodeStage } from "../tasks/encode.ts";
 import { evaluateStage } from "../tasks/evaluate.ts";
 import { paretoParamsSchema, paretoStage } from "../tasks/pareto.ts";

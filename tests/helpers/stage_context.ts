@@ -2,16 +2,21 @@
  * Hand-made stage contexts for running one stage's `run` in a test: upstream artifacts from
  * folders, log lines, manifest meta and progress ticks collected for assertions.
  */
-import type { InputArtifact, StageContext } from "../../pipeline/stage.ts";
+import { bareRole, type InputArtifact, type StageContext } from "../../pipeline/stage.ts";
 
 /** Options of {@link testContext}; everything not given is empty. */
 export interface TestContextOptions {
   /** Instance id (default `test`). */
   id?: string;
-  /** Upstream artifacts by role (see {@link testArtifacts}). */
+  /**
+   * Upstream artifacts by role (see {@link testArtifacts}); a declared `x?` may be given as `x?` or
+   * `x` (the stage sees `x`, as the engine hands it).
+   */
   inputs?: Record<string, InputArtifact>;
-  /** Upstream artifact lists by `*` role. */
+  /** Upstream artifact lists by `*` role (`runs*` or `runs`; the stage sees `runs`). */
   inputLists?: Record<string, InputArtifact[]>;
+  /** Run options (default `{backend: "cpu"}`). */
+  options?: Record<string, string>;
   /** Raw file inputs by role. */
   rawInputs?: Record<string, string>;
   /** Partial-progress folder (default `<outDir>/.partial`). */
@@ -22,8 +27,15 @@ export interface TestContextOptions {
   meta?: Record<string, unknown>;
 }
 
-/** A stage context plus what the stage reported through it. */
-export type TestContext<P> = StageContext<P> & {
+/**
+ * A stage context plus what the stage reported through it. Its inputs are bound by hand, so they
+ * are typed loosely: any stage's `run` accepts it (the engine, not the test, guarantees roles).
+ */
+export type TestContext<P> = Omit<StageContext<P>, "inputs" | "inputLists"> & {
+  // deno-lint-ignore no-explicit-any
+  inputs: any;
+  // deno-lint-ignore no-explicit-any
+  inputLists: any;
   /** Log lines in order; warnings prefixed `warning: `. */
   lines: string[];
   /** Everything the stage passed to `setMeta`. */
@@ -32,7 +44,10 @@ export type TestContext<P> = StageContext<P> & {
   ticks: number[];
 };
 
-/** A stage context writing into `outDir` on the `cpu` backend, recording lines, meta and ticks. */
+/**
+ * A stage context writing into `outDir` on the `cpu` backend, recording lines, meta and ticks.
+ * Roles lose their `?`/`*` suffix as in the engine; list roles not given are not filled in.
+ */
 export function testContext<P>(
   params: P,
   outDir: string,
@@ -42,12 +57,12 @@ export function testContext<P>(
   return {
     id: opts.id ?? "test",
     params,
-    inputs: opts.inputs ?? {},
-    inputLists: opts.inputLists ?? {},
+    inputs: bare(opts.inputs ?? {}),
+    inputLists: bare(opts.inputLists ?? {}),
     rawInputs: opts.rawInputs ?? {},
     outDir,
     key: "0".repeat(64),
-    backend: "cpu",
+    options: opts.options ?? { backend: "cpu" },
     setMeta: (k, v) => void (meta[k] = v),
     log: {
       info: (m) => void lines.push(m),
@@ -59,6 +74,11 @@ export function testContext<P>(
     meta,
     ticks,
   };
+}
+
+/** The same entries with roles as the stage sees them (suffix stripped). */
+function bare<T>(byRole: Record<string, T>): Record<string, T> {
+  return Object.fromEntries(Object.entries(byRole).map(([r, v]) => [bareRole(r), v]));
 }
 
 /** An upstream artifact of stage `role` (id `<role>[test]`, key all zeros) in folder `dir`. */
