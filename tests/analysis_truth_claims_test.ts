@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { testArtifact, testContext } from "./helpers/stage_context.ts";
+import { exists, missing } from "./helpers/prerequisites.ts";
 import { Rng } from "../data/random.ts";
 import { assignSplits } from "../data/splits.ts";
 import { generateWorld } from "../data/synthetic_world.ts";
@@ -296,18 +297,17 @@ Deno.test("claims: Pareto dominance, frequency–stability gap, medians, rules",
   assert.equal(bridgeClaim([0.02, 0.04], [0.01]).holds, true);
 });
 
-Deno.test("COCO-500 CLIP: a random 256-direction top-8 dictionary gives a U-shaped modality histogram", async () => {
-  const path = new URL(
-    "../../shared/data/coco500-clip-vitb16/image_text_embeddings.npy",
-    import.meta.url,
-  );
-  let buf: Uint8Array;
-  try {
-    buf = await Deno.readFile(path);
-  } catch {
-    console.warn(`skipped: COCO-500 fixture absent at ${path.pathname}`);
-    return;
-  }
+const COCO_NPY = new URL(
+  "../../shared/data/coco500-clip-vitb16/image_text_embeddings.npy",
+  import.meta.url,
+);
+
+Deno.test({
+  name:
+    "COCO-500 CLIP: a random 256-direction top-8 dictionary gives a U-shaped modality histogram",
+  ignore: missing("coco500", await exists(COCO_NPY)),
+}, async () => {
+  const buf = await Deno.readFile(COCO_NPY);
   const hlen = buf[8] | (buf[9] << 8);
   const x = new Float32Array(buf.slice(10 + hlen).buffer);
   const n = 1000, d = 512;
@@ -500,8 +500,8 @@ Deno.test("stages modality, bridge, validate and claims run end to end on a plan
       "modality?": modDir,
       "bridge?": brDir,
       "dataset?": dsDir,
-    }, { "evaluations*": evalDirs, "seedMatches*": [matchDir] });
-    for (const [q, e] of cctx.inputLists["evaluations*"].entries()) {
+    }, { "evaluations*": evalDirs, "seedMatches*": [matchDir], "dietMatches*": [] });
+    for (const [q, e] of cctx.inputLists.evaluations.entries()) {
       e.meta = { method: ["topk", "pca", "kmeans"][q] };
     }
     await claimsStage.run(cctx);

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { exists, missing } from "./helpers/prerequisites.ts";
 import {
   EmbeddingsWriter,
   readEmbeddingBatches,
@@ -352,17 +353,17 @@ Deno.test("embeddings_io: a 50,000 × 512 table streams through writer and batch
   });
 });
 
-Deno.test("embeddings_io: the real COCO-500 CLIP embeddings survive a round trip", async () => {
-  const dir = new URL("../../shared/data/coco500-clip-vitb16/", import.meta.url);
-  let npy: Uint8Array;
-  let pairs: { image_id: number | string; caption: string }[];
-  try {
-    npy = await Deno.readFile(new URL("image_text_embeddings.npy", dir));
-    pairs = JSON.parse(await Deno.readTextFile(new URL("pairs.json", dir)));
-  } catch {
-    console.warn("skipped: ../shared/data/coco500-clip-vitb16/ is absent");
-    return;
-  }
+const COCO_DIR = new URL("../../shared/data/coco500-clip-vitb16/", import.meta.url);
+
+Deno.test({
+  name: "embeddings_io: the real COCO-500 CLIP embeddings survive a round trip",
+  ignore: missing("coco500", await exists(new URL("pairs.json", COCO_DIR))),
+}, async () => {
+  const dir = COCO_DIR;
+  const npy = await Deno.readFile(new URL("image_text_embeddings.npy", dir));
+  const pairs: { image_id: number | string; caption: string }[] = JSON.parse(
+    await Deno.readTextFile(new URL("pairs.json", dir)),
+  );
   const headerLen = new DataView(npy.buffer, npy.byteOffset).getUint16(8, true);
   const header = new TextDecoder().decode(npy.subarray(10, 10 + headerLen));
   assert.match(header, /'descr': '<f4'/);

@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { testContext } from "./helpers/stage_context.ts";
+import { exists, missing } from "./helpers/prerequisites.ts";
 import { join } from "node:path";
 import { decodeNpy, encodeNpy, halfToFloat } from "../data/npy.ts";
 import { normalizeRows } from "../data/rows.ts";
@@ -130,13 +131,10 @@ Deno.test("pairs tables: JSON and CSV (quotes, commas, CRLF, empty fields)", () 
   assert.throws(() => parsePairsJson("[]", "p.json"), /no rows/);
 });
 
-Deno.test("import: COCO-500 CLIP fixture reproduces 0.851 and 0.55 / 0.51", async () => {
-  try {
-    await Deno.stat(join(FIXTURE, "image_text_embeddings.npy"));
-  } catch {
-    console.warn(`skipped: the shared fixture ${FIXTURE} is absent (tests read it from there)`);
-    return;
-  }
+Deno.test({
+  name: "import: COCO-500 CLIP fixture reproduces 0.851 and 0.55 / 0.51",
+  ignore: missing("coco500", await exists(join(FIXTURE, "image_text_embeddings.npy"))),
+}, async () => {
   await withDir(async (dir) => {
     // The documented one-block config.
     const params = datasetSection.parse({

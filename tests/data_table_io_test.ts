@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { missing } from "./helpers/prerequisites.ts";
 import * as arrow from "apache-arrow";
 import { f32List, readTable, readTableInfo, writeTable } from "../data/table_io.ts";
 import { UserError } from "../pipeline/errors.ts";
@@ -223,16 +224,16 @@ Deno.test("table_io: errors name the file and column and say what to do", async 
   });
 });
 
-Deno.test("table_io: files read back in DuckDB with standard types", async () => {
-  let duck: typeof import("@duckdb/node-api");
-  try {
-    duck = await import("@duckdb/node-api");
-  } catch (e) {
-    console.warn(
-      `skipped: @duckdb/node-api does not load here (${(e as Error).message.split("\n")[0]})`,
-    );
-    return;
-  }
+/** DuckDB's Node API, or null where its native binary does not load. */
+const duckdb: typeof import("@duckdb/node-api") | null = await import("@duckdb/node-api").catch(
+  () => null,
+);
+
+Deno.test({
+  name: "table_io: files read back in DuckDB with standard types",
+  ignore: missing("duckdb", duckdb !== null),
+}, async () => {
+  const duck = duckdb!;
   await withTmp(async (dir) => {
     const path = `${dir}/t.parquet`;
     const n = 300;

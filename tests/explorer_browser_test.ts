@@ -11,23 +11,13 @@ import { makeFixtureCache } from "../explorer/testing/fixture_cache.ts";
 import { loadAtlas, serveExplorer } from "../explorer/mod.ts";
 import { importNpy } from "../data/import_npy.ts";
 import { assignSplits } from "../data/splits.ts";
+import { exists, missing } from "./helpers/prerequisites.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const COCO = "../shared/data/coco500-clip-vitb16";
 
-async function exists(p: string): Promise<boolean> {
-  try {
-    await Deno.stat(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-const haveChromium = await exists(CHROMIUM);
-if (!haveChromium) {
-  console.warn(`explorer_browser_test: ${CHROMIUM} not found; browser tests skipped`);
-}
+const noChromium = missing("chromium", await exists(CHROMIUM));
+const noCoco = missing("coco500", await exists(`${COCO}/pairs.json`));
 
 async function withBrowser(
   fn: (page: import("playwright-core").Page, errors: string[]) => Promise<void>,
@@ -61,7 +51,7 @@ async function withBrowser(
 
 Deno.test({
   name: "explorer browser: every view, table → concept → bridge partner, no console errors",
-  ignore: !haveChromium,
+  ignore: noChromium,
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
@@ -187,14 +177,10 @@ Deno.test({
 
 Deno.test({
   name: "explorer browser: COCO-500 captions shown as text, COCO URLs as links (not fetched)",
-  ignore: !haveChromium,
+  ignore: noChromium || noCoco,
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    if (!(await exists(`${COCO}/pairs.json`))) {
-      console.warn(`explorer_browser_test: ${COCO} absent; COCO-500 check skipped`);
-      return;
-    }
     const tmp = await Deno.makeTempDir({ prefix: "explorer_coco_" });
     const cache = join(tmp, "cache");
     await Deno.mkdir(cache);

@@ -6,7 +6,7 @@
  * on planted near-ties a bfloat16 product cannot order (relative gaps of 1e-4, below bfloat16's
  * 4e-3), for independence from the threshold guess (bit-identical), and for the refusals
  * (NaN, huge norms) that take the float32 path; and BatchTopK training through it against the
- * float32 encoder (same losses to rounding, same concepts). Skipped, with a warning, on a CPU without AMX.
+ * float32 encoder (same losses to rounding, same concepts). Ignored on a CPU without AMX.
  */
 import assert from "node:assert/strict";
 import type { CpuBackend } from "../kernels/cpu_backend.ts";
@@ -17,13 +17,13 @@ import { refBatchTopk, refGemm, type RefRows } from "../kernels/reference_f64.ts
 import { Rng } from "../data/random.ts";
 import { fitSae } from "../learn/sae/mod.ts";
 import { plantedWorld } from "./helpers/planted_world.ts";
+import { missing } from "./helpers/prerequisites.ts";
 
-async function screenedBackend(): Promise<CpuBackend | null> {
-  const native = await loadNativeSparse();
-  if (!native?.screen) {
-    console.warn("skipped: no AMX tile unit (or no C compiler) for the screened encoder");
-    return null;
-  }
+/** Without the AMX tile unit (or a C compiler) there is no screened encoder: tests ignored. */
+const noScreen = missing("amx", !!(await loadNativeSparse())?.screen);
+
+/** A cpu backend on the native kernels whose encoder always screens. */
+async function screenedBackend(): Promise<CpuBackend> {
   const be = (await createBackend("cpu", { sparse: "native" })) as CpuBackend;
   be.screenMinWork = 0;
   return be;
@@ -112,9 +112,11 @@ function assertSelection(
   assert.ok(Math.abs(got.minKept - want.minKept) <= 1e-5 * scale, `${label} minKept`);
 }
 
-Deno.test("screened encoder: the float64 selection on random shapes (k = c, one row, odd d and c)", async () => {
+Deno.test({
+  name: "screened encoder: the float64 selection on random shapes (k = c, one row, odd d and c)",
+  ignore: noScreen,
+}, async () => {
   const be = await screenedBackend();
-  if (!be) return;
   try {
     const rng = new Rng(41);
     const cases: Array<[number, number, number, number, boolean]> = [
@@ -143,9 +145,11 @@ Deno.test("screened encoder: the float64 selection on random shapes (k = c, one 
   }
 });
 
-Deno.test("screened encoder: planted near-ties a bfloat16 product cannot order", async () => {
+Deno.test({
+  name: "screened encoder: planted near-ties a bfloat16 product cannot order",
+  ignore: noScreen,
+}, async () => {
   const be = await screenedBackend();
-  if (!be) return;
   try {
     // every x_i ≈ v, w_j = v·(1 + 1e-4·π(j)): pre-activations 1e-4 apart (relative) — one
     // bfloat16 ulp is 2^-7 ≈ 8e-3 — so a bfloat16 product alone returns ties in the wrong order
@@ -176,9 +180,11 @@ Deno.test("screened encoder: planted near-ties a bfloat16 product cannot order",
   }
 });
 
-Deno.test("screened encoder: bit-identical whatever the guess; refusals take the float32 path", async () => {
+Deno.test({
+  name: "screened encoder: bit-identical whatever the guess; refusals take the float32 path",
+  ignore: noScreen,
+}, async () => {
   const be = await screenedBackend();
-  if (!be) return;
   try {
     const rng = new Rng(99);
     const mk = (n: number, c: number, d: number): Problem => ({
@@ -218,9 +224,11 @@ Deno.test("screened encoder: bit-identical whatever the guess; refusals take the
   }
 });
 
-Deno.test("screened encoder: BatchTopK training matches the float32 encoder (losses, concepts)", async () => {
+Deno.test({
+  name: "screened encoder: BatchTopK training matches the float32 encoder (losses, concepts)",
+  ignore: noScreen,
+}, async () => {
   const be = await screenedBackend();
-  if (!be) return;
   try {
     const world = plantedWorld({ n: 4000, d: 32, m: 32, s: 3, seed: 1 });
     const o = { c: 64, k: 4, seed: 0, batchSize: 256, lr: 3e-3, epochs: 3 };

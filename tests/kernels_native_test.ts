@@ -4,7 +4,7 @@
  * (batch top-k codes, some rows empty), against float64 references: the batch top-k candidate
  * pass with an encoder bias, decode with bias, the fused
  * residual (squared error, scaled residual, samples), sample, and the by-concept gather with
- * beta 0, 1 and ½ (zero values skipped even over NaN source rows). Skipped, with a warning, on a
+ * beta 0, 1 and ½ (zero values skipped even over NaN source rows). Ignored on a
  * machine without a C compiler.
  */
 import assert from "node:assert/strict";
@@ -12,6 +12,7 @@ import type { Backend, SparseCodes, Tensor } from "../kernels/backend.ts";
 import type { CpuBackend } from "../kernels/cpu_backend.ts";
 import { createBackend } from "../kernels/select.ts";
 import { loadNativeSparse } from "../kernels/native_sparse.ts";
+import { missing } from "./helpers/prerequisites.ts";
 import { Rng } from "../data/random.ts";
 import {
   refAdamw,
@@ -20,6 +21,9 @@ import {
   refRemoveParallel,
   refTopkRows,
 } from "../kernels/reference_f64.ts";
+
+/** Without a C compiler the native kernels do not build: their tests are ignored. */
+const noNative = missing("cc", (await loadNativeSparse()) !== null);
 
 async function f32(be: Backend, t: Tensor): Promise<Float32Array> {
   return (await be.read(t)) as Float32Array;
@@ -72,11 +76,10 @@ function refSample(z: Codes, n: number, G: ArrayLike<number>, D: Float32Array, d
   return out;
 }
 
-Deno.test("native sparse kernels: threaded, partial slab, uneven rows vs float64", async () => {
-  if (!(await loadNativeSparse())) {
-    console.warn("skipped: no C compiler for the native sparse kernels (install gcc)");
-    return;
-  }
+Deno.test({
+  name: "native sparse kernels: threaded, partial slab, uneven rows vs float64",
+  ignore: noNative,
+}, async () => {
   const be = await createBackend("cpu", { sparse: "native" });
   try {
     assert.ok((be as CpuBackend).native);
@@ -154,11 +157,10 @@ Deno.test("native sparse kernels: threaded, partial slab, uneven rows vs float64
   }
 });
 
-Deno.test("native optimiser kernels: threaded removal with norms, scaled AdamW with renormalisation", async () => {
-  if (!(await loadNativeSparse())) {
-    console.warn("skipped: no C compiler for the native sparse kernels (install gcc)");
-    return;
-  }
+Deno.test({
+  name: "native optimiser kernels: threaded removal with norms, scaled AdamW with renormalisation",
+  ignore: noNative,
+}, async () => {
   const be = await createBackend("cpu", { sparse: "native" });
   try {
     const rng = new Rng(29);
@@ -193,11 +195,10 @@ Deno.test("native optimiser kernels: threaded removal with norms, scaled AdamW w
   }
 });
 
-Deno.test("native per-row top-k: threaded, ties on quantised values, k = 1 and k = c, NaN rows", async () => {
-  if (!(await loadNativeSparse())) {
-    console.warn("skipped: no C compiler for the native sparse kernels (install gcc)");
-    return;
-  }
+Deno.test({
+  name: "native per-row top-k: threaded, ties on quantised values, k = 1 and k = c, NaN rows",
+  ignore: noNative,
+}, async () => {
   const be = await createBackend("cpu", { sparse: "native" });
   try {
     const rng = new Rng(31);
@@ -244,28 +245,27 @@ Deno.test("native per-row top-k: threaded, ties on quantised values, k = 1 and k
   }
 });
 
-Deno.test("native row scaling: threaded, beta 0 over NaN and beta ½", async () => {
-  if (!(await loadNativeSparse())) {
-    console.warn("skipped: no C compiler for the native sparse kernels (install gcc)");
-    return;
-  }
-  const be = await createBackend("cpu", { sparse: "native" });
-  try {
-    const rng = new Rng(37);
-    const [m, q] = [1500, 203];
-    const a = rng.fillNormal(new Float32Array(m * q)), v = rng.fillNormal(new Float32Array(m));
-    for (const beta of [0, 0.5]) {
-      const o0 = rng.fillNormal(new Float32Array(m * q));
-      if (beta === 0) o0[5] = NaN;
-      const out = be.upload(o0, [m, q]);
-      be.scaleRows(be.upload(v, [m]), be.upload(a, [m, q]), out, beta);
-      const want = Float64Array.from(
-        a,
-        (x, i) => (beta === 0 ? 0 : beta * o0[i]) + v[Math.floor(i / q)] * x,
-      );
-      near(await f32(be, out), want, 1, `scaleRows beta=${beta}`);
+Deno.test(
+  { name: "native row scaling: threaded, beta 0 over NaN and beta ½", ignore: noNative },
+  async () => {
+    const be = await createBackend("cpu", { sparse: "native" });
+    try {
+      const rng = new Rng(37);
+      const [m, q] = [1500, 203];
+      const a = rng.fillNormal(new Float32Array(m * q)), v = rng.fillNormal(new Float32Array(m));
+      for (const beta of [0, 0.5]) {
+        const o0 = rng.fillNormal(new Float32Array(m * q));
+        if (beta === 0) o0[5] = NaN;
+        const out = be.upload(o0, [m, q]);
+        be.scaleRows(be.upload(v, [m]), be.upload(a, [m, q]), out, beta);
+        const want = Float64Array.from(
+          a,
+          (x, i) => (beta === 0 ? 0 : beta * o0[i]) + v[Math.floor(i / q)] * x,
+        );
+        near(await f32(be, out), want, 1, `scaleRows beta=${beta}`);
+      }
+    } finally {
+      be.close();
     }
-  } finally {
-    be.close();
-  }
-});
+  },
+);

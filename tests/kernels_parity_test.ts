@@ -24,6 +24,7 @@ import {
   refThreshold,
   refTopkRows,
 } from "../kernels/reference_f64.ts";
+import { missing } from "./helpers/prerequisites.ts";
 
 const U = 2 ** -24;
 
@@ -562,16 +563,20 @@ async function hasCompiler(): Promise<boolean> {
 }
 
 const providers: GemmKind[] = ["openblas", "ort", "js"];
+/** Without a CBLAS library the openblas provider's tests are ignored. */
+const noBlas = missing("openblas", loadOpenBlas() !== null);
+/** Without a WebGPU adapter the webgpu test is ignored. */
+const gpu = (navigator as Navigator & { gpu?: GPU }).gpu;
+const noGpu = missing("webgpu", !!(gpu && (await gpu.requestAdapter())));
 for (const gemm of providers) {
   // the default sparse kernels (native where a compiler exists), and the wasm ones explicitly
   for (const sparse of [undefined, "wasm"] as const) {
     if (sparse === "wasm" && gemm !== "openblas") continue;
     const label = `cpu:${gemm}${sparse ? ", wasm sparse kernels" : ""}`;
-    Deno.test(`kernels parity: ${label} matches the float64 reference`, async (t) => {
-      if (gemm === "openblas" && !loadOpenBlas()) {
-        console.warn("skipped: no CBLAS library (install libopenblas0)");
-        return;
-      }
+    Deno.test({
+      name: `kernels parity: ${label} matches the float64 reference`,
+      ignore: gemm === "openblas" && noBlas,
+    }, async (t) => {
       const be = await createBackend("cpu", { gemm, sparse });
       assert.equal(be.name, `cpu:${gemm}`);
       const native = (be as CpuBackend).native;
@@ -590,13 +595,8 @@ for (const gemm of providers) {
 
 Deno.test({
   name: "kernels parity: webgpu matches the float64 reference",
+  ignore: noGpu,
   fn: async (t) => {
-    const gpu = (navigator as Navigator & { gpu?: GPU }).gpu;
-    const adapter = gpu ? await gpu.requestAdapter() : null;
-    if (!adapter) {
-      console.warn("skipped: no WebGPU adapter (install mesa-vulkan-drivers)");
-      return;
-    }
     const be = await createBackend("webgpu");
     assert.ok(be.name.startsWith("webgpu"));
     try {

@@ -9,6 +9,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { writeEmbedData } from "./fixtures/slurm/embed_data.ts";
+import { missing as requireMissing } from "./helpers/prerequisites.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const STUDY = join(ROOT, "tests/fixtures/slurm/toy_slurm_study.ts");
@@ -109,7 +110,7 @@ async function squeueNames(env: Record<string, string>): Promise<string[]> {
 
 Deno.test({
   name: "slurm runner on a one-node cluster" + (skip ? " (skipped: no Slurm or not root)" : ""),
-  ignore: skip,
+  ignore: requireMissing("slurm", !skip),
   sanitizeResources: false,
   sanitizeOps: false,
   async fn(t) {
