@@ -29,6 +29,16 @@ import { datasetFiles } from "./dataset.ts";
 import { encodeFiles } from "./encode.ts";
 import { conceptsFiles } from "./concepts.ts";
 
+/** Files of a bridge key folder. */
+export const bridgeFiles = {
+  /** The top image→text concept pairs. */
+  pairs: "bridge_pairs.parquet",
+  selfBridges: "self_bridges.parquet",
+  mass: "bridge_mass.parquet",
+  /** Options, counts, unimodal pair values, and the null model's. */
+  summary: "summary.json",
+} as const;
+
 /** Input roles of the bridge stage. */
 const inputs = {
   train: "train",
@@ -81,7 +91,7 @@ async function run(ctx: StageContext<BridgeConfig, typeof inputs>): Promise<void
   );
 
   const t = p.unimodalThreshold;
-  await writeTable(`${ctx.outDir}/bridge_pairs.parquet`, {
+  await writeTable(`${ctx.outDir}/${bridgeFiles.pairs}`, {
     rank: Int32Array.from(r.top, (_, q) => q + 1),
     concept_image: Int32Array.from(r.top, (x) => x.i),
     concept_text: Int32Array.from(r.top, (x) => x.j),
@@ -93,13 +103,13 @@ async function run(ctx: StageContext<BridgeConfig, typeof inputs>): Promise<void
     unimodal: r.top.map((x) => m[x.i] > 1 - t && m[x.j] < t),
   });
   const concept = Int32Array.from({ length: c }, (_, j) => j);
-  await writeTable(`${ctx.outDir}/self_bridges.parquet`, {
+  await writeTable(`${ctx.outDir}/${bridgeFiles.selfBridges}`, {
     concept,
     bridge: r.selfBridge,
     coactivation: r.selfCoactivation,
     modality_score: m,
   });
-  await writeTable(`${ctx.outDir}/bridge_mass.parquet`, {
+  await writeTable(`${ctx.outDir}/${bridgeFiles.mass}`, {
     concept,
     mass_image: r.massImage,
     mass_text: r.massText,
@@ -129,7 +139,10 @@ async function run(ctx: StageContext<BridgeConfig, typeof inputs>): Promise<void
       unimodal_fraction: unimodalFractionOf(nullM, t),
     },
   };
-  await Deno.writeTextFile(`${ctx.outDir}/summary.json`, JSON.stringify(summary, null, 2));
+  await Deno.writeTextFile(
+    `${ctx.outDir}/${bridgeFiles.summary}`,
+    JSON.stringify(summary, null, 2),
+  );
   ctx.setMeta("pairs", r.pairs);
   ctx.setMeta("coactive_pairs", r.coactivePairs);
 }
@@ -141,6 +154,6 @@ export const bridgeStage = defineStage({
   description: "Bridge Score: top image→text concept pairs, self-bridges, bridge mass (+ null)",
   inputs,
   params: bridgeConfig,
-  outputs: ["bridge_pairs.parquet", "self_bridges.parquet", "bridge_mass.parquet", "summary.json"],
+  outputs: Object.values(bridgeFiles),
   run,
 });

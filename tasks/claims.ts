@@ -49,6 +49,9 @@ import { openBackend } from "../learn/stage_backend.ts";
 import { datasetFiles } from "./dataset.ts";
 import { conceptsFiles } from "./concepts.ts";
 import { evaluateFiles } from "./evaluate.ts";
+import { matchFiles } from "./match.ts";
+import { modalityFiles } from "./modality.ts";
+import { bridgeFiles } from "./bridge.ts";
 
 /** Input roles of the claims stage (all optional). */
 const inputs = {
@@ -75,7 +78,7 @@ async function stabilityGaps(
   const gaps: number[] = [], nullGaps: number[] = [];
   const rng = new Rng(seed);
   for (const m of matches) {
-    const path = `${m.dir}/matches.parquet`;
+    const path = `${m.dir}/${matchFiles.matches}`;
     const t = await readTable(path);
     const cos = num(t.cosine, path, "cosine"), freq = num(t.frequency, path, "frequency");
     gaps.push(frequencyStabilityGap(cos, freq, topN));
@@ -198,7 +201,7 @@ async function run(ctx: StageContext<ClaimsConfig, typeof inputs>): Promise<void
 
   let nullModality: Float64Array | null = null;
   if (modality) {
-    const path = `${modality.dir}/projections.parquet`;
+    const path = `${modality.dir}/${modalityFiles.projections}`;
     const tb = await readTable(path);
     const dictCol = tb.dictionary as string[];
     const ms = num(tb.modality_score, path, "modality_score");
@@ -219,7 +222,7 @@ async function run(ctx: StageContext<ClaimsConfig, typeof inputs>): Promise<void
     const nullLive = nul.map((v, j) => (Number.isNaN(nm[j]) ? NaN : v));
     claims.push(orthogonalityClaim(live, nullLive, p.orthogonalMaxProjection));
 
-    const cpath = `${modality.dir}/classifier.parquet`;
+    const cpath = `${modality.dir}/${modalityFiles.classifier}`;
     const cl = await readTable(cpath);
     const kind = cl.kind as string[];
     const sep = num(cl.separation, cpath, "separation");
@@ -250,7 +253,7 @@ async function run(ctx: StageContext<ClaimsConfig, typeof inputs>): Promise<void
   } else skip("most_concepts_unimodal", "no concepts? input");
 
   if (bridge) {
-    const s = JSON.parse(await Deno.readTextFile(`${bridge.dir}/summary.json`));
+    const s = JSON.parse(await Deno.readTextFile(`${bridge.dir}/${bridgeFiles.summary}`));
     claims.push(
       bridgeClaim(s.unimodal_pair_values ?? [], s.null_model?.unimodal_pair_values ?? []),
     );

@@ -29,6 +29,14 @@ import { type MatchConfig, matchConfig } from "./config/analysis_match.ts";
 import { trainedFiles } from "../learn/trained.ts";
 import { conceptsFiles } from "./concepts.ts";
 
+/** Files of a match key folder. */
+export const matchFiles = {
+  /** One row per concept of run a: its match in run b, cosine, frequency, energy. */
+  matches: "matches.parquet",
+  stability: "stability.json",
+  plot: "stability_vs_frequency.svg",
+} as const;
+
 /** Input roles of the match stage: runs `a` and `b`, and the concepts of run a. */
 const inputs = { a: "train", b: "train", concepts_a: "concepts" } as const;
 
@@ -108,7 +116,7 @@ async function run(ctx: StageContext<MatchConfig, typeof inputs>): Promise<void>
 
   const conceptA = new Int32Array(da.c);
   for (let j = 0; j < da.c; j++) conceptA[j] = j;
-  await writeTable(`${ctx.outDir}/matches.parquet`, {
+  await writeTable(`${ctx.outDir}/${matchFiles.matches}`, {
     concept_a: conceptA,
     concept_b: match.matchOfA,
     cosine: match.cosine,
@@ -148,12 +156,12 @@ async function run(ctx: StageContext<MatchConfig, typeof inputs>): Promise<void>
     runs: { a: a.id, b: b.id, concepts_a: conceptsA.id },
   };
   await Deno.writeTextFile(
-    `${ctx.outDir}/stability.json`,
+    `${ctx.outDir}/${matchFiles.stability}`,
     JSON.stringify(stability, null, 2) + "\n",
   );
   const x = rep.byFrequency.map((q) => q.bin + 1);
   await Deno.writeTextFile(
-    `${ctx.outDir}/stability_vs_frequency.svg`,
+    `${ctx.outDir}/${matchFiles.plot}`,
     linePlot({
       series: [
         { label: "frequency decile", x, y: rep.byFrequency.map((q) => q.mean) },
@@ -181,6 +189,6 @@ export const matchStage = defineStage({
   description: "exact concept matching of two runs; stability by frequency and energy",
   inputs,
   params: matchConfig,
-  outputs: ["matches.parquet", "stability.json", "stability_vs_frequency.svg"],
+  outputs: Object.values(matchFiles),
   run,
 });

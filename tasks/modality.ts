@@ -39,6 +39,16 @@ import { conceptStatistics, imageFlags } from "../analysis/concept_stats.ts";
 import { type ModalityConfig, modalityConfig } from "./config/analysis.ts";
 import { datasetFiles } from "./dataset.ts";
 
+/** Files of a modality key folder. */
+export const modalityFiles = {
+  subspaces: "subspaces.parquet",
+  /** Per-concept projections (learned and null dictionary) and the null's modality scores. */
+  projections: "projections.parquet",
+  /** Concepts, null concepts, the probe and random directions as modality classifiers. */
+  classifier: "classifier.parquet",
+  summary: "summary.json",
+} as const;
+
 /** Input roles of the modality stage. */
 const inputs = { train: "train", dataset: "dataset|embed" } as const;
 
@@ -131,7 +141,7 @@ async function run(ctx: StageContext<ModalityConfig, typeof inputs>): Promise<vo
     ? directionAurocs(xEval, nEval, d, yEval, rand, p.randomDirections, { scores: products.scores })
     : new Float64Array(0);
 
-  await writeTable(`${ctx.outDir}/subspaces.parquet`, {
+  await writeTable(`${ctx.outDir}/${modalityFiles.subspaces}`, {
     method: subMethod,
     component: Int32Array.from(subComponent),
     direction: f32List(Float32Array.from(subDirs), d),
@@ -149,7 +159,7 @@ async function run(ctx: StageContext<ModalityConfig, typeof inputs>): Promise<vo
   const ms = new Float64Array(2 * c).fill(NaN);
   ms.set(nullModality, c);
   projCols.modality_score = ms;
-  await writeTable(`${ctx.outDir}/projections.parquet`, projCols);
+  await writeTable(`${ctx.outDir}/${modalityFiles.projections}`, projCols);
 
   const kinds: string[] = [], index: number[] = [], aucs: number[] = [];
   const push = (kind: string, v: ArrayLike<number>) => {
@@ -163,7 +173,7 @@ async function run(ctx: StageContext<ModalityConfig, typeof inputs>): Promise<vo
   push("null", nullAuc);
   push("probe", [probeAuc]);
   push("random", randAuc);
-  await writeTable(`${ctx.outDir}/classifier.parquet`, {
+  await writeTable(`${ctx.outDir}/${modalityFiles.classifier}`, {
     kind: kinds,
     index: Int32Array.from(index),
     auroc: Float64Array.from(aucs),
@@ -183,7 +193,10 @@ async function run(ctx: StageContext<ModalityConfig, typeof inputs>): Promise<vo
     null_model: { seed: p.null.seed, k: kNull },
     products: products.name,
   };
-  await Deno.writeTextFile(`${ctx.outDir}/summary.json`, JSON.stringify(summary, null, 2));
+  await Deno.writeTextFile(
+    `${ctx.outDir}/${modalityFiles.summary}`,
+    JSON.stringify(summary, null, 2),
+  );
   ctx.setMeta("c", c);
   ctx.setMeta("d", d);
 }
@@ -195,6 +208,6 @@ export const modalityStage = defineStage({
   description: "modality subspaces, concept projections vs k/d, concepts as modality classifiers",
   inputs,
   params: modalityConfig,
-  outputs: ["subspaces.parquet", "projections.parquet", "classifier.parquet", "summary.json"],
+  outputs: Object.values(modalityFiles),
   run,
 });

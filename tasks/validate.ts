@@ -32,6 +32,7 @@ import { readModalityScores } from "../data/concepts_io.ts";
 import { trainedFiles } from "../learn/trained.ts";
 import { datasetFiles } from "./dataset.ts";
 import { conceptsFiles } from "./concepts.ts";
+import { bridgeFiles } from "./bridge.ts";
 
 /** Input roles of the validate stage. */
 const inputs = {
@@ -73,7 +74,7 @@ async function run(ctx: StageContext<ValidateConfig, typeof inputs>): Promise<vo
   } else ctx.log.warn("validate: one run only; the stability check needs ≥ 2 runs");
 
   if (bridge) {
-    const path = `${bridge.dir}/bridge_pairs.parquet`;
+    const path = `${bridge.dir}/${bridgeFiles.pairs}`;
     const t = await readTable(path, { concept_image: "i32", concept_text: "i32" });
     const pairs = Array.from(t.concept_image, (i, q) => ({ i, j: t.concept_text[q] }));
     checks.push(check(
