@@ -154,3 +154,34 @@ Deno.test("stage contract: a stage without params takes exactly {}", async () =>
     await Deno.remove(cache, { recursive: true });
   }
 });
+
+Deno.test("stage contract: a study's run option is a flag, reaches the stage, and stays out of keys", async () => {
+  const toy = new URL("./fixtures/toy_study.ts", import.meta.url).pathname;
+  const cache = await Deno.makeTempDir();
+  const run = async (...args: string[]) => {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "--quiet", toy, "--cache", cache, "--json", "--quiet", ...args],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder().decode(out.stdout).trim().split("\n").at(-1) ?? "";
+    return { code: out.code, stderr: new TextDecoder().decode(out.stderr), text };
+  };
+  try {
+    const a = await run("--number-style", "padded");
+    assert.equal(a.code, 0, a.stderr);
+    const layout = new CacheLayout(cache);
+    const dbl = JSON.parse(a.text).stages.find((s: { id: string }) => s.id === "double[i=0]");
+    const m = await readManifest(layout, "double", dbl.key);
+    assert.deepEqual(m.options, { "number-style": "padded" });
+    assert.equal(m.meta.number_style, "padded");
+    const b = await run("--dry-run");
+    assert.equal(b.code, 0, b.stderr);
+    assert.ok(JSON.parse(b.text).stages.every((s: { status: string }) => s.status === "cached"));
+    const bad = await run("--number-style", "fancy");
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /--number-style <number-style>' argument 'fancy' is invalid/);
+  } finally {
+    await Deno.remove(cache, { recursive: true });
+  }
+});
