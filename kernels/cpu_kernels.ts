@@ -14,6 +14,7 @@ import type { CpuSparse, CpuTensor } from "./cpu_tensor.ts";
 import type { CscOffsets } from "./cpu_csc.ts";
 import type { ScratchPool } from "./cpu_scratch.ts";
 import {
+  adamwConstantList,
   type AdamwConstants,
   type NativeSparse,
   packFloats,
@@ -355,28 +356,9 @@ export class WasmKernels implements FastKernels {
     return true;
   }
   adamw(a: AdamwArgs): boolean {
-    const { h } = a, len = a.p.size;
-    this.rt.run(
-      "adamw",
-      [
-        a.p.ptr,
-        a.g.ptr,
-        a.m.ptr,
-        a.v.ptr,
-        h.beta1,
-        h.a1,
-        h.beta2,
-        h.a2,
-        h.stepSize,
-        h.invSqrtBc2,
-        h.eps,
-        h.decay,
-      ],
-      0,
-      len,
-      len * 8,
-      16,
-    );
+    const len = a.p.size;
+    const args = [a.p.ptr, a.g.ptr, a.m.ptr, a.v.ptr, ...adamwConstantList(a.h)];
+    this.rt.run("adamw", args, 0, len, len * 8, 16);
     if (a.normalize) this.rowNorm({ x: a.p, rows: a.rows, cols: a.cols });
     return true;
   }

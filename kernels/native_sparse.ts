@@ -274,6 +274,13 @@ export interface AdamwConstants {
   decay: number;
 }
 
+/** The constants in the kernels' argument order: β1, a1, β2, a2, stepSize, invSqrtBc2, eps, decay. */
+export function adamwConstantList(
+  h: AdamwConstants,
+): [number, number, number, number, number, number, number, number] {
+  return [h.beta1, h.a1, h.beta2, h.a2, h.stepSize, h.invSqrtBc2, h.eps, h.decay];
+}
+
 /**
  * Encoder + batch top-k without the float32 GEMM (kernels/native/encoder_screen.c): a bfloat16
  * product on the AMX tile unit, a bound on its error from the rows' norms, and float32 dot
@@ -512,24 +519,26 @@ function wrap(h: Deno.DynamicLibrary<typeof SYMBOLS>, detail: string): NativeSpa
       s.atlas_removepar(base(m), a.dict, a.grad, a.rows, a.d, a.rowSs, a.threads);
     },
     adamw(m, a) {
-      const { h } = a;
+      const [b1, a1, b2, a2, ss, isb, eps, dec] = adamwConstantList(a.h);
+      const norm = a.normalize ? 1 : 0;
+      const { rows, cols } = a;
       s.atlas_adamw(
         base(m),
         a.p,
         a.g,
         a.m,
         a.v,
-        a.rows,
-        a.cols,
-        h.beta1,
-        h.a1,
-        h.beta2,
-        h.a2,
-        h.stepSize,
-        h.invSqrtBc2,
-        h.eps,
-        h.decay,
-        a.normalize ? 1 : 0,
+        rows,
+        cols,
+        b1,
+        a1,
+        b2,
+        a2,
+        ss,
+        isb,
+        eps,
+        dec,
+        norm,
         a.threads,
       );
     },
