@@ -2,7 +2,17 @@
  * Per-step training time of every SAE variant on the CPU backend (`train_step.<variant>.cpu`,
  * unit s, best step of a short run through `fitSae`, the trainer's real op sequence) at the SAE
  * issue's scale d = 512, c = 4096, B = 4096, k = 32, beside its floor: the encoder GEMM's FLOPs
- * at the GEMM rate measured in the same run. Group `sae.cpu.steps` (`--filter sae`).
+ * at the best GEMM rate measured in the same run (before and after every variant's run, so that
+ * on a shared machine the floor sees the load the steps saw). Group `sae.cpu.steps`
+ * (`--filter sae`).
+ *
+ * Each figure also states the floor of the path the step took (`path`, `path_gemms`,
+ * `path_floor`, `path_floor_ratio`): a short run from initialisation codes half the entries of
+ * relu / jumprelu (`density` ≈ 0.5), so the trainer takes its dense path — five GEMMs of the
+ * encoder's size (encoder, decode Zd·D, ∂D = Zdᵀ·G, G·Dᵀ, ∂W = Sᵀ·X), a floor ratio of 5 at the
+ * least against the encoder GEMM alone; the sparse variants' path does one. `.cpu_sparse`
+ * figures (`train_step.jumprelu.cpu_sparse`) start jumprelu at thresholds that code ≈ k of the c
+ * concepts per row (its sparse path, as in training once ℓ0 nears its target).
  */
 import { createBackend } from "../kernels/select.ts";
 import { fitSae, type SaeMethod, saeMethods } from "../learn/sae/mod.ts";
@@ -20,36 +30,83 @@ async function saeGroup(quick: boolean, log: (line: string) => void): Promise<Be
   const be = await createBackend("cpu", { log });
   const out: BenchResult[] = [];
   try {
-    const gflops = await gemmGflops(be, B, d, c, 2);
-    const floor = (2 * B * d * c) / (gflops * 1e9);
-    for (const method of saeMethods as readonly SaeMethod[]) {
+    let gflops = await gemmGflops(be, B, d, c, 2);
+    // thresholds at the (1 − k/c) quantile of pre ~ N(0, 1/d) (unit rows, x of norm ≈ 1)
+    const thetaK = Math.SQRT2 * inverseErfc(2 * k / c) / Math.sqrt(d);
+    type Run = [SaeMethod, string, Record<string, unknown>];
+    const runs: Run[] = (saeMethods as readonly SaeMethod[]).map((m): Run => [m, "", {}]);
+    runs.push(["jumprelu", "_sparse", { jumpThetaInit: thetaK }]);
+    for (const [method, suffix, extra] of runs) {
       const times: number[] = [];
+      let l0 = NaN;
       let last = performance.now();
-      await fitSae(method, x, n, d, { c, k, seed: 1, batchSize: B, epochs: 1 }, be, {
+      const o = { c, k, seed: 1, batchSize: B, epochs: 1, ...extra };
+      await fitSae(method, x, n, d, o, be, {
         onStep() {
           const now = performance.now();
           times.push((now - last) / 1000);
           last = now;
         },
+        onEpoch(e) {
+          l0 = e.l0;
+        },
       });
       const sec = Math.min(...times.slice(1));
+      // the trainer's rule (learn/sae, option denseAbove 0.02): relu / jumprelu train dense
+      // while the code density exceeds 2 %
+      const dense = (method === "relu" || method === "jumprelu") && l0 / c > 0.02;
+      const gemms = dense ? 5 : 1;
+      gflops = Math.max(gflops, await gemmGflops(be, B, d, c, 1));
       out.push({
-        name: `train_step.${method}.cpu`,
+        name: `train_step.${method}.cpu${suffix}`,
         value: sec,
         unit: "s",
         backend: be.name,
         samples_per_s: B / sec,
-        floor,
-        floor_ratio: sec / floor,
+        path: dense ? "dense" : "sparse",
+        density: l0 / c,
+        path_gemms: gemms,
         steps: times.length,
         shape: `d=${d} c=${c} B=${B} k=${k}`,
         load_average: loadAverage(),
+      });
+    }
+    // floors at the best rate seen
+    const floor = (2 * B * d * c) / (gflops * 1e9);
+    for (const r of out) {
+      const sec = r.value, gemms = r.path_gemms as number;
+      Object.assign(r, {
+        floor,
+        floor_ratio: sec / floor,
+        path_floor: gemms * floor,
+        path_floor_ratio: sec / (gemms * floor),
+        gemm_gflops: gflops,
       });
     }
   } finally {
     be.close();
   }
   return out;
+}
+
+/** erfc⁻¹(y) for y in (0, 2), by bisection (a bench's one-off, not a hot path). */
+function inverseErfc(y: number): number {
+  let lo = -6, hi = 6;
+  for (let it = 0; it < 80; it++) {
+    const mid = (lo + hi) / 2;
+    if (erfc(mid) > y) lo = mid;
+    else hi = mid;
+  }
+  return (lo + hi) / 2;
+}
+
+/** erfc by the Abramowitz–Stegun 7.1.26 approximation (error < 1.5e-7). */
+function erfc(x: number): number {
+  const z = Math.abs(x), t = 1 / (1 + 0.3275911 * z);
+  const p = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 +
+            t * (-1.453152027 + t * 1.061405429))));
+  const r = p * Math.exp(-z * z);
+  return x >= 0 ? r : 2 - r;
 }
 
 /** The SAE step benchmarks. */

@@ -84,8 +84,6 @@ export interface Backend {
   read(t: Tensor): Promise<Float32Array | Int32Array>;
   /** First element of a tensor as a number (waits for queued work). */
   readScalar(t: Tensor): Promise<number>;
-  /** Rows [start, start+count) of a 2-D tensor `src` copied into `dst` (count × cols). */
-  copyRows(src: Tensor, start: number, count: number, dst: Tensor): void;
   /** Release a tensor. */
   dispose(t: Tensor): void;
   /** New sparse-code holder of the given capacity. */
@@ -177,8 +175,6 @@ export interface Backend {
     accumulate: boolean,
     vals: Tensor | null,
   ): void;
-  /** out (d×c) = beta·out + Xᵀ·S where S (n×c) has Z's pattern with values `vals`. Encoder grad. */
-  sparseOuterToColumns(x: Tensor, z: SparseCodes, vals: Tensor, out: Tensor, beta: number): void;
   /** out (c) = beta·out + column sums of S (Z's pattern, values `vals`). Encoder-bias grad. */
   sparseColumnSum(z: SparseCodes, vals: Tensor, out: Tensor, beta: number): void;
 

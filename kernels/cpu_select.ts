@@ -329,7 +329,7 @@ function hostCandidates(s: BatchTopkScratch, cap: number): [Int32Array, Int32Arr
 }
 
 /** The plain-TypeScript {@link CandidateScan}, writing into `scratch`'s candidate arrays. */
-export function scanCandidatesHost(scratch: BatchTopkScratch): CandidateScan {
+function scanCandidatesHost(scratch: BatchTopkScratch): CandidateScan {
   return (bits, N, guess, cap, bias, c) => {
     const [cv, ci] = hostCandidates(scratch, cap);
     let nc = 0;

@@ -68,7 +68,7 @@ export function sparseSampleHost(
 }
 
 /** Scale `out` by beta (beta 0 clears it, even of NaN). */
-export function scaleInPlace(out: Float32Array, beta: number): void {
+function scaleInPlace(out: Float32Array, beta: number): void {
   if (beta === 0) out.fill(0);
   else if (beta !== 1) { for (let i = 0; i < out.length; i++) out[i] *= beta; }
 }
@@ -102,48 +102,6 @@ export function sparseTransposeProductHost(
         out[o + t + 3] += s * g[gi + t + 3];
       }
       for (; t < d; t++) out[o + t] += s * g[gi + t];
-    }
-  }
-}
-
-/**
- * out (d×c) = beta·out + Xᵀ·S, S (n×c) with Z's pattern and values `vals` (X n×d). Accumulates
- * into a c×d scratch (contiguous rows; `scratch` length ≥ c·d) and adds its transpose, blocked.
- */
-export function sparseOuterToColumnsHost(
-  x: Float32Array,
-  d: number,
-  z: CsrCodes,
-  vals: Float32Array,
-  out: Float32Array,
-  beta: number,
-  scratch: Float32Array,
-): void {
-  const c = z.cols;
-  const acc = scratch.subarray(0, c * d);
-  sparseTransposeProductHost(z, vals, x, d, acc, 0);
-  transposeInto(acc, c, d, out, beta);
-}
-
-/** out (d×c) = beta·out + accᵀ for acc (c×d), in 32×32 blocks (beta 0 overwrites). */
-export function transposeInto(
-  acc: Float32Array,
-  c: number,
-  d: number,
-  out: Float32Array,
-  beta: number,
-): void {
-  const B = 32;
-  for (let t0 = 0; t0 < d; t0 += B) {
-    const t1 = Math.min(d, t0 + B);
-    for (let j0 = 0; j0 < c; j0 += B) {
-      const j1 = Math.min(c, j0 + B);
-      for (let t = t0; t < t1; t++) {
-        const ro = t * c;
-        if (beta === 0) { for (let j = j0; j < j1; j++) out[ro + j] = acc[j * d + t]; }
-        else if (beta === 1) { for (let j = j0; j < j1; j++) out[ro + j] += acc[j * d + t]; }
-        else for (let j = j0; j < j1; j++) out[ro + j] = beta * out[ro + j] + acc[j * d + t];
-      }
     }
   }
 }

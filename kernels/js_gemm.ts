@@ -9,7 +9,7 @@ import type { GemmCall, GemmProvider } from "./gemm_provider.ts";
  * Transposed operands are first copied to row-major op(A) / op(B); the product is an i-k-j loop
  * blocked over k so that a row of C stays in cache.
  */
-export function jsSgemm(call: GemmCall): void {
+function jsSgemm(call: GemmCall): void {
   const { m, n, k, alpha, beta, c } = call;
   const a = call.transA ? transpose(call.a, k, m) : call.a; // m×k
   const b = call.transB ? transpose(call.b, n, k) : call.b; // k×n

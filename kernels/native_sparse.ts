@@ -146,9 +146,11 @@ export interface CsrOffsets {
 }
 
 /**
- * The loaded kernels. Every `p*` argument is a byte offset into `memory`; `pack` is scratch of at
- * least {@link packFloats}(d, max(n, c)) floats. Shapes: dict c×d, x/out/g/src n×d, gather out
- * c×d, row-major float32.
+ * The loaded kernels. Every tensor argument is a byte offset into `memory` (the backend's wasm
+ * memory); `pack` is scratch of at least {@link packFloats}(d, rows) floats for the matrix a
+ * kernel copies slab-major (the dictionary's c rows, or the gather's n source rows); `threads`
+ * ≥ 1 workers are started per call (the count never changes a result). Shapes: dict c×d,
+ * x/out/g/src n×d, gather out c×d, row-major float32.
  */
 export interface NativeSparse {
   /** What runs, for the log: e.g. `native (gcc 12.2.0, -march=native)`. */
@@ -162,108 +164,121 @@ export interface NativeSparse {
    * out_i = scale·(Z_i·D + bias − x_i) (x 0: out_i = Z_i·D + bias); rowSs_i = ‖Z_i·D + bias − x_i‖²
    * (when rowSs and x are non-zero); vals_e = ⟨out_i, D_j⟩ (when vals is non-zero).
    */
-  resid(
-    memory: WebAssembly.Memory,
-    z: CsrOffsets,
-    dict: number,
-    d: number,
-    bias: number,
-    x: number,
-    scale: number,
-    out: number,
-    rowSs: number,
-    vals: number,
-    n: number,
-    c: number,
-    pack: number,
-    threads: number,
-  ): void;
+  resid(memory: WebAssembly.Memory, a: NativeResidArgs): void;
   /** vals_e = ⟨G_i, D_j⟩ for every entry (i, j) of the codes. */
-  sample(
-    memory: WebAssembly.Memory,
-    g: number,
-    dict: number,
-    d: number,
-    z: CsrOffsets,
-    vals: number,
-    n: number,
-    c: number,
-    pack: number,
-    threads: number,
-  ): void;
+  sample(memory: WebAssembly.Memory, a: NativeSampleArgs): void;
   /**
    * out_j = beta·out_j + Σ_{slots s of column j, vals ≠ 0} vals[slotEntry_s]·src_{slotRow_s}
    * (beta 0 overwrites, even NaN).
    */
-  gather(
-    memory: WebAssembly.Memory,
-    csc: { colPtr: number; slotRow: number; slotEntry: number },
-    vals: number,
-    src: number,
-    d: number,
-    out: number,
-    beta: number,
-    c: number,
-    n: number,
-    pack: number,
-    threads: number,
-  ): void;
+  gather(memory: WebAssembly.Memory, a: NativeGatherArgs): void;
   /**
    * Per row of pre (n×c): the k largest entries (ties: lower column first), value max(pre, 0),
    * columns ascending, written to the codes at i·k (rowPtr[i] = i·k).
    */
   topkRows(
     memory: WebAssembly.Memory,
-    pre: number,
-    n: number,
-    c: number,
-    k: number,
-    z: CsrOffsets,
-    threads: number,
+    a: { pre: number; n: number; c: number; k: number; z: CsrOffsets; threads: number },
   ): void;
   /** out_i = beta·out_i + v_i·a_i for the rows of a (rows×cols; beta 0 overwrites). */
   scaleRows(
     memory: WebAssembly.Memory,
-    v: number,
-    a: number,
-    rows: number,
-    cols: number,
-    out: number,
-    beta: number,
-    threads: number,
+    a: {
+      v: number;
+      a: number;
+      rows: number;
+      cols: number;
+      out: number;
+      beta: number;
+      threads: number;
+    },
   ): void;
   /** grad_j −= ⟨grad_j, D_j⟩·D_j for every row (D rows×d); rowSs_j = ‖grad_j‖² after (if non-zero). */
   removepar(
     memory: WebAssembly.Memory,
-    dict: number,
-    grad: number,
-    rows: number,
-    d: number,
-    rowSs: number,
-    threads: number,
+    a: { dict: number; grad: number; rows: number; d: number; rowSs: number; threads: number },
   ): void;
   /**
    * AdamW on rows×cols: m = β1·m + a1·g; v = β2·v + a2·g²; p = decay·p − stepSize·m /
    * (√v·invSqrtBc2 + eps); then, with `normalize`, every row of p scaled to unit norm.
    */
-  adamw(
-    memory: WebAssembly.Memory,
-    t: { p: number; g: number; m: number; v: number },
-    rows: number,
-    cols: number,
-    h: {
-      beta1: number;
-      a1: number;
-      beta2: number;
-      a2: number;
-      stepSize: number;
-      invSqrtBc2: number;
-      eps: number;
-      decay: number;
-    },
-    normalize: boolean,
-    threads: number,
-  ): void;
+  adamw(memory: WebAssembly.Memory, a: NativeAdamwArgs): void;
+}
+
+/** Arguments of {@link NativeSparse.resid} (offsets; 0 for an absent bias, x, rowSs or vals). */
+export interface NativeResidArgs {
+  z: CsrOffsets;
+  dict: number;
+  d: number;
+  bias: number;
+  x: number;
+  scale: number;
+  out: number;
+  rowSs: number;
+  vals: number;
+  n: number;
+  c: number;
+  pack: number;
+  threads: number;
+}
+
+/** Arguments of {@link NativeSparse.sample}. */
+export interface NativeSampleArgs {
+  g: number;
+  dict: number;
+  d: number;
+  z: CsrOffsets;
+  vals: number;
+  n: number;
+  c: number;
+  pack: number;
+  threads: number;
+}
+
+/** Arguments of {@link NativeSparse.gather} (the column view's offsets in `csc`). */
+export interface NativeGatherArgs {
+  csc: { colPtr: number; slotRow: number; slotEntry: number };
+  vals: number;
+  src: number;
+  d: number;
+  out: number;
+  beta: number;
+  c: number;
+  n: number;
+  pack: number;
+  threads: number;
+}
+
+/** Arguments of {@link NativeSparse.adamw}. */
+export interface NativeAdamwArgs {
+  p: number;
+  g: number;
+  m: number;
+  v: number;
+  rows: number;
+  cols: number;
+  h: AdamwConstants;
+  normalize: boolean;
+  threads: number;
+}
+
+/** The constants of one AdamW update (the gradient scale folded into a1, a2). */
+export interface AdamwConstants {
+  beta1: number;
+  a1: number;
+  beta2: number;
+  a2: number;
+  stepSize: number;
+  invSqrtBc2: number;
+  eps: number;
+  decay: number;
+}
+
+/** The constants in the kernels' argument order: β1, a1, β2, a2, stepSize, invSqrtBc2, eps, decay. */
+export function adamwConstantList(
+  h: AdamwConstants,
+): [number, number, number, number, number, number, number, number] {
+  return [h.beta1, h.a1, h.beta2, h.a2, h.stepSize, h.invSqrtBc2, h.eps, h.decay];
 }
 
 /**
@@ -281,16 +296,18 @@ export interface ScreenedEncoder {
    */
   batchTopk(
     memory: WebAssembly.Memory,
-    x: number,
-    n: number,
-    d: number,
-    w: number,
-    c: number,
-    bias: number,
-    K: number,
-    z: CsrOffsets,
-    minKept: number,
-    threads: number,
+    a: {
+      x: number;
+      n: number;
+      d: number;
+      w: number;
+      c: number;
+      bias: number;
+      K: number;
+      z: CsrOffsets;
+      minKept: number;
+      threads: number;
+    },
   ): number;
   /** Figures of the last call. */
   stats(): ScreenStats;
@@ -313,7 +330,7 @@ export interface ScreenStats {
 }
 
 /** Floats per slab of the native kernels (the C file's `SLAB`; checked when loading). */
-export const NATIVE_SLAB = 64;
+const NATIVE_SLAB = 64;
 
 /** Floats of slab-major scratch for `rows` rows of width d (rows padded to whole slabs). */
 export function packFloats(d: number, rows: number): number {
@@ -436,74 +453,93 @@ function wrap(h: Deno.DynamicLibrary<typeof SYMBOLS>, detail: string): NativeSpa
     screen: Deno.env.get("CONCEPT_ATLAS_SCREEN") !== "0" && s.atlas_screen_ready() === 1
       ? screenedEncoder(s)
       : null,
-    resid(m, z, dict, d, bias, x, scale, out, rowSs, vals, n, c, pack, threads) {
+    resid(m, a) {
+      const { z } = a;
       s.atlas_resid(
         base(m),
         z.rowPtr,
         z.index,
         z.value,
-        dict,
-        d,
-        bias,
-        x,
-        scale,
-        out,
-        rowSs,
-        vals,
-        n,
-        c,
-        pack,
-        threads,
+        a.dict,
+        a.d,
+        a.bias,
+        a.x,
+        a.scale,
+        a.out,
+        a.rowSs,
+        a.vals,
+        a.n,
+        a.c,
+        a.pack,
+        a.threads,
       );
     },
-    sample(m, g, dict, d, z, vals, n, c, pack, threads) {
-      s.atlas_sample(base(m), g, dict, d, z.rowPtr, z.index, vals, n, c, pack, threads);
+    sample(m, a) {
+      const { z } = a;
+      s.atlas_sample(
+        base(m),
+        a.g,
+        a.dict,
+        a.d,
+        z.rowPtr,
+        z.index,
+        a.vals,
+        a.n,
+        a.c,
+        a.pack,
+        a.threads,
+      );
     },
-    gather(m, csc, vals, src, d, out, beta, c, n, pack, threads) {
+    gather(m, a) {
+      const { csc } = a;
       s.atlas_gather(
         base(m),
         csc.colPtr,
         csc.slotRow,
         csc.slotEntry,
-        vals,
-        src,
-        d,
-        out,
-        beta,
-        c,
-        n,
-        pack,
-        threads,
+        a.vals,
+        a.src,
+        a.d,
+        a.out,
+        a.beta,
+        a.c,
+        a.n,
+        a.pack,
+        a.threads,
       );
     },
-    topkRows(m, pre, n, c, k, z, threads) {
-      s.atlas_topk_rows(base(m), pre, n, c, k, z.rowPtr, z.index, z.value, threads);
+    topkRows(m, a) {
+      const { z } = a;
+      s.atlas_topk_rows(base(m), a.pre, a.n, a.c, a.k, z.rowPtr, z.index, z.value, a.threads);
     },
-    scaleRows(m, v, a, rows, cols, out, beta, threads) {
-      s.atlas_scale_rows(base(m), v, a, rows, cols, out, beta, threads);
+    scaleRows(m, a) {
+      s.atlas_scale_rows(base(m), a.v, a.a, a.rows, a.cols, a.out, a.beta, a.threads);
     },
-    removepar(m, dict, grad, rows, d, rowSs, threads) {
-      s.atlas_removepar(base(m), dict, grad, rows, d, rowSs, threads);
+    removepar(m, a) {
+      s.atlas_removepar(base(m), a.dict, a.grad, a.rows, a.d, a.rowSs, a.threads);
     },
-    adamw(m, t, rows, cols, h, normalize, threads) {
+    adamw(m, a) {
+      const [b1, a1, b2, a2, ss, isb, eps, dec] = adamwConstantList(a.h);
+      const norm = a.normalize ? 1 : 0;
+      const { rows, cols } = a;
       s.atlas_adamw(
         base(m),
-        t.p,
-        t.g,
-        t.m,
-        t.v,
+        a.p,
+        a.g,
+        a.m,
+        a.v,
         rows,
         cols,
-        h.beta1,
-        h.a1,
-        h.beta2,
-        h.a2,
-        h.stepSize,
-        h.invSqrtBc2,
-        h.eps,
-        h.decay,
-        normalize ? 1 : 0,
-        threads,
+        b1,
+        a1,
+        b2,
+        a2,
+        ss,
+        isb,
+        eps,
+        dec,
+        norm,
+        a.threads,
       );
     },
   };
@@ -513,23 +549,24 @@ function screenedEncoder(s: Deno.DynamicLibrary<typeof SYMBOLS>["symbols"]): Scr
   const ws = s.atlas_screen_new(); // scratch for the process (grown on demand, never freed)
   const out = new Float64Array(13);
   return {
-    batchTopk(m, x, n, d, w, c, bias, K, z, minKept, threads) {
+    batchTopk(m, a) {
       const p = Deno.UnsafePointer.of(new Uint8Array(m.buffer));
+      const { z } = a;
       return s.atlas_encode_batch_topk(
         ws,
         p,
-        x,
-        n,
-        d,
-        w,
-        c,
-        bias,
-        K,
+        a.x,
+        a.n,
+        a.d,
+        a.w,
+        a.c,
+        a.bias,
+        a.K,
         z.rowPtr,
         z.index,
         z.value,
-        minKept,
-        threads,
+        a.minKept,
+        a.threads,
       );
     },
     stats() {

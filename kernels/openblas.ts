@@ -9,7 +9,7 @@ const CBLAS_NO_TRANS = 111;
 const CBLAS_TRANS = 112;
 
 /** Library names tried in order (Debian's libopenblas0 first, then generic CBLAS). */
-export const BLAS_CANDIDATES: readonly string[] = [
+const BLAS_CANDIDATES: readonly string[] = [
   "libopenblas.so.0",
   "/usr/lib/x86_64-linux-gnu/libopenblas.so.0",
   "/usr/lib/aarch64-linux-gnu/libopenblas.so.0",

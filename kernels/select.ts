@@ -69,7 +69,7 @@ export function isSoftwareAdapter(info: GPUAdapterInfo | undefined, fallback?: b
  * (`/dev/dri/renderD*` or `/dev/nvidia*`); without one, `auto` does not probe WebGPU at all (the
  * probe would only find a software adapter, and the Vulkan loader prints noise on stderr).
  */
-export function mayHaveHardwareGpu(): boolean {
+function mayHaveHardwareGpu(): boolean {
   if (Deno.build.os !== "linux") return true;
   const any = (dir: string, prefix: string) => {
     try {

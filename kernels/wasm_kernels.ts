@@ -13,7 +13,7 @@
  * - `adamw(pP, pG, pM, pV, beta1, a1, beta2, a2, stepSize, invSqrtBc2, eps, decay, i0, i1)`
  * - `resid(pRowPtr, pIndex, pValue, pDict, d, pBias|0, pX, scale, pOut, pRowSs, pVals|0, r0, r1)`:
  *   out_i = scale·(Z_i·D + bias − x_i), rowSs_i = ‖Z_i·D + bias − x_i‖², vals_e = ⟨out_i, D_j⟩
- * - dense kernels `axpby`, `rownorm`, `removepar`, `transpose`, `tkscan`, `rowfill`, `sumsq`: see
+ * - dense kernels `axpby`, `rownorm`, `removepar`, `tkscan`, `rowfill`, `sumsq`: see
  *   {@link ./wasm_kernels_dense.ts}; mask kernels `maskabove`, `countabove`, `colsum`, `thresh`,
  *   `scalerows`: see {@link ./wasm_kernels_mask.ts}; per-row top-k screening `groupmax`,
  *   `rowcands`: see {@link ./wasm_kernels_topk.ts}
@@ -38,7 +38,6 @@ import {
   rownormFn,
   sumsqFn,
   tkscanFn,
-  transposeFn,
 } from "./wasm_kernels_dense.ts";
 import { colsumFn, countaboveFn, maskaboveFn, scalerowsFn, threshFn } from "./wasm_kernels_mask.ts";
 import { groupmaxFn, rowcandsFn } from "./wasm_kernels_topk.ts";
@@ -52,7 +51,6 @@ export const KERNEL_NAMES = [
   "axpby",
   "rownorm",
   "removepar",
-  "transpose",
   "tkscan",
   "resid",
   "rowfill",
@@ -550,7 +548,7 @@ export const MAX_PAGES = 65536;
 let compiled: WebAssembly.Module | null = null;
 
 /** The compiled kernel module (compiled once per process; imports `env.memory`, shared). */
-export function kernelModule(): WebAssembly.Module {
+function kernelModule(): WebAssembly.Module {
   if (!compiled) {
     // relaxed-SIMD fused multiply-add where the engine validates it, else mul + add
     for (const fma of [true, false]) {
@@ -567,7 +565,7 @@ export function kernelModule(): WebAssembly.Module {
 }
 
 /** The kernel module's bytes (with the current multiply-add choice of wasm_asm.ts). */
-export function buildKernelBytes(): Uint8Array {
+function buildKernelBytes(): Uint8Array {
   const fns = [
     decodeFn(),
     sampleFn(),
@@ -576,7 +574,6 @@ export function buildKernelBytes(): Uint8Array {
     axpbyFn(),
     rownormFn(),
     removeparFn(),
-    transposeFn(),
     tkscanFn(),
     residFn(),
     rowfillFn(),

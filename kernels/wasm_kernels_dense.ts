@@ -7,8 +7,6 @@
  * - `axpby(pX, pY, pOut, a, b, i0, i1)`: out_i = a·x_i + b·y_i (out may alias x or y)
  * - `rownorm(pD, d, r0, r1)`: each row of D (·×d) scaled to unit L2 norm (zero rows untouched)
  * - `removepar(pD, pG, d, r0, r1)`: G_j −= ⟨G_j, D_j⟩·D_j
- * - `transpose(pSrc, rows, cols, pOut, beta, t0, t1)`: out (cols×rows) rows t0..t1 =
- *   beta·out + srcᵀ (beta 0 overwrites, even NaN)
  * - `sumsq(pX, pBounds, pOut, q0, q1)`: for chunk q, pOut f64[q] = Σ x_i² over
  *   i ∈ [bounds[q], bounds[q+1]) (f32 squares summed in blocks of 256, blocks in float64)
  * - `rowfill(pBias, c, pOut, r0, r1)`: rows r0..r1 of out (·×c) = bias (c floats)
@@ -291,105 +289,6 @@ export function removeparFn(): FnBuilder {
       rowAxpy(f, og, od, sum, sv, t, d4b, db);
     });
   });
-  return f;
-}
-
-/** Emit `dst = i8x16.shuffle(a, b)` picking the 32-bit lanes `lanes` (0–3 of a, 4–7 of b). */
-function shuffle(f: FnBuilder, a: number, b: number, lanes: number[], dst: number): void {
-  f.get(a).get(b).simd(0x0d);
-  for (const l of lanes) f.op(4 * l, 4 * l + 1, 4 * l + 2, 4 * l + 3);
-  f.set(dst);
-}
-
-/** Block width (output rows handled per pass over the source rows) of `transpose`. */
-const TB = 16;
-
-/** out (cols×rows), rows t0..t1 of it = beta·out + srcᵀ. */
-export function transposeFn(): FnBuilder {
-  const f = new FnBuilder("transpose", [I32, I32, I32, I32, F32, I32, I32]);
-  const [pSrc, rows, cols, pOut, beta, t0, t1] = [0, 1, 2, 3, 4, 5, 6];
-  const t = f.local(I32), j = f.local(I32);
-  const ps = f.local(I32), po = f.local(I32), rb = f.local(I32), cb = f.local(I32);
-  const tFull = f.local(I32), rows4 = f.local(I32), pw = f.local(I32), betaV = f.local(V128);
-  const pr = [0, 1, 2, 3].map(() => f.local(I32));
-  const r = [0, 1, 2, 3].map(() => f.local(V128));
-  const q = [0, 1, 2, 3].map(() => f.local(V128));
-  const rbs = Array.from({ length: TB - 1 }, () => f.local(I32)); // rbs[v-1] = v·rows·4
-  f.get(rows).i32(2).op(OP.i32Shl).set(rb);
-  f.get(cols).i32(2).op(OP.i32Shl).set(cb);
-  f.get(rows).i32(-4).op(OP.i32And).set(rows4);
-  f.get(beta).simd(SIMD.f32x4Splat).set(betaV);
-  rbs.forEach((l, v) => f.get(rb).i32(v + 1).op(OP.i32Mul).set(l));
-  // full blocks of TB output rows
-  f.get(t1).get(t0).op(OP.i32Sub).i32(-TB).op(OP.i32And).get(t0).op(OP.i32Add).set(tFull);
-  const body = (beta0: boolean) => {
-    f.forRange(t, () => f.get(t0), tFull, TB, () => {
-      f.get(pSrc).get(t).i32(2).op(OP.i32Shl).op(OP.i32Add).set(ps);
-      f.get(pOut).get(t).get(rb).op(OP.i32Mul).op(OP.i32Add).set(po);
-      // 4×4 blocks by shuffles: four source rows j..j+3 → four floats of 16 output rows
-      f.forRange(j, () => f.i32(0), rows4, 4, () => {
-        for (let u = 0; u < 4; u++) {
-          f.get(ps);
-          if (u > 0) f.get(cb).i32(u).op(OP.i32Mul).op(OP.i32Add);
-          f.set(pr[u]);
-        }
-        for (let sub = 0; sub < TB / 4; sub++) {
-          for (let u = 0; u < 4; u++) f.get(pr[u]).mem(SIMD.load, 2, 16 * sub, true).set(r[u]);
-          shuffle(f, r[0], r[1], [0, 4, 1, 5], q[0]);
-          shuffle(f, r[0], r[1], [2, 6, 3, 7], q[1]);
-          shuffle(f, r[2], r[3], [0, 4, 1, 5], q[2]);
-          shuffle(f, r[2], r[3], [2, 6, 3, 7], q[3]);
-          shuffle(f, q[0], q[2], [0, 1, 4, 5], r[0]);
-          shuffle(f, q[0], q[2], [2, 3, 6, 7], r[1]);
-          shuffle(f, q[1], q[3], [0, 1, 4, 5], r[2]);
-          shuffle(f, q[1], q[3], [2, 3, 6, 7], r[3]);
-          for (let u = 0; u < 4; u++) {
-            const row = 4 * sub + u; // output row t+row
-            f.get(po);
-            if (row > 0) f.get(rbs[row - 1]).op(OP.i32Add);
-            f.tee(pw).get(r[u]);
-            if (!beta0) {
-              f.get(pw).mem(SIMD.load, 2, 0, true).get(betaV).simd(SX.f32x4Mul);
-              f.simd(SX.f32x4Add);
-            }
-            f.mem(SIMD.store, 2, 0, true);
-          }
-        }
-        f.get(ps).get(cb).i32(2).op(OP.i32Shl).op(OP.i32Add).set(ps);
-        f.get(po).i32(16).op(OP.i32Add).set(po);
-      });
-      f.forRange(j, () => f.get(rows4), rows, 1, () => {
-        for (let k = 0; k < TB; k++) {
-          // address out[(t+k)·rows + j]
-          f.get(po);
-          if (k > 0) f.get(rb).i32(k).op(OP.i32Mul).op(OP.i32Add);
-          f.get(ps).mem(OP.f32Load, 2, 4 * k);
-          if (!beta0) {
-            f.get(po);
-            if (k > 0) f.get(rb).i32(k).op(OP.i32Mul).op(OP.i32Add);
-            f.mem(OP.f32Load, 2).get(beta).op(OP.f32Mul).op(OP.f32Add);
-          }
-          f.mem(OP.f32Store, 2);
-        }
-        f.get(ps).get(cb).op(OP.i32Add).set(ps);
-        f.get(po).i32(4).op(OP.i32Add).set(po);
-      });
-    });
-    // remaining output rows, one at a time
-    f.forRange(t, () => f.get(tFull), t1, 1, () => {
-      f.get(pSrc).get(t).i32(2).op(OP.i32Shl).op(OP.i32Add).set(ps);
-      f.get(pOut).get(t).get(rb).op(OP.i32Mul).op(OP.i32Add).set(po);
-      f.forRange(j, () => f.i32(0), rows, 1, () => {
-        f.get(po);
-        f.get(ps).mem(OP.f32Load, 2);
-        if (!beta0) f.get(po).mem(OP.f32Load, 2).get(beta).op(OP.f32Mul).op(OP.f32Add);
-        f.mem(OP.f32Store, 2);
-        f.get(ps).get(cb).op(OP.i32Add).set(ps);
-        f.get(po).i32(4).op(OP.i32Add).set(po);
-      });
-    });
-  };
-  f.get(beta).f32(0).op(OP.f32Eq).if(() => body(true), () => body(false));
   return f;
 }
 

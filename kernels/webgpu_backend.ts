@@ -7,7 +7,8 @@
  */
 import type { AdamWOptions, Backend, DType, GemmOptions, SparseCodes, Tensor } from "./backend.ts";
 import { encodeBatchTopkDense } from "./backend.ts";
-import { checkShape, shapeError, shapeSize } from "./shape.ts";
+import { shapeSize } from "./shape.ts";
+import * as check from "./op_checks.ts";
 import * as K from "./wgsl.ts";
 import * as KM from "./wgsl_mask.ts";
 
@@ -189,19 +190,14 @@ class WebGpuBackend implements Backend {
     return new GpuTensor(shape, dtype, buf);
   }
   upload(data: Float32Array | Int32Array, shape: readonly number[]): Tensor {
-    const size = shapeSize(shape);
-    if (data.length !== size) {
-      throw shapeError("upload", `data length ${data.length} ≠ product of shape [${shape}]`);
-    }
+    const size = check.uploadSize(data, shape);
     const t = this.zeros(shape, data instanceof Int32Array ? "i32" : "f32") as GpuTensor;
     if (size > 0) this.write(t, data);
     return t;
   }
   write(t: Tensor, data: Float32Array | Int32Array, offset = 0): void {
     const g = this.#t(t, "write");
-    if (offset < 0 || offset + data.length > g.size) {
-      throw shapeError("write", `window ${offset}+${data.length} exceeds size ${g.size}`);
-    }
+    check.checkWrite(g, data.length, offset);
     this.#submit(); // keep call order: queued work first
     if (data.length > 0) {
       this.device.queue.writeBuffer(
@@ -255,19 +251,6 @@ class WebGpuBackend implements Backend {
     this.#encoder().copyBufferToBuffer(g.buffer, 0, tmp.buffer, 0, 4);
     return (await this.read(tmp))[0];
   }
-  copyRows(src: Tensor, start: number, count: number, dst: Tensor): void {
-    const s = this.#t(src, "copyRows src"), d = this.#t(dst, "copyRows dst");
-    if (s.shape.length !== 2) throw shapeError("copyRows", "src must be 2-D");
-    const cols = s.shape[1];
-    checkShape("copyRows dst", d.shape, [count, cols]);
-    if (start < 0 || start + count > s.shape[0]) {
-      throw shapeError("copyRows", `rows ${start}..${start + count} outside ${s.shape[0]}`);
-    }
-    if (count * cols > 0) {
-      this.#encoder().copyBufferToBuffer(s.buffer, start * cols * 4, d.buffer, 0, count * cols * 4);
-    }
-    this.#touch(d);
-  }
   dispose(t: Tensor): void {
     this.#submit();
     this.#t(t, "dispose").buffer.destroy();
@@ -290,14 +273,8 @@ class WebGpuBackend implements Backend {
   // ---- dense ----
   gemm(a: Tensor, b: Tensor, c: Tensor, opts: GemmOptions = {}): void {
     const A = this.#t(a, "gemm A"), B = this.#t(b, "gemm B"), C = this.#t(c, "gemm C");
-    if (A.shape.length !== 2 || B.shape.length !== 2 || C.shape.length !== 2) {
-      throw shapeError("gemm", "A, B and C must be 2-D");
-    }
+    const { m, n, k } = check.gemmDims(A, B, C, opts);
     const tA = !!opts.transA, tB = !!opts.transB;
-    const m = tA ? A.shape[1] : A.shape[0], k = tA ? A.shape[0] : A.shape[1];
-    const kb = tB ? B.shape[1] : B.shape[0], n = tB ? B.shape[0] : B.shape[1];
-    if (k !== kb) throw shapeError("gemm", `inner dimensions ${k} ≠ ${kb}`);
-    checkShape("gemm C", C.shape, [m, n]);
     this.#dispatch(
       K.GEMM,
       [m, n, k, tA ? 1 : 0, tB ? 1 : 0, ["f", opts.alpha ?? 1], ["f", opts.beta ?? 0], 0],
@@ -307,16 +284,9 @@ class WebGpuBackend implements Backend {
   }
   linear(x: Tensor, w: Tensor, bias: Tensor | null, out: Tensor, transW = false): void {
     const X = this.#t(x, "linear x"), W = this.#t(w, "linear w"), O = this.#t(out, "linear out");
-    if (X.shape.length !== 2 || W.shape.length !== 2) {
-      throw shapeError("linear", "x, w must be 2-D");
-    }
-    const [n, d] = X.shape;
-    const c = transW ? W.shape[0] : W.shape[1];
-    checkShape("linear w", W.shape, transW ? [c, d] : [d, c]);
-    checkShape("linear out", O.shape, [n, c]);
-    if (bias) {
-      const Bi = this.#t(bias, "linear bias");
-      checkShape("linear bias", Bi.shape, [c]);
+    const Bi = bias ? this.#t(bias, "linear bias") : null;
+    const { n, c } = check.linearDims(X, W, Bi, O, transW);
+    if (Bi) {
       const g = this.#grid(Math.ceil((n * c) / K.WG));
       this.#dispatch(K.FILL_BIAS, [n * c, c, g[0], 0], [Bi.buffer, O.buffer], g);
     }
@@ -326,12 +296,9 @@ class WebGpuBackend implements Backend {
   // ---- sparsification ----
   #codes(op: string, pre: Tensor, z: SparseCodes): [GpuTensor, GpuSparse, number, number] {
     const P = this.#t(pre, `${op} pre`), Z = this.#z(z, op);
-    if (P.shape.length !== 2) throw shapeError(op, "pre must be 2-D");
-    if (Z.rows !== P.shape[0] || Z.cols !== P.shape[1]) {
-      throw shapeError(op, `codes are ${Z.rows}×${Z.cols}, pre is ${P.shape[0]}×${P.shape[1]}`);
-    }
+    const [n, c] = check.codesDims(op, P, Z);
     Z.cscStale = true;
-    return [P, Z, P.shape[0], P.shape[1]];
+    return [P, Z, n, c];
   }
   /** Count, scan and ordered emission shared by the three sparsification ops. */
   #emit(
@@ -369,10 +336,7 @@ class WebGpuBackend implements Backend {
   }
   topkRows(pre: Tensor, k: number, z: SparseCodes): void {
     const [P, Z, n, c] = this.#codes("topkRows", pre, z);
-    if (!Number.isInteger(k) || k < 1 || k > c) {
-      throw shapeError("topkRows", `k=${k} not in 1..${c}`);
-    }
-    if (n * k > Z.capacity) throw shapeError("topkRows", `n·k=${n * k} > capacity ${Z.capacity}`);
+    check.checkTopk(n, c, k, Z);
     const sel = this.#scratchBuf("topk.sel", n * 8);
     const g = this.#grid(n);
     this.#dispatch(K.ROW_SELECT, [n, c, k, g[0]], [P.buffer, sel], g);
@@ -397,15 +361,13 @@ class WebGpuBackend implements Backend {
     bias: Tensor | null = null,
   ): void {
     const [P0, Z, n, c] = this.#codes("batchTopk", pre, z);
-    if (!(k > 0) || k > c) throw shapeError("batchTopk", `k=${k} not in (0, ${c}]`);
-    const Kt = Math.min(Math.round(n * k), n * c);
-    if (Kt > Z.capacity) throw shapeError("batchTopk", `n·k=${Kt} > capacity ${Z.capacity}`);
+    const Kt = check.batchTopkCount("batchTopk", n, c, k, Z);
     const M = this.#t(minKept, "batchTopk minKept");
     let P = P0;
     if (bias) {
       // pre + bias (float32, correctly rounded) in a scratch copy; pre itself stays as it is
       const Bi = this.#t(bias, "batchTopk bias");
-      checkShape("batchTopk bias", Bi.shape, [c]);
+      check.checkVector("batchTopk bias", Bi, c);
       P = new GpuTensor([n, c], "f32", this.#scratchBuf("btk.biased", n * c * 4));
       const gb = this.#grid(Math.ceil((n * c) / K.WG));
       this.#dispatch(K.FILL_BIAS, [n * c, c, gb[0], 0], [Bi.buffer, P.buffer], gb);
@@ -429,19 +391,14 @@ class WebGpuBackend implements Backend {
   threshold(pre: Tensor, theta: Tensor, z: SparseCodes): void {
     const [P, Z, n, c] = this.#codes("threshold", pre, z);
     const T = this.#t(theta, "threshold theta");
-    if (T.size !== c && T.size !== 1) {
-      throw shapeError("threshold", `theta has ${T.size} entries, expected ${c} or 1`);
-    }
+    check.checkTheta("threshold", T, c);
     this.#emit(P, Z, n, c, 2, this.#dummy, T.buffer, T.size);
   }
 
   // ---- sparse products ----
   #dict(op: string, dict: Tensor, Z: GpuSparse): [GpuTensor, number] {
     const D = this.#t(dict, `${op} dict`);
-    if (D.shape.length !== 2 || D.shape[0] !== Z.cols) {
-      throw shapeError(op, `dict must be ${Z.cols}×d, got [${D.shape}]`);
-    }
-    return [D, D.shape[1]];
+    return [D, check.dictWidth(op, D, Z)];
   }
   #csc(Z: GpuSparse): Csc {
     if (!Z.csc) {
@@ -478,11 +435,10 @@ class WebGpuBackend implements Backend {
   }
   sparseDecode(z: SparseCodes, dict: Tensor, bias: Tensor | null, out: Tensor): void {
     const Z = this.#z(z, "sparseDecode");
-    const [D, d] = this.#dict("sparseDecode", dict, Z);
+    const D = this.#t(dict, "sparseDecode dict");
     const O = this.#t(out, "sparseDecode out");
-    checkShape("sparseDecode out", O.shape, [Z.rows, d]);
     const B = bias ? this.#t(bias, "sparseDecode bias") : null;
-    if (B && B.size !== d) throw shapeError("sparseDecode", `bias length ${B.size} ≠ d=${d}`);
+    const d = check.decodeDims(D, B, O, Z);
     const g = this.#grid(Z.rows);
     this.#dispatch(
       K.DECODE,
@@ -509,7 +465,11 @@ class WebGpuBackend implements Backend {
     accumulate: boolean,
     vals: Tensor | null,
   ): void {
-    if (r === x) throw shapeError("sparseResidual", "r must not alias x");
+    const Z = this.#z(z, "sparseResidual"), D = this.#t(dict, "sparseResidual dict");
+    const B = bias ? this.#t(bias, "sparseResidual bias") : null;
+    const V = vals ? this.#t(vals, "sparseResidual vals") : null;
+    const X = this.#t(x, "sparseResidual x"), R = this.#t(r, "sparseResidual r");
+    check.residualDims(D, B, X, R, this.#t(sse, "sparseResidual sse"), V, Z);
     this.sparseDecode(z, dict, bias, r);
     this.axpby(1, r, -1, x, r);
     this.sumSquares(r, sse, accumulate);
@@ -518,10 +478,9 @@ class WebGpuBackend implements Backend {
   }
   sparseSample(g: Tensor, dict: Tensor, z: SparseCodes, vals: Tensor): void {
     const Z = this.#z(z, "sparseSample");
-    const [D, d] = this.#dict("sparseSample", dict, Z);
+    const D = this.#t(dict, "sparseSample dict");
     const G = this.#t(g, "sparseSample g"), V = this.#t(vals, "sparseSample vals");
-    checkShape("sparseSample g", G.shape, [Z.rows, d]);
-    checkShape("sparseSample vals", V.shape, [Z.capacity]);
+    const d = check.sampleDims(G, D, V, Z);
     const gr = this.#grid(Z.rows);
     this.#dispatch(
       K.SAMPLE,
@@ -540,13 +499,8 @@ class WebGpuBackend implements Backend {
     const Z = this.#z(z, "sparseTransposeProduct");
     const G = this.#t(g, "sparseTransposeProduct g"),
       O = this.#t(out, "sparseTransposeProduct out");
-    if (G.shape.length !== 2 || G.shape[0] !== Z.rows) {
-      throw shapeError("sparseTransposeProduct", `g must be ${Z.rows}×d, got [${G.shape}]`);
-    }
-    const d = G.shape[1];
-    checkShape("sparseTransposeProduct out", O.shape, [Z.cols, d]);
     const V = vals ? this.#t(vals, "sparseTransposeProduct vals") : Z.value;
-    if (V.size !== Z.capacity) throw shapeError("sparseTransposeProduct", "vals length ≠ capacity");
+    const d = check.transposeProductDims(V, G, O, Z);
     const s = this.#csc(Z);
     const gr = this.#grid(Z.cols);
     this.#dispatch(
@@ -556,30 +510,10 @@ class WebGpuBackend implements Backend {
       gr,
     );
   }
-  sparseOuterToColumns(x: Tensor, z: SparseCodes, vals: Tensor, out: Tensor, beta: number): void {
-    const Z = this.#z(z, "sparseOuterToColumns");
-    const X = this.#t(x, "sparseOuterToColumns x"),
-      O = this.#t(out, "out"),
-      V = this.#t(vals, "vals");
-    if (X.shape.length !== 2 || X.shape[0] !== Z.rows) {
-      throw shapeError("sparseOuterToColumns", `x must be ${Z.rows}×d, got [${X.shape}]`);
-    }
-    const d = X.shape[1];
-    checkShape("sparseOuterToColumns out", O.shape, [d, Z.cols]);
-    checkShape("sparseOuterToColumns vals", V.shape, [Z.capacity]);
-    const s = this.#csc(Z);
-    this.#dispatch(
-      K.OUTER_COLUMNS,
-      [Z.cols, d, 0, 0, ["f", beta], 0, 0, 0],
-      [s.colPtr, s.list, s.entryRow, V.buffer, X.buffer, O.buffer],
-      [Math.ceil(Z.cols / 64), d],
-    );
-  }
   sparseColumnSum(z: SparseCodes, vals: Tensor, out: Tensor, beta: number): void {
     const Z = this.#z(z, "sparseColumnSum");
     const V = this.#t(vals, "vals"), O = this.#t(out, "out");
-    checkShape("sparseColumnSum vals", V.shape, [Z.capacity]);
-    checkShape("sparseColumnSum out", O.shape, [Z.cols]);
+    check.checkSparseColumnSum(V, O, Z);
     const s = this.#csc(Z);
     const g = this.#grid(Math.ceil(Z.cols / K.WG));
     this.#dispatch(K.COLUMN_SUM, [Z.cols, g[0], 0, 0, ["f", beta], 0, 0, 0], [
@@ -593,8 +527,7 @@ class WebGpuBackend implements Backend {
   // ---- elementwise ----
   axpby(a: number, x: Tensor, b: number, y: Tensor, out: Tensor): void {
     const X = this.#t(x, "axpby x"), Y = this.#t(y, "axpby y"), O = this.#t(out, "axpby out");
-    checkShape("axpby y", Y.shape, X.shape);
-    checkShape("axpby out", O.shape, X.shape);
+    check.checkAxpby(X, Y, O);
     const mode = (X === O ? 1 : 0) | (Y === O ? 2 : 0);
     const g = this.#grid(Math.ceil(X.size / K.WG));
     this.#dispatch(
@@ -627,9 +560,7 @@ class WebGpuBackend implements Backend {
   }
   mul(a: Tensor, b: Tensor, out: Tensor): void {
     const A = this.#t(a, "mul a"), B = this.#t(b, "mul b"), O = this.#t(out, "mul out");
-    if (B.size !== A.size || O.size !== A.size) {
-      throw shapeError("mul", `sizes ${A.size}, ${B.size}, ${O.size} differ`);
-    }
+    check.checkMul(A, B, O);
     const mode = (A === O ? 1 : 0) | (B === O ? 2 : 0);
     const g = this.#flatGrid(A.size);
     this.#dispatch(KM.MUL, [A.size, g[0], mode, 0], [
@@ -647,8 +578,7 @@ class WebGpuBackend implements Backend {
   }
   copy(src: Tensor, dst: Tensor): void {
     const S = this.#t(src, "copy src"), D = this.#t(dst, "copy dst");
-    if (S.size !== D.size) throw shapeError("copy", `sizes ${S.size} ≠ ${D.size}`);
-    if (S.dtype !== D.dtype) throw shapeError("copy", `dtypes ${S.dtype} ≠ ${D.dtype}`);
+    check.checkCopy(S, D);
     if (S === D) return;
     const g = this.#flatGrid(S.size);
     this.#dispatch(KM.COPY, [S.size, g[0], 0, 0], [S.buffer, D.buffer], g);
@@ -657,10 +587,7 @@ class WebGpuBackend implements Backend {
   scaleRows(v: Tensor, a: Tensor, out: Tensor, beta = 0): void {
     const A = this.#t(a, "scaleRows a"), V = this.#t(v, "scaleRows v");
     const O = this.#t(out, "scaleRows out");
-    if (A.shape.length !== 2) throw shapeError("scaleRows", "a must be 2-D");
-    checkShape("scaleRows v", V.shape, [A.shape[0]]);
-    checkShape("scaleRows out", O.shape, A.shape);
-    if (A === O) throw shapeError("scaleRows", "out must not alias a");
+    check.scaleRowsDims(V, A, O);
     const g = this.#flatGrid(A.size);
     this.#dispatch(KM.SCALE_ROWS, [A.size, A.shape[1], g[0], 0, ["f", beta], 0, 0, 0], [
       V.buffer,
@@ -669,22 +596,9 @@ class WebGpuBackend implements Backend {
     ], g);
     this.#touch(O);
   }
-  #rows(t: GpuTensor, what: string): [number, number] {
-    if (t.shape.length === 1) return [1, t.shape[0]];
-    if (t.shape.length !== 2) throw shapeError(what, "expects a 1-D or 2-D tensor");
-    return [t.shape[0], t.shape[1]];
-  }
-  #theta(op: string, theta: Tensor, q: number): GpuTensor {
-    const T = this.#t(theta, `${op} theta`);
-    if (T.size !== q && T.size !== 1) {
-      throw shapeError(op, `theta has ${T.size} entries, expected ${q} or 1`);
-    }
-    return T;
-  }
   columnSum(a: Tensor, out: Tensor, beta = 0): void {
     const A = this.#t(a, "columnSum a"), O = this.#t(out, "columnSum out");
-    const [m, q] = this.#rows(A, "columnSum a");
-    checkShape("columnSum out", O.shape, [q]);
+    const [m, q] = check.columnSumDims(A, O);
     const g = this.#flatGrid(q);
     this.#dispatch(KM.COLUMN_SUM_DENSE, [m, q, g[0], 0, ["f", beta], 0, 0, 0], [
       A.buffer,
@@ -694,12 +608,9 @@ class WebGpuBackend implements Backend {
   }
   #mask(op: string, pre: Tensor, theta: Tensor, x: Tensor | null, out: Tensor): void {
     const P = this.#t(pre, `${op} pre`), O = this.#t(out, `${op} out`);
-    const [m, q] = this.#rows(P, `${op} pre`);
-    const T = this.#theta(op, theta, q);
-    checkShape(`${op} out`, O.shape, P.shape);
-    if (P === O) throw shapeError(op, "out must not alias pre");
+    const T = this.#t(theta, `${op} theta`);
     const X = x ? this.#t(x, `${op} x`) : null;
-    if (X) checkShape(`${op} x`, X.shape, P.shape);
+    const [m, q] = check.maskDims(op, P, T, X, O);
     const mode = X === O ? 1 : X ? 0 : 2;
     const g = this.#flatGrid(m * q);
     this.#dispatch(KM.MASK_ABOVE, [m * q, q, g[0], mode, T.size, 0, 0, 0], [
@@ -718,9 +629,8 @@ class WebGpuBackend implements Backend {
   }
   countAbove(pre: Tensor, theta: Tensor, out: Tensor, beta = 0): void {
     const P = this.#t(pre, "countAbove pre"), O = this.#t(out, "countAbove out");
-    const [m, q] = this.#rows(P, "countAbove pre");
-    const T = this.#theta("countAbove", theta, q);
-    checkShape("countAbove out", O.shape, [q]);
+    const T = this.#t(theta, "countAbove theta");
+    const [m, q] = check.countAboveDims(P, T, O);
     const g = this.#flatGrid(q);
     this.#dispatch(KM.COUNT_ABOVE, [m, q, g[0], T.size, ["f", beta], 0, 0, 0], [
       P.buffer,
@@ -733,14 +643,13 @@ class WebGpuBackend implements Backend {
   // ---- geometry and optimiser ----
   normalizeRows(d: Tensor): void {
     const D = this.#t(d, "normalizeRows");
-    if (D.shape.length !== 2) throw shapeError("normalizeRows", "expects a 2-D tensor");
+    check.normalizeRowsDims(D);
     const g = this.#grid(D.shape[0]);
     this.#dispatch(K.NORMALIZE_ROWS, [D.shape[0], D.shape[1], g[0], 0], [D.buffer], g);
   }
   removeParallelComponent(dict: Tensor, grad: Tensor, sumSq?: Tensor, accumulate = false): void {
     const D = this.#t(dict, "removeParallelComponent dict"), G = this.#t(grad, "grad");
-    if (D.shape.length !== 2) throw shapeError("removeParallelComponent", "expects 2-D tensors");
-    checkShape("removeParallelComponent grad", G.shape, D.shape);
+    check.removeParallelDims(D, G);
     const g = this.#grid(D.shape[0]);
     this.#dispatch(K.REMOVE_PARALLEL, [D.shape[0], D.shape[1], g[0], 0], [D.buffer, G.buffer], g);
     if (sumSq) this.sumSquares(grad, sumSq, accumulate);
@@ -748,13 +657,7 @@ class WebGpuBackend implements Backend {
   adamw(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, o: AdamWOptions): void {
     const P = this.#t(param, "adamw param"), G = this.#t(grad, "grad");
     const M = this.#t(m, "m"), V = this.#t(v, "v");
-    for (const [w, t] of [["grad", G], ["m", M], ["v", V]] as const) {
-      checkShape(`adamw ${w}`, t.shape, P.shape);
-    }
-    if (!(o.step >= 1)) throw shapeError("adamw", `step must be ≥ 1, got ${o.step}`);
-    if (o.normalizeRows && P.shape.length !== 2) {
-      throw shapeError("adamw", "normalizeRows needs a 2-D parameter");
-    }
+    check.checkAdamw(P, G, M, V, o);
     if (o.gradScale) {
       // the gradient stays as it is: scale a copy
       const scaled = new GpuTensor(G.shape, "f32", this.#scratchBuf("adamw.g", G.size * 4));

@@ -715,29 +715,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
   }
 }`;
 
-/** out (d×c) = beta·out + Xᵀ·S: thread per (t, j), j fastest. */
-export const OUTER_COLUMNS = `
-struct P { cols: u32, d: u32, pad: u32, pad1: u32, beta: f32, pad2: u32, pad3: u32, pad4: u32 }
-@group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read> colPtr: array<u32>;
-@group(0) @binding(2) var<storage, read> list: array<u32>;
-@group(0) @binding(3) var<storage, read> entryRow: array<u32>;
-@group(0) @binding(4) var<storage, read> vals: array<f32>;
-@group(0) @binding(5) var<storage, read> X: array<f32>;
-@group(0) @binding(6) var<storage, read_write> out: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let j = wg.x * 64u + lid.x;
-  let t = wg.y;
-  if (j >= p.cols || t >= p.d) { return; }
-  var acc = select(0.0, p.beta * out[t * p.cols + j], p.beta != 0.0);
-  for (var q = colPtr[j]; q < colPtr[j + 1u]; q++) {
-    let e = list[q];
-    acc = fma(vals[e], X[entryRow[e] * p.d + t], acc);
-  }
-  out[t * p.cols + j] = acc;
-}`;
-
 /** out (c) = beta·out + Σ_{e ∈ list j} vals[e]. */
 export const COLUMN_SUM = `
 struct P { cols: u32, nx: u32, pad: u32, pad1: u32, beta: f32, pad2: u32, pad3: u32, pad4: u32 }

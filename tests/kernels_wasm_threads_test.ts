@@ -1,8 +1,8 @@
 /**
  * The CPU backend's WebAssembly kernels at sizes large enough to be split over the kernel
  * threads (the parity suite's small shapes run on one thread), against float64 references:
- * axpby, normalizeRows, removeParallelComponent, the encoder-gradient transpose of
- * sparseOuterToColumns, and the batch top-k candidate pass (odd sizes: tails of every vector
+ * axpby, normalizeRows, removeParallelComponent, the gather by concept of
+ * sparseTransposeProduct (the encoder gradient), and the batch top-k candidate pass (odd sizes: tails of every vector
  * loop, chunk boundaries inside rows, ties across chunks).
  */
 import assert from "node:assert/strict";
@@ -94,7 +94,7 @@ Deno.test("wasm threads: normalizeRows and removeParallelComponent match float64
   }
 });
 
-Deno.test("wasm threads: sparseOuterToColumns (transpose with beta) matches float64", async () => {
+Deno.test("wasm threads: sparseTransposeProduct (gather by concept, beta) matches float64", async () => {
   const be = await backend();
   try {
     const rng = new Rng(9);
@@ -116,10 +116,10 @@ Deno.test("wasm threads: sparseOuterToColumns (transpose with beta) matches floa
     );
     const sd = refDense(rowsS, c);
     for (const beta of [0, 1, -0.5]) {
-      const o0 = rng.fillNormal(new Float32Array(d * c));
-      const out = be.upload(o0, [d, c]);
-      be.sparseOuterToColumns(be.upload(x, [n, d]), z, be.upload(vals, [n * k]), out, beta);
-      const ref = refGemm(x, sd, o0, d, c, n, true, false, 1, beta);
+      const o0 = rng.fillNormal(new Float32Array(c * d));
+      const out = be.upload(o0, [c, d]);
+      be.sparseTransposeProduct(z, be.upload(vals, [n * k]), be.upload(x, [n, d]), out, beta);
+      const ref = refGemm(sd, x, o0, c, d, n, true, false, 1, beta);
       const got = await f32(be, out);
       for (let i = 0; i < got.length; i++) {
         const tol = 4 * (n + 1) * U * ref.absSum[i] + 1e-30;
