@@ -70,9 +70,13 @@ export class CacheLayout {
   indexPath(id: string): string {
     return join(this.root, ".index", sha256Text(id).slice(0, 32) + ".json");
   }
-  /** Raw-file hash memo (path, size, mtime → sha256). */
-  get hashMemoPath(): string {
-    return join(this.root, ".index", "file_hashes.json");
+  /** Folder of the index (instance records, raw-input listings, the file hash state). */
+  get indexDir(): string {
+    return join(this.root, ".index");
+  }
+  /** The raw-file hash state: (path, size, mtime, inode) → sha256 (pipeline/content_hash.ts). */
+  get fileStatePath(): string {
+    return join(this.root, ".index", "file_state.json");
   }
 }
 
@@ -170,31 +174,4 @@ export async function exists(path: string): Promise<boolean> {
     if (e instanceof Deno.errors.NotFound) return false;
     throw e;
   }
-}
-
-/**
- * SHA-256 of a raw input file, memoised by (absolute path, size, mtime) in the cache so that a
- * large dataset is not re-read on every run.
- */
-export async function hashRawInput(layout: CacheLayout, path: string): Promise<string> {
-  const abs = resolve(path);
-  const st = await Deno.stat(abs);
-  if (st.isDirectory) return await hashDirectory(abs);
-  const memoKey = `${abs}|${st.size}|${st.mtime?.getTime() ?? 0}`;
-  let memo: Record<string, string> = {};
-  try {
-    memo = JSON.parse(await Deno.readTextFile(layout.hashMemoPath));
-  } catch { /* no memo yet */ }
-  if (memo[memoKey]) return memo[memoKey];
-  const h = await sha256File(abs);
-  memo[memoKey] = h;
-  try {
-    await writeJsonAtomic(layout.hashMemoPath, memo);
-  } catch { /* a read-only cache still works, only slower */ }
-  return h;
-}
-
-async function hashDirectory(dir: string): Promise<string> {
-  const files = await hashFiles(dir);
-  return sha256Text(JSON.stringify(files));
 }

@@ -64,7 +64,7 @@ export function taskSpec(
     key: p.key,
     params: p.params,
     inputs,
-    rawInputs: p.instance.rawInputs ?? {},
+    rawInputs: p.rawPaths,
     rawHashes: p.rawHashes,
     backend: opts.backend,
     cache: new CacheLayout(opts.cache).root,
