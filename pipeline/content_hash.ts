@@ -13,9 +13,9 @@
  * - Listings are kept, addressed by that digest, under `<cache>/.index/listings/`, so that a dry
  *   run can say which file changed ({@link describeListingChange}).
  */
-import { isAbsolute, join, relative, resolve } from "node:path";
-import { canonicalJson } from "./canonical_json.ts";
-import { sha256File, sha256Text } from "./hash.ts";
+import { join, resolve } from "node:path";
+import { createHash } from "node:crypto";
+import { sha256File } from "./hash.ts";
 
 /** Modifications this close (ms) before hashing are not memoised: timestamps may be coarse. */
 export const RACY_WINDOW_MS = 2000;
@@ -27,8 +27,11 @@ export const RACY_WINDOW_MS = 2000;
 export interface ExternalInput {
   /** What the stage reads (a file or a folder); handed to it as `ctx.rawInputs[role]`. */
   path: string;
-  /** Local files to content-hash, by the name they are reported under (name → absolute path). */
-  files?: Record<string, string>;
+  /**
+   * Local files to content-hash, by the name they are reported under (name → absolute path). A
+   * `Map` for large sets (100,000 images: an object with that many keys is slow to build).
+   */
+  files?: Map<string, string> | Record<string, string>;
   /**
    * Parts whose digests are known without reading local files (e.g. the files of a remote
    * revision as its server reports them), by name: an algorithm-prefixed digest such as
@@ -38,11 +41,23 @@ export interface ExternalInput {
 }
 
 /** Name → digest of every part of one external input (local files: bare SHA-256 hex). */
-export type RawListing = Record<string, string>;
+export type RawListing = Map<string, string>;
 
-/** The digest of a listing that enters the key: SHA-256 of its canonical JSON. */
+/**
+ * The digest of a listing that enters the key: SHA-256 over `name NUL digest LF` of every part in
+ * name order (names are paths: they hold no NUL).
+ */
 export function listingDigest(listing: RawListing): string {
-  return sha256Text(canonicalJson(listing));
+  const h = createHash("sha256");
+  let chunk = "";
+  for (const name of [...listing.keys()].sort()) {
+    chunk += `${name}\0${listing.get(name)}\n`;
+    if (chunk.length > 1 << 20) {
+      h.update(chunk);
+      chunk = "";
+    }
+  }
+  return h.update(chunk).digest("hex");
 }
 
 /** One remembered file: size in bytes, mtime in ms, inode, SHA-256 hex. */
@@ -115,7 +130,10 @@ export class FileHashState {
       while (next < todo.length) {
         const { i, st } = todo[next++];
         this.#opts.onHash?.(paths[i]);
-        const h = await sha256File(paths[i]);
+        // Small files in one read (sha256File's 4 MiB buffer would dominate for each of them).
+        const h = st.size <= 1 << 20
+          ? createHash("sha256").update(await Deno.readFile(paths[i])).digest("hex")
+          : await sha256File(paths[i]);
         out[i] = h;
         const mtime = mtimeOf(st);
         const now = this.#opts.now?.() ?? Date.now();
@@ -135,10 +153,8 @@ export class FileHashState {
     try {
       const merged = await readState(this.path);
       for (const [p, e] of this.#updates) merged.set(p, e);
-      await writeTextAtomic(
-        this.path,
-        JSON.stringify({ version: 1, files: Object.fromEntries(merged) }),
-      );
+      const rows = [...merged].map(([p, e]) => [p, ...e]);
+      await writeTextAtomic(this.path, JSON.stringify({ version: 2, files: rows }));
       this.#updates.clear();
       return true;
     } catch {
@@ -154,8 +170,10 @@ function mtimeOf(st: Deno.FileInfo): number {
 async function readState(path: string): Promise<Map<string, StateEntry>> {
   try {
     const j = JSON.parse(await Deno.readTextFile(path));
-    if (j?.version === 1 && j.files && typeof j.files === "object") {
-      return new Map(Object.entries(j.files as Record<string, StateEntry>));
+    if (j?.version === 2 && Array.isArray(j.files)) {
+      const m = new Map<string, StateEntry>();
+      for (const [p, size, mtime, ino, h] of j.files) m.set(p, [size, mtime, ino, h]);
+      return m;
     }
   } catch { /* absent or unreadable: start empty */ }
   return new Map();
@@ -185,10 +203,13 @@ export async function listFolder(dir: string): Promise<Record<string, string>> {
   return out;
 }
 
-/** The name a file is listed under: relative to `base` when inside it, else absolute. */
-export function listedName(base: string, file: string): string {
-  const rel = relative(resolve(base), resolve(file));
-  return rel && !rel.startsWith("..") && !isAbsolute(rel) ? rel.replaceAll("\\", "/") : file;
+/**
+ * A function giving the name a file is listed under: relative to `base` when inside it, else
+ * the path as given. `base` and the files are absolute, normalised paths.
+ */
+export function listedNames(base: string): (file: string) => string {
+  const prefix = base.endsWith("/") ? base : `${base}/`;
+  return (file) => (file.startsWith(prefix) ? file.slice(prefix.length) : file);
 }
 
 /** A resolved external input: the path handed to the stage, its listing and its key digest. */
@@ -210,7 +231,7 @@ export async function resolveRawPath(state: FileHashState, path: string): Promis
     return await resolveExternal(state, { path: abs, files: await listFolder(abs) });
   }
   const [h] = await state.hashFiles([abs]);
-  return { path: abs, listing: { [abs]: h }, digest: h };
+  return { path: abs, listing: new Map([[abs, h]]), digest: h };
 }
 
 /** Hash an {@link ExternalInput}'s local files and combine them with its known digests. */
@@ -219,10 +240,13 @@ export async function resolveExternal(
   input: ExternalInput,
   onProgress?: (done: number, total: number) => void,
 ): Promise<ResolvedInput> {
-  const names = Object.keys(input.files ?? {});
-  const hashes = await state.hashFiles(names.map((n) => input.files![n]), onProgress);
-  const listing: RawListing = { ...(input.digests ?? {}) };
-  names.forEach((n, i) => (listing[n] = hashes[i]));
+  const files = input.files instanceof Map
+    ? input.files
+    : new Map(Object.entries(input.files ?? {}));
+  const hashes = await state.hashFiles([...files.values()], onProgress);
+  const listing: RawListing = new Map(Object.entries(input.digests ?? {}));
+  let i = 0;
+  for (const name of files.keys()) listing.set(name, hashes[i++]);
   return { path: input.path, listing, digest: listingDigest(listing) };
 }
 
@@ -243,14 +267,14 @@ export async function storeListing(
     return;
   } catch { /* not stored yet */ }
   try {
-    await writeTextAtomic(p, JSON.stringify(listing));
+    await writeTextAtomic(p, JSON.stringify([...listing]));
   } catch { /* read-only cache: reasons get vaguer, nothing else */ }
 }
 
 /** The listing kept under a digest, or null. */
 export async function loadListing(indexDir: string, digest: string): Promise<RawListing | null> {
   try {
-    return JSON.parse(await Deno.readTextFile(listingPath(indexDir, digest)));
+    return new Map(JSON.parse(await Deno.readTextFile(listingPath(indexDir, digest))));
   } catch {
     return null;
   }
@@ -269,14 +293,14 @@ export function describeListingChange(
 ): string {
   if (!prev) return `content of input ${role} changed`;
   const changed: string[] = [], added: string[] = [], removed: string[] = [];
-  for (const [n, d] of Object.entries(cur)) {
-    if (!(n in prev)) added.push(n);
-    else if (prev[n] !== d) changed.push(n);
+  for (const [n, d] of cur) {
+    if (!prev.has(n)) added.push(n);
+    else if (prev.get(n) !== d) changed.push(n);
   }
-  for (const n of Object.keys(prev)) if (!(n in cur)) removed.push(n);
+  for (const n of prev.keys()) if (!cur.has(n)) removed.push(n);
   const files = (xs: string[]) => xs.filter((n) => !n.startsWith("@")).sort();
   const more = (xs: string[]) => (xs.length > 1 ? ` and ${xs.length - 1} more` : "");
-  const single = Object.keys(cur).length === 1 && Object.keys(prev).length === 1;
+  const single = cur.size === 1 && prev.size === 1;
   if (single && added.length === 1 && removed.length === 1) {
     return `input ${role} now reads ${added[0]} (was ${removed[0]})`;
   }
@@ -291,8 +315,8 @@ export function describeListingChange(
   }
   const meta = [...changed, ...added, ...removed].sort();
   if (meta.length > 0) {
-    return `${meta[0]} of input ${role} changed (${prev[meta[0]] ?? "unset"} → ${
-      cur[meta[0]] ?? "unset"
+    return `${meta[0]} of input ${role} changed (${prev.get(meta[0]) ?? "unset"} → ${
+      cur.get(meta[0]) ?? "unset"
     })`;
   }
   return `content of input ${role} changed`;

@@ -261,7 +261,7 @@ async function explainChange(
     if (prev.rawInputs[role] === h) continue;
     const before: RawListing | null = prev.rawInputs[role]
       ? await loadListing(layout.indexDir, prev.rawInputs[role])
-      : {};
+      : new Map();
     return describeListingChange(role, before, resolved[role].listing);
   }
   for (const [role, k] of Object.entries(p.inputKeys)) {

@@ -14,7 +14,7 @@
 import { z } from "zod";
 import { basename, dirname, resolve } from "node:path";
 import type { ExternalInput } from "../pipeline/content_hash.ts";
-import { listedName } from "../pipeline/content_hash.ts";
+import { listedNames } from "../pipeline/content_hash.ts";
 import type { Progress, ShardPart, Stage, StageContext } from "../pipeline/stage.ts";
 import { UserError } from "../pipeline/errors.ts";
 import { assignSplits } from "../data/splits.ts";
@@ -95,8 +95,9 @@ export async function embedExternalInputs(p: EmbedParams): Promise<Record<string
   const source = resolve(p.source.path);
   const imagesDir = resolve(p.source.images ?? dirname(source));
   const pairs = await readPairSource(p.source);
-  const images: Record<string, string> = {};
-  for (const im of pairs.images) images[listedName(imagesDir, im.path)] = im.path;
+  const images = new Map<string, string>();
+  const name = listedNames(imagesDir);
+  for (const im of pairs.images) images.set(name(im.path), im.path);
   let model: ExternalInput;
   if (p.model.hub) {
     const m = await resolveHubModel(

@@ -78,32 +78,35 @@ Deno.test("file hash state: stat'ed, not re-read; re-hashes only changed files; 
 });
 
 Deno.test("listing changes in words", () => {
+  const describe = (role: string, p: Record<string, string> | null, c: Record<string, string>) =>
+    describeListingChange(role, p && new Map(Object.entries(p)), new Map(Object.entries(c)));
+  const digest = (o: Record<string, string>) => listingDigest(new Map(Object.entries(o)));
   const a = { "@commit": "c1", "x.json": "1", "img/b.png": "2", "img/c.png": "3" };
   assert.equal(
-    describeListingChange("images", a, { ...a, "img/b.png": "9" }),
+    describe("images", a, { ...a, "img/b.png": "9" }),
     "content of img/b.png changed (input images)",
   );
   assert.equal(
-    describeListingChange("images", a, { ...a, "img/b.png": "9", "img/c.png": "8" }),
+    describe("images", a, { ...a, "img/b.png": "9", "img/c.png": "8" }),
     "content of img/b.png and 1 more changed (input images)",
   );
   assert.equal(
-    describeListingChange("images", a, { ...a, "img/d.png": "4" }),
+    describe("images", a, { ...a, "img/d.png": "4" }),
     "img/d.png added (input images)",
   );
   const { "img/c.png": _, ...less } = a;
-  assert.equal(describeListingChange("images", a, less), "img/c.png removed (input images)");
+  assert.equal(describe("images", a, less), "img/c.png removed (input images)");
   assert.equal(
-    describeListingChange("model", a, { ...a, "@commit": "c2" }),
+    describe("model", a, { ...a, "@commit": "c2" }),
     "@commit of input model changed (c1 → c2)",
   );
   assert.equal(
-    describeListingChange("path", { "/d/a.npy": "1" }, { "/d/b.npy": "2" }),
+    describe("path", { "/d/a.npy": "1" }, { "/d/b.npy": "2" }),
     "input path now reads /d/b.npy (was /d/a.npy)",
   );
-  assert.equal(describeListingChange("path", null, { x: "1" }), "content of input path changed");
-  assert.notEqual(listingDigest({ a: "1", b: "2" }), listingDigest({ a: "1", b: "3" }));
-  assert.equal(listingDigest({ a: "1", b: "2" }), listingDigest({ b: "2", a: "1" }));
+  assert.equal(describe("path", null, { x: "1" }), "content of input path changed");
+  assert.notEqual(digest({ a: "1", b: "2" }), digest({ a: "1", b: "3" }));
+  assert.equal(digest({ a: "1", b: "2" }), digest({ b: "2", a: "1" }));
 });
 
 Deno.test("raw input paths: a content change re-runs the stage and the reason says the content changed", async () => {
