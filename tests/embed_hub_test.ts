@@ -418,3 +418,46 @@ Deno.test("embed inputs: a changed caption, image or model file re-runs embed an
     await cleanup(f);
   }
 });
+
+Deno.test("hub: --offline on the command line uses the model cache only (one error line when cold)", async () => {
+  const hub = startFakeHub();
+  const f = await fixture(hub);
+  try {
+    hub.publish(REPO, await readFolder(`${f.dir}/model`));
+    const config = `${f.dir}/study.yaml`;
+    await Deno.writeTextFile(
+      config,
+      [
+        "embed:",
+        "  models:",
+        `    - { name: tiny, hub: ${REPO} }`,
+        `  source: { format: csv, path: ${f.dir}/pairs.csv }`,
+      ].join("\n") + "\n",
+    );
+    const cli = async (...extra: string[]) => {
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", "--quiet", "main.ts", "--config", config, "--cache", f.cache, ...extra],
+        env: { CONCEPT_ATLAS_MODELS: f.models, HF_ENDPOINT: hub.endpoint },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const text = (b: Uint8Array) => new TextDecoder().decode(b);
+      return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
+    };
+    const cold = await cli("--offline", "--dry-run");
+    assert.notEqual(cold.code, 0);
+    assert.equal(hub.requests.length, 0, "no request offline");
+    const lines = cold.stderr.trim().split("\n");
+    assert.equal(lines.length, 1, cold.stderr);
+    assert.match(lines[0], /^error: hub model test-org\/tiny-clip@main is not in the model cache/);
+    const online = await cli("--dry-run");
+    assert.equal(online.code, 0, online.stderr);
+    assert.match(online.stdout, /would-run embed\[model=tiny\]  \(new\)/);
+    assert.equal(hub.requests.length, 1, "one metadata request");
+    const warm = await cli("--offline", "--dry-run");
+    assert.equal(warm.code, 0, warm.stderr);
+    assert.equal(hub.requests.length, 1, "no request offline");
+  } finally {
+    await cleanup(f, hub);
+  }
+});
