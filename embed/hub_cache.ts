@@ -15,6 +15,7 @@
  */
 import { join } from "node:path";
 import { UserError } from "../pipeline/errors.ts";
+import { writeTextAtomic } from "../pipeline/cache.ts";
 import { chooseModelFiles } from "./model_folder.ts";
 import {
   fetchRevision,
@@ -45,13 +46,6 @@ export function repoCacheDir(modelsDir: string, repo: string): string {
 /** The snapshot (model folder) of a commit. */
 export function snapshotDir(modelsDir: string, repo: string, commit: string): string {
   return join(repoCacheDir(modelsDir, repo), "snapshots", commit);
-}
-
-async function writeAtomic(path: string, text: string): Promise<void> {
-  await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
-  const tmp = `${path}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`;
-  await Deno.writeTextFile(tmp, text);
-  await Deno.rename(tmp, path);
 }
 
 async function readCachedRevision(repoDir: string, commit: string): Promise<HubRevision | null> {
@@ -98,9 +92,9 @@ export async function resolveHubModel(
   }
   if (!rev) {
     rev = await fetchRevision(settings, repo, revision);
-    await writeAtomic(join(repoDir, "revisions", `${rev.commit}.json`), JSON.stringify(rev));
+    await writeTextAtomic(join(repoDir, "revisions", `${rev.commit}.json`), JSON.stringify(rev));
     if (!isCommitHash(revision)) {
-      await writeAtomic(join(repoDir, "refs", encodeURIComponent(revision)), rev.commit);
+      await writeTextAtomic(join(repoDir, "refs", encodeURIComponent(revision)), rev.commit);
     }
   }
   const byName = new Map(rev.files.map((f) => [f.name, f]));

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { createHash, type Hash } from "node:crypto";
 import { UserError } from "../pipeline/errors.ts";
 import { acquireKeyLock } from "../pipeline/lock.ts";
+import { hashFileInto, sha256File } from "../pipeline/hash.ts";
 import { type HubFile, type HubSettings, openResolve } from "./hub_client.ts";
 import type { HubModel } from "./hub_cache.ts";
 
@@ -51,22 +52,6 @@ function expected(f: HubFile): string {
   return f.lfsSha256 ?? f.gitSha1;
 }
 
-async function feedFile(h: Hash, path: string): Promise<void> {
-  using file = await Deno.open(path, { read: true });
-  const buf = new Uint8Array(4 << 20);
-  while (true) {
-    const n = await file.read(buf);
-    if (n === null) break;
-    h.update(buf.subarray(0, n));
-  }
-}
-
-async function sha256Of(path: string): Promise<string> {
-  const h = createHash("sha256");
-  await feedFile(h, path);
-  return h.digest("hex");
-}
-
 /** Link `src` to `dst` (a hard link, else a copy), atomically replacing `dst`. */
 async function place(src: string, dst: string): Promise<void> {
   await Deno.mkdir(dst.slice(0, dst.lastIndexOf("/")), { recursive: true });
@@ -103,7 +88,7 @@ async function fetchBlob(
     offset = 0;
   }
   let h = verifier(f);
-  if (offset > 0) await feedFile(h, partial);
+  if (offset > 0) await hashFileInto(h, partial);
   const tries = opts.tries ?? 3;
   let lastError = "";
   for (let attempt = 0; attempt < tries && offset < f.size; attempt++) {
@@ -222,7 +207,7 @@ export async function downloadHubModel(
   for (const f of model.files) {
     out[f.name] = {
       bytes: f.size,
-      sha256: f.lfsSha256 ?? await sha256Of(join(model.snapshotDir, f.name)),
+      sha256: f.lfsSha256 ?? await sha256File(join(model.snapshotDir, f.name)),
       gitSha1: f.gitSha1,
       downloaded: downloaded.has(f.name),
     };

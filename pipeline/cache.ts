@@ -7,6 +7,7 @@
  */
 import { join, resolve } from "node:path";
 import { sha256File, sha256Text } from "./hash.ts";
+import { listFolder } from "./file_tree.ts";
 
 /** The manifest written beside every stage's artifacts. */
 export interface Manifest {
@@ -117,20 +118,10 @@ export async function hashFiles(
   dir: string,
 ): Promise<Record<string, { bytes: number; sha256: string }>> {
   const out: Record<string, { bytes: number; sha256: string }> = {};
-  const walk = async (sub: string) => {
-    const entries: Deno.DirEntry[] = [];
-    for await (const e of Deno.readDir(join(dir, sub))) entries.push(e);
-    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    for (const e of entries) {
-      const rel = sub ? `${sub}/${e.name}` : e.name;
-      if (e.isDirectory) await walk(rel);
-      else if (e.isFile && rel !== "manifest.json") {
-        const p = join(dir, rel);
-        out[rel] = { bytes: (await Deno.stat(p)).size, sha256: await sha256File(p) };
-      }
-    }
-  };
-  await walk("");
+  for (const [rel, p] of Object.entries(await listFolder(dir))) {
+    if (rel === "manifest.json") continue;
+    out[rel] = { bytes: (await Deno.stat(p)).size, sha256: await sha256File(p) };
+  }
   return out;
 }
 
@@ -158,10 +149,14 @@ export async function publish(
 
 /** Write JSON to `path` through a temporary file and a rename. */
 export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
-  const dir = path.slice(0, path.lastIndexOf("/"));
-  await Deno.mkdir(dir, { recursive: true });
+  await writeTextAtomic(path, JSON.stringify(value, null, 2) + "\n");
+}
+
+/** Write text to `path` (creating its folder) through a temporary file and a rename. */
+export async function writeTextAtomic(path: string, text: string): Promise<void> {
+  await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
   const tmp = `${path}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`;
-  await Deno.writeTextFile(tmp, JSON.stringify(value, null, 2) + "\n");
+  await Deno.writeTextFile(tmp, text);
   await Deno.rename(tmp, path);
 }
 

@@ -14,6 +14,8 @@
  *   run can say which file changed ({@link describeListingChange}).
  */
 import { join, resolve } from "node:path";
+import { writeTextAtomic } from "./cache.ts";
+import { listFolder } from "./file_tree.ts";
 import { createHash } from "node:crypto";
 import { sha256File } from "./hash.ts";
 
@@ -177,30 +179,6 @@ async function readState(path: string): Promise<Map<string, StateEntry>> {
     }
   } catch { /* absent or unreadable: start empty */ }
   return new Map();
-}
-
-async function writeTextAtomic(path: string, text: string): Promise<void> {
-  await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
-  const tmp = `${path}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`;
-  await Deno.writeTextFile(tmp, text);
-  await Deno.rename(tmp, path);
-}
-
-/** Every regular file under `dir` (recursive), by `/`-separated relative name, sorted. */
-export async function listFolder(dir: string): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  const walk = async (sub: string) => {
-    const entries: Deno.DirEntry[] = [];
-    for await (const e of Deno.readDir(join(dir, sub))) entries.push(e);
-    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    for (const e of entries) {
-      const rel = sub ? `${sub}/${e.name}` : e.name;
-      if (e.isDirectory) await walk(rel);
-      else if (e.isFile) out[rel] = join(dir, rel);
-    }
-  };
-  await walk("");
-  return out;
 }
 
 /**
