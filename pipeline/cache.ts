@@ -2,7 +2,9 @@
  * The on-disk cache (design.md "The cache"):
  * `<cache>/<stage>/<key>/` holds a stage instance's artifacts and `manifest.json`; it is written to
  * `<cache>/.tmp/…` first and renamed into place, so a key folder exists whole or not at all.
- * `<cache>/.index/` remembers, per instance id, the key it last had (to explain why it re-runs);
+ * `<cache>/.index/` remembers, per instance id, the key it last had (to explain why it re-runs),
+ * the listings of raw inputs by digest (`listings/`) and the raw-file hash state
+ * (`file_state.json`, pipeline/content_hash.ts);
  * `<cache>/.locks/` holds per-key locks; `<cache>/.partial/` resumable partial work.
  */
 import { join, resolve } from "node:path";

@@ -148,8 +148,8 @@ export async function planStudy(
         ? ids.map((id) => planned.get(id)!.key)
         : planned.get(ids)!.key;
     }
-    state ??= await FileHashState.open(layout.fileStatePath);
-    const resolved = await resolveRawInputs(inst, params, state, opts.log);
+    const hashState = async () => (state ??= await FileHashState.open(layout.fileStatePath));
+    const resolved = await resolveRawInputs(inst, params, hashState, opts.log);
     const rawHashes: Record<string, string> = {};
     const rawPaths: Record<string, string> = {};
     for (const [role, r] of Object.entries(resolved)) {
@@ -201,7 +201,7 @@ export async function planStudy(
 async function resolveRawInputs(
   inst: StageInstance,
   params: Record<string, unknown>,
-  state: FileHashState,
+  hashState: () => Promise<FileHashState>,
   log?: (line: string) => void,
 ): Promise<Record<string, ResolvedInput>> {
   const out: Record<string, ResolvedInput> = {};
@@ -213,7 +213,7 @@ async function resolveRawInputs(
       : e;
   for (const [role, path] of Object.entries(inst.rawInputs ?? {})) {
     try {
-      out[role] = await resolveRawPath(state, path);
+      out[role] = await resolveRawPath(await hashState(), path);
     } catch (e) {
       throw missing(role, e, `file ${path}`);
     }
@@ -223,7 +223,7 @@ async function resolveRawInputs(
     if (role in out) throw new Error(`study graph: ${inst.id} declares raw input ${role} twice`);
     let shown = 0;
     try {
-      out[role] = await resolveExternal(state, input, (done, total) => {
+      out[role] = await resolveExternal(await hashState(), input, (done, total) => {
         if (total < 1000 || !log) return;
         if (done === total || done - shown >= 10000) {
           shown = done;
