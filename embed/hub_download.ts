@@ -52,6 +52,18 @@ function expected(f: HubFile): string {
   return f.lfsSha256 ?? f.gitSha1;
 }
 
+/**
+ * Whether a cached copy of `f` is whole: its size, and for small (non-LFS) files also its git blob
+ * SHA-1, which costs little (LFS files are verified when downloaded, not on every run).
+ */
+async function intact(path: string, f: HubFile): Promise<boolean> {
+  if ((await size(path)) !== f.size) return false;
+  if (f.lfsSha256) return true;
+  const h = verifier(f);
+  await hashFileInto(h, path);
+  return h.digest("hex") === f.gitSha1;
+}
+
 /** Link `src` to `dst` (a hard link, else a copy), atomically replacing `dst`. */
 async function place(src: string, dst: string): Promise<void> {
   await Deno.mkdir(dst.slice(0, dst.lastIndexOf("/")), { recursive: true });
@@ -171,12 +183,12 @@ export async function downloadHubModel(
   const blobOf = (f: HubFile) => join(blobsDir, f.lfsSha256 ?? f.gitSha1);
   const missing: HubFile[] = [];
   for (const f of model.files) {
-    const inSnapshot = await size(join(model.snapshotDir, f.name));
-    if (inSnapshot === f.size) continue;
-    if ((await size(blobOf(f))) === f.size) {
+    if (await intact(join(model.snapshotDir, f.name), f)) continue;
+    if (await intact(blobOf(f), f)) {
       await place(blobOf(f), join(model.snapshotDir, f.name));
       continue;
     }
+    await Deno.remove(blobOf(f)).catch(() => {});
     missing.push(f);
   }
   if (missing.length > 0 && settings.offline) {

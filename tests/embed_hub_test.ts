@@ -190,6 +190,23 @@ Deno.test("hub: the embed stage downloads, verifies and embeds; commit and file 
     assert.deepEqual(hub.requests.slice(before).map((q) => q.path), [
       `/api/models/${REPO}/revision/main?blobs=true`,
     ]);
+    // a small file damaged in the model cache (same size) is noticed: relinked from its intact
+    // blob, else fetched again
+    const snapConfig = join(m.rawInputs.model.path, "config.json");
+    const good = await Deno.readTextFile(snapConfig);
+    const bad = good.replace("clip", "CLIP");
+    const mark = hub.requests.length;
+    const resolves = () =>
+      hub.requests.slice(mark).map((q) => q.path).filter((p) => p.includes("/resolve/"));
+    await Deno.remove(snapConfig); // the snapshot's hard link only
+    await Deno.writeTextFile(snapConfig, bad);
+    await run({ ...f, cache: `${f.dir}/cache_again` }, study(f, { hub: REPO }));
+    assert.equal(await Deno.readTextFile(snapConfig), good);
+    assert.deepEqual(resolves(), []);
+    await Deno.writeTextFile(snapConfig, bad); // through the link: the blob too
+    await run({ ...f, cache: `${f.dir}/cache_again2` }, study(f, { hub: REPO }));
+    assert.equal(await Deno.readTextFile(snapConfig), good);
+    assert.deepEqual(resolves(), [`/${REPO}/resolve/${commit}/config.json`]);
     // a new commit on main that changes a model file re-runs embed and count, not other
     const model = await readFolder(`${f.dir}/model`);
     model["config.json"] = new TextEncoder().encode(
