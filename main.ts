@@ -3,7 +3,7 @@
  * (pipeline/), plugs in the Slurm runner, and adds the explorer's `serve` and `report` commands.
  *
  *   deno task pipeline [--config FILE] [--set key=value]… [--cache DIR] [--backend B] [--dry-run]
- *                      [--force STAGE]… [--json] [--runner local|slurm]
+ *                      [--force STAGE]… [--json] [--offline] [--runner local|slurm]
  *   deno task pipeline dag | config
  *   deno task serve [--cache DIR] [--port N]
  *   deno task report [--cache DIR] [--out DIR]

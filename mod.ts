@@ -61,6 +61,9 @@ export { encodeTopK, randomDictionary } from "./analysis/null_dictionary.ts";
 
 // ---- encoders ------------------------------------------------------------------------------
 export { DualEncoder } from "./embed/dual_encoder.ts";
+export { type HubSettings, hubSettingsFromEnv } from "./embed/hub_client.ts";
+export { type HubModel, resolveHubModel } from "./embed/hub_cache.ts";
+export { downloadHubModel } from "./embed/hub_download.ts";
 
 // ---- explorer and the study ------------------------------------------------------------------
 export { buildReport, serveExplorer } from "./explorer/mod.ts";

@@ -15,43 +15,58 @@ import { UserError } from "../pipeline/errors.ts";
  */
 export function parseCsv(text: string, name: string): (string | null)[][] {
   const records: (string | null)[][] = [];
-  let field = "", rec: (string | null)[] = [], quoted = false, wasQuoted = false;
+  let rec: (string | null)[] = [];
+  const n = text.length;
   let i = text.charCodeAt(0) === 0xfeff ? 1 : 0;
-  const endField = () => {
-    rec.push(wasQuoted || field !== "" ? field : null);
-    field = "";
-    wasQuoted = false;
-  };
-  const endRecord = () => {
-    endField();
-    if (!(rec.length === 1 && rec[0] === null)) records.push(rec);
-    rec = [];
-  };
-  while (i < text.length) {
-    const ch = text[i];
-    if (quoted) {
-      if (ch === '"') {
-        if (text[i + 1] === '"') {
-          field += '"';
-          i += 2;
+  const COMMA = 44, LF = 10, CR = 13, QUOTE = 34;
+  // Each pass reads one field (quoted or not) and the separator after it; fields are sliced out
+  // of the text, not built a character at a time.
+  while (i < n) {
+    let field: string | null;
+    if (text.charCodeAt(i) === QUOTE) {
+      let value = "";
+      let from = i + 1;
+      while (true) {
+        const q = text.indexOf('"', from);
+        if (q < 0) throw new UserError(`${name}: unterminated quoted field at the end of the file`);
+        value += text.slice(from, q);
+        if (text.charCodeAt(q + 1) === QUOTE) {
+          value += '"';
+          from = q + 2;
           continue;
         }
-        quoted = false;
-      } else field += ch;
-      i++;
-      continue;
+        i = q + 1;
+        break;
+      }
+      // Characters after the closing quote up to the separator belong to the field, as before.
+      let j = i;
+      while (j < n) {
+        const c = text.charCodeAt(j);
+        if (c === COMMA || c === LF || c === CR) break;
+        j++;
+      }
+      field = value + text.slice(i, j);
+      i = j;
+    } else {
+      let j = i;
+      while (j < n) {
+        const c = text.charCodeAt(j);
+        if (c === COMMA || c === LF || c === CR) break;
+        j++;
+      }
+      field = j > i ? text.slice(i, j) : null;
+      i = j;
     }
-    if (ch === '"' && field === "") {
-      quoted = true;
-      wasQuoted = true;
-    } else if (ch === ",") endField();
-    else if (ch === "\n" || ch === "\r") {
-      endRecord();
-      if (ch === "\r" && text[i + 1] === "\n") i++;
-    } else field += ch;
+    rec.push(field);
+    const c = i < n ? text.charCodeAt(i) : LF;
     i++;
+    if (c === COMMA) {
+      if (i < n) continue;
+      rec.push(null); // a comma at the very end: one more, empty field
+    }
+    if (c === CR && text.charCodeAt(i) === LF) i++;
+    if (!(rec.length === 1 && rec[0] === null)) records.push(rec);
+    rec = [];
   }
-  if (quoted) throw new UserError(`${name}: unterminated quoted field at the end of the file`);
-  if (field !== "" || wasQuoted || rec.length > 0) endRecord();
   return records;
 }

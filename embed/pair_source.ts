@@ -44,6 +44,15 @@ export interface PairSet {
   captions: CaptionItem[];
 }
 
+/**
+ * `join(folder, p)` for an absolute, normalised `folder`, without join's cost for the common plain
+ * relative path (no `.` or `..` segment, no `//`, no backslash): datasets name 100,000s of images.
+ */
+function under(folder: string, p: string): string {
+  if (/(^|\/)\.\.?(\/|$)|\/\/|\\/.test(p)) return join(folder, p);
+  return folder.endsWith("/") ? folder + p : `${folder}/${p}`;
+}
+
 function limit(set: PairSet, maxImages?: number): PairSet {
   if (maxImages === undefined || set.images.length <= maxImages) return set;
   const images = set.images.slice(0, maxImages);
@@ -73,7 +82,7 @@ async function readCoco(path: string, folder: string): Promise<PairSet> {
       throw new UserError(`${path}: images[${i}] repeats id ${id}; ids must be unique`);
     }
     seen.add(id);
-    images.push({ id, path: join(folder, im.file_name), source: im.file_name });
+    images.push({ id, path: under(folder, im.file_name), source: im.file_name });
   });
   const captions: CaptionItem[] = [];
   j.annotations.forEach(
@@ -123,7 +132,7 @@ function fromRows(
     if (k === undefined) {
       k = images.length;
       byPath.set(p, k);
-      images.push({ id: p, path: isAbsolute(p) ? p : join(folder, p), source: p });
+      images.push({ id: p, path: isAbsolute(p) ? p : under(folder, p), source: p });
     }
     captions.push({ id: `${p}#${r + firstRow}`, imageId: p, text: t });
   }

@@ -2,11 +2,14 @@
  * The on-disk cache (design.md "The cache"):
  * `<cache>/<stage>/<key>/` holds a stage instance's artifacts and `manifest.json`; it is written to
  * `<cache>/.tmp/…` first and renamed into place, so a key folder exists whole or not at all.
- * `<cache>/.index/` remembers, per instance id, the key it last had (to explain why it re-runs);
+ * `<cache>/.index/` remembers, per instance id, the key it last had (to explain why it re-runs),
+ * the listings of raw inputs by digest (`listings/`) and the raw-file hash state
+ * (`file_state.json`, pipeline/content_hash.ts);
  * `<cache>/.locks/` holds per-key locks; `<cache>/.partial/` resumable partial work.
  */
 import { join, resolve } from "node:path";
 import { sha256File, sha256Text } from "./hash.ts";
+import { listFolder } from "./file_tree.ts";
 
 /** The manifest written beside every stage's artifacts. */
 export interface Manifest {
@@ -71,9 +74,13 @@ export class CacheLayout {
   indexPath(id: string): string {
     return join(this.root, ".index", sha256Text(id).slice(0, 32) + ".json");
   }
-  /** Raw-file hash memo (path, size, mtime → sha256). */
-  get hashMemoPath(): string {
-    return join(this.root, ".index", "file_hashes.json");
+  /** Folder of the index (instance records, raw-input listings, the file hash state). */
+  get indexDir(): string {
+    return join(this.root, ".index");
+  }
+  /** The raw-file hash state: (path, size, mtime, inode) → sha256 (pipeline/content_hash.ts). */
+  get fileStatePath(): string {
+    return join(this.root, ".index", "file_state.json");
   }
 }
 
@@ -114,20 +121,10 @@ export async function hashFiles(
   dir: string,
 ): Promise<Record<string, { bytes: number; sha256: string }>> {
   const out: Record<string, { bytes: number; sha256: string }> = {};
-  const walk = async (sub: string) => {
-    const entries: Deno.DirEntry[] = [];
-    for await (const e of Deno.readDir(join(dir, sub))) entries.push(e);
-    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    for (const e of entries) {
-      const rel = sub ? `${sub}/${e.name}` : e.name;
-      if (e.isDirectory) await walk(rel);
-      else if (e.isFile && rel !== "manifest.json") {
-        const p = join(dir, rel);
-        out[rel] = { bytes: (await Deno.stat(p)).size, sha256: await sha256File(p) };
-      }
-    }
-  };
-  await walk("");
+  for (const [rel, p] of Object.entries(await listFolder(dir))) {
+    if (rel === "manifest.json") continue;
+    out[rel] = { bytes: (await Deno.stat(p)).size, sha256: await sha256File(p) };
+  }
   return out;
 }
 
@@ -155,10 +152,14 @@ export async function publish(
 
 /** Write JSON to `path` through a temporary file and a rename. */
 export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
-  const dir = path.slice(0, path.lastIndexOf("/"));
-  await Deno.mkdir(dir, { recursive: true });
+  await writeTextAtomic(path, JSON.stringify(value, null, 2) + "\n");
+}
+
+/** Write text to `path` (creating its folder) through a temporary file and a rename. */
+export async function writeTextAtomic(path: string, text: string): Promise<void> {
+  await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
   const tmp = `${path}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`;
-  await Deno.writeTextFile(tmp, JSON.stringify(value, null, 2) + "\n");
+  await Deno.writeTextFile(tmp, text);
   await Deno.rename(tmp, path);
 }
 
@@ -171,31 +172,4 @@ export async function exists(path: string): Promise<boolean> {
     if (e instanceof Deno.errors.NotFound) return false;
     throw e;
   }
-}
-
-/**
- * SHA-256 of a raw input file, memoised by (absolute path, size, mtime) in the cache so that a
- * large dataset is not re-read on every run.
- */
-export async function hashRawInput(layout: CacheLayout, path: string): Promise<string> {
-  const abs = resolve(path);
-  const st = await Deno.stat(abs);
-  if (st.isDirectory) return await hashDirectory(abs);
-  const memoKey = `${abs}|${st.size}|${st.mtime?.getTime() ?? 0}`;
-  let memo: Record<string, string> = {};
-  try {
-    memo = JSON.parse(await Deno.readTextFile(layout.hashMemoPath));
-  } catch { /* no memo yet */ }
-  if (memo[memoKey]) return memo[memoKey];
-  const h = await sha256File(abs);
-  memo[memoKey] = h;
-  try {
-    await writeJsonAtomic(layout.hashMemoPath, memo);
-  } catch { /* a read-only cache still works, only slower */ }
-  return h;
-}
-
-async function hashDirectory(dir: string): Promise<string> {
-  const files = await hashFiles(dir);
-  return sha256Text(JSON.stringify(files));
 }

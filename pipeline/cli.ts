@@ -136,6 +136,10 @@ export async function runCli<C>(
       [],
     )
     .option("--json", "print one JSON summary object as the last stdout line")
+    .option(
+      "--offline",
+      "no network: external inputs resolve from local caches only (sets CONCEPT_ATLAS_OFFLINE=1)",
+    )
     .option("--runner <name>", "where stage instances run: local (default) or a configured runner")
     .option("-q, --quiet", "only warnings, errors and the summary")
     .action(
@@ -146,14 +150,20 @@ export async function runCli<C>(
           json?: boolean;
           runner?: string;
           quiet?: boolean;
+          offline?: boolean;
         },
       ) => {
         try {
+          // Read by stages that fetch external inputs (and inherited by worker processes).
+          if (o.offline) Deno.env.set("CONCEPT_ATLAS_OFFLINE", "1");
           const config = await loadConfig(study.configSchema, { file: o.config, sets: o.set });
           const instances = study.build(config);
           const layout = new CacheLayout(o.cache);
           const t0 = performance.now();
-          const plan = await planStudy(instances, layout, { force: o.force });
+          const plan = await planStudy(instances, layout, {
+            force: o.force,
+            log: o.quiet ? undefined : writeErr,
+          });
           if (o.dryRun) {
             const rows = plan.map((p) => ({
               id: p.instance.id,

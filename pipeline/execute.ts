@@ -65,7 +65,7 @@ export function taskSpec(
     key: p.key,
     params: p.params,
     inputs,
-    rawInputs: p.instance.rawInputs ?? {},
+    rawInputs: p.rawPaths,
     rawHashes: p.rawHashes,
     options: opts.options,
     cache: new CacheLayout(opts.cache).root,

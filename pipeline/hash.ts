@@ -1,5 +1,5 @@
 /** SHA-256 helpers for keys and artifact checksums. */
-import { createHash } from "node:crypto";
+import { createHash, type Hash } from "node:crypto";
 
 /** Hex SHA-256 of a UTF-8 string. */
 export function sha256Text(text: string): string {
@@ -9,6 +9,12 @@ export function sha256Text(text: string): string {
 /** Hex SHA-256 of a file's bytes, streamed in 4 MiB chunks (constant memory). */
 export async function sha256File(path: string): Promise<string> {
   const h = createHash("sha256");
+  await hashFileInto(h, path);
+  return h.digest("hex");
+}
+
+/** Feed a file's bytes into a running hash (any algorithm), in 4 MiB chunks. */
+export async function hashFileInto(h: Hash, path: string): Promise<void> {
   using file = await Deno.open(path, { read: true });
   const buf = new Uint8Array(4 << 20);
   while (true) {
@@ -16,5 +22,4 @@ export async function sha256File(path: string): Promise<string> {
     if (n === null) break;
     h.update(buf.subarray(0, n));
   }
-  return h.digest("hex");
 }

@@ -15,6 +15,13 @@ export { isUserError, UserError } from "./errors.ts";
 export { instanceId, sweep } from "./sweep.ts";
 export { KEY_SCHEME_VERSION, stageKey } from "./key.ts";
 export { canonicalJson } from "./canonical_json.ts";
+export {
+  describeListingChange,
+  type ExternalInput,
+  FileHashState,
+  listingDigest,
+  type RawListing,
+} from "./content_hash.ts";
 export { CacheLayout, type IndexRecord, type Manifest, readManifest } from "./cache.ts";
 export { diffParams, type PlannedInstance, planStudy, topologicalOrder } from "./plan.ts";
 export { executeStudy, StageFailure, type StageSummary, taskSpec } from "./execute.ts";

@@ -8,7 +8,17 @@ import { UserError } from "./errors.ts";
 import type { StageInstance } from "./stage.ts";
 import { stageKey } from "./key.ts";
 import { canonicalJson } from "./canonical_json.ts";
-import { CacheLayout, hashRawInput, isPublished, readIndex } from "./cache.ts";
+import { CacheLayout, isPublished, readIndex } from "./cache.ts";
+import {
+  describeListingChange,
+  FileHashState,
+  loadListing,
+  type RawListing,
+  type ResolvedInput,
+  resolveExternal,
+  resolveRawPath,
+  storeListing,
+} from "./content_hash.ts";
 
 /** Whether an instance will run, and why. */
 export type PlanStatus = "cached" | "run";
@@ -23,6 +33,8 @@ export interface PlannedInstance {
   inputKeys: Record<string, string | string[]>;
   /** Raw input content hashes by role. */
   rawHashes: Record<string, string>;
+  /** Raw input paths by role, as the stage gets them (`ctx.rawInputs`). */
+  rawPaths: Record<string, string>;
   status: PlanStatus;
   /** `cached`, `new`, `parameter lr changed (0.001 → 0.002)`, `input diet changed`, `forced`, ... */
   reason: string;
@@ -32,6 +44,8 @@ export interface PlannedInstance {
 export interface PlanOptions {
   /** Stage names or instance ids to re-run even when cached (their descendants re-run too). */
   force?: string[];
+  /** Progress lines while many raw input files are hashed (default: none). */
+  log?: (line: string) => void;
 }
 
 /** Order instances so that every instance comes after its inputs; throws on cycles and dangling inputs. */
@@ -127,6 +141,7 @@ export async function planStudy(
   }
   const planned = new Map<string, PlannedInstance>();
   const out: PlannedInstance[] = [];
+  let state: FileHashState | undefined;
   for (const inst of ordered) {
     checkRoles(inst, byId);
     const params = validateParams(inst);
@@ -136,18 +151,14 @@ export async function planStudy(
         ? ids.map((id) => planned.get(id)!.key)
         : planned.get(ids)!.key;
     }
+    const hashState = async () => (state ??= await FileHashState.open(layout.fileStatePath));
+    const resolved = await resolveRawInputs(inst, params, hashState, opts.log);
     const rawHashes: Record<string, string> = {};
-    for (const [role, path] of Object.entries(inst.rawInputs ?? {})) {
-      try {
-        rawHashes[role] = await hashRawInput(layout, path);
-      } catch (e) {
-        if (e instanceof Deno.errors.NotFound) {
-          throw new UserError(
-            `stage ${inst.id}: input file ${path} (${role}) does not exist: check the path in the config`,
-          );
-        }
-        throw e;
-      }
+    const rawPaths: Record<string, string> = {};
+    for (const [role, r] of Object.entries(resolved)) {
+      rawHashes[role] = r.digest;
+      rawPaths[role] = r.path;
+      await storeListing(layout.indexDir, r.digest, r.listing);
     }
     const key = stageKey({
       stage: inst.stage.name,
@@ -162,6 +173,7 @@ export async function planStudy(
       key,
       inputKeys,
       rawHashes,
+      rawPaths,
       status: "run",
       reason: "new",
     };
@@ -176,16 +188,67 @@ export async function planStudy(
       p.status = "cached";
       p.reason = "cached";
     } else {
-      p.reason = await explainChange(layout, p);
+      p.reason = await explainChange(layout, p, resolved);
     }
     planned.set(inst.id, p);
     out.push(p);
+  }
+  await state?.save();
+  return out;
+}
+
+/**
+ * Content-hash an instance's raw inputs: its `rawInputs` paths and its stage's `externalInputs`.
+ * A missing file is a {@link UserError} naming it and its role.
+ */
+async function resolveRawInputs(
+  inst: StageInstance,
+  params: Record<string, unknown>,
+  hashState: () => Promise<FileHashState>,
+  log?: (line: string) => void,
+): Promise<Record<string, ResolvedInput>> {
+  const out: Record<string, ResolvedInput> = {};
+  const missing = (role: string, e: unknown, what: string) =>
+    e instanceof Deno.errors.NotFound
+      ? new UserError(
+        `stage ${inst.id}: input ${what} (${role}) does not exist: check the path in the config`,
+      )
+      : e;
+  for (const [role, path] of Object.entries(inst.rawInputs ?? {})) {
+    try {
+      out[role] = await resolveRawPath(await hashState(), path);
+    } catch (e) {
+      throw missing(role, e, `file ${path}`);
+    }
+  }
+  const external = await inst.stage.externalInputs?.(params) ?? {};
+  for (const [role, input] of Object.entries(external)) {
+    if (role in out) throw new Error(`study graph: ${inst.id} declares raw input ${role} twice`);
+    let shown = 0;
+    try {
+      out[role] = await resolveExternal(await hashState(), input, (done, total) => {
+        if (total < 1000 || !log) return;
+        if (done === total || done - shown >= 10000) {
+          shown = done;
+          log(`  ${inst.id}: hashed ${done} of ${total} new or changed ${role} files`);
+        }
+      });
+    } catch (e) {
+      const file = e instanceof Deno.errors.NotFound
+        ? e.message.replace(/ does not exist$/, "")
+        : "";
+      throw missing(role, e, `file ${file}`);
+    }
   }
   return out;
 }
 
 /** Why an uncached instance must run, from what the cache remembers of its id. */
-async function explainChange(layout: CacheLayout, p: PlannedInstance): Promise<string> {
+async function explainChange(
+  layout: CacheLayout,
+  p: PlannedInstance,
+  resolved: Record<string, ResolvedInput>,
+): Promise<string> {
   const prev = await readIndex(layout, p.instance.id);
   if (!prev) return "new";
   if (prev.version !== p.instance.stage.version) {
@@ -198,7 +261,11 @@ async function explainChange(layout: CacheLayout, p: PlannedInstance): Promise<s
     return `parameter ${path} changed (${a} → ${b})${more}`;
   }
   for (const [role, h] of Object.entries(p.rawHashes)) {
-    if (prev.rawInputs[role] !== h) return `input file ${role} changed`;
+    if (prev.rawInputs[role] === h) continue;
+    const before: RawListing | null = prev.rawInputs[role]
+      ? await loadListing(layout.indexDir, prev.rawInputs[role])
+      : new Map();
+    return describeListingChange(role, before, resolved[role].listing);
   }
   for (const [role, k] of Object.entries(p.inputKeys)) {
     if (canonicalJson(prev.inputs[role]) !== canonicalJson(k)) {

@@ -4,6 +4,7 @@
  * what is stale, runs `run` into a temporary folder and publishes it atomically.
  */
 import type { z } from "zod";
+import type { ExternalInput } from "./content_hash.ts";
 
 /** Logger and progress reporting handed to a running stage. */
 export interface StageLog {
@@ -152,6 +153,13 @@ export interface Stage<P = Record<string, unknown>, I extends InputRoles = Input
    * or not (or how many) parts ran first. Stages without it always run whole.
    */
   runShard?(ctx: StageContext<P, I>, part: ShardPart): Promise<void>;
+  /**
+   * Optional: the files (or remote contents) an instance with these parameters reads from outside
+   * the cache, by role, resolved when the study is planned (pipeline/content_hash.ts). Their
+   * content hashes enter the key; `run` gets each role's `path` in `ctx.rawInputs`. Throw
+   * {@link UserError} for a missing input.
+   */
+  externalInputs?(params: P): Promise<Record<string, ExternalInput>>;
 }
 
 /**

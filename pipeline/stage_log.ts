@@ -47,19 +47,32 @@ export function createStageLog(opts: StageLogOptions): StageLog {
   };
 }
 
+/**
+ * Progress counted in `bytes` is shown in MB with the rate in MB/s: `12.5/600.0 MB 8.1 MB/s`.
+ * Other units are shown as counts.
+ */
+function amount(value: number, total: number, unit: string, seconds: number): string {
+  if (unit !== "bytes") return `${value}/${total} ${unit}`;
+  const mb = (b: number) => (b / 1e6).toFixed(1);
+  const rate = seconds > 0 ? value / 1e6 / seconds : 0;
+  return `${mb(value)}/${mb(total)} MB ${rate.toFixed(1)} MB/s`;
+}
+
 function barProgress(label: string, total: number, unit: string): Progress {
+  const start = performance.now();
   const bar = new cliProgress.SingleBar({
-    format: `  ${label} [{bar}] {percentage}% {value}/{total} ${unit} eta {eta_formatted} {extra}`,
+    format: `  ${label} [{bar}] {percentage}% {amount} eta {eta_formatted} {extra}`,
     stream: process.stderr,
     hideCursor: true,
     clearOnComplete: false,
   }, cliProgress.Presets.shades_classic);
-  bar.start(total, 0, { extra: "" });
+  bar.start(total, 0, { extra: "", amount: amount(0, total, unit, 0) });
   let value = 0;
   return {
     tick(n = 1, extra = "") {
       value += n;
-      bar.update(value, { extra });
+      const s = (performance.now() - start) / 1000;
+      bar.update(value, { extra, amount: amount(value, total, unit, s) });
     },
     done() {
       bar.stop();
@@ -85,12 +98,18 @@ function lineProgress(
       if (now - lastPrint > 5000) {
         lastPrint = now;
         const pct = total > 0 ? Math.round((100 * value) / total) : 0;
-        sink(`  ${label}: ${value}/${total} ${unit} (${pct}%) ${extra}`.trimEnd());
+        const s = (now - start) / 1000;
+        const eta = value > 0 && value < total
+          ? ` eta ${Math.round(((total - value) * s) / value)}s`
+          : "";
+        sink(`  ${label}: ${amount(value, total, unit, s)} (${pct}%)${eta} ${extra}`.trimEnd());
       }
     },
     done() {
-      const s = ((performance.now() - start) / 1000).toFixed(1);
-      sink(`  ${label}: ${value}/${total} ${unit} in ${s}s ${lastExtra}`.trimEnd());
+      const s = (performance.now() - start) / 1000;
+      sink(
+        `  ${label}: ${amount(value, total, unit, s)} in ${s.toFixed(1)}s ${lastExtra}`.trimEnd(),
+      );
     },
   };
 }

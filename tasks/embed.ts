@@ -5,8 +5,16 @@
  * ctx.partialDir are reused after an interruption. Shardable: a cluster runner may run parts of
  * the work as separate array tasks first (`runShard`); `run` then reuses their shards and only
  * merges, so the table is the same bytes however the work was split.
+ *
+ * External inputs (their content enters the key, see pipeline/content_hash.ts): `model` (every
+ * file of the model folder the run reads; for a hub model the resolved commit and the hub's
+ * hashes of those files), `source` (the captions / annotations file) and `images` (every image
+ * the dataset names). A hub model is downloaded, verified, into the model cache when it runs.
  */
 import { z } from "zod";
+import { basename, dirname, resolve } from "node:path";
+import type { ExternalInput } from "../pipeline/content_hash.ts";
+import { listedNames } from "../pipeline/content_hash.ts";
 import type { Progress, ShardPart, Stage, StageContext } from "../pipeline/stage.ts";
 import { UserError } from "../pipeline/errors.ts";
 import { assignSplits } from "../data/splits.ts";
@@ -21,6 +29,10 @@ import {
 import { type PairSet, readPairSource } from "../embed/pair_source.ts";
 import { ShardStore } from "../embed/shard_store.ts";
 import { datasetFiles } from "./dataset.ts";
+import { modelFolderFiles } from "../embed/model_folder.ts";
+import { hubSettingsFromEnv } from "../embed/hub_client.ts";
+import { hubFileDigest, resolveHubModel } from "../embed/hub_cache.ts";
+import { downloadHubModel } from "../embed/hub_download.ts";
 import {
   embedModelSchema,
   embedRunOptionsShape,
@@ -70,10 +82,98 @@ interface EmbedWork {
   modelPath: string;
 }
 
+/** The hub revision an embed instance reads: `revision` (default `main`). */
+function hubRevision(p: EmbedParams): string {
+  return p.model.revision ?? "main";
+}
+
+/**
+ * The files an embed instance reads from outside the cache, by role (`model`, `source`,
+ * `images`), for the key. A hub model costs one metadata request (none offline or for a cached
+ * commit); its files are not downloaded here.
+ */
+export async function embedExternalInputs(p: EmbedParams): Promise<Record<string, ExternalInput>> {
+  const source = resolve(p.source.path);
+  const imagesDir = resolve(p.source.images ?? dirname(source));
+  const pairs = await readPairSource(p.source);
+  const images = new Map<string, string>();
+  const name = listedNames(imagesDir);
+  for (const im of pairs.images) images.set(name(im.path), im.path);
+  let model: ExternalInput;
+  if (p.model.hub) {
+    const m = await resolveHubModel(
+      hubSettingsFromEnv(),
+      p.model.hub,
+      hubRevision(p),
+      p.model.variant,
+    );
+    const digests: Record<string, string> = { "@commit": m.commit };
+    for (const f of m.files) digests[f.name] = hubFileDigest(f);
+    model = { path: m.snapshotDir, digests };
+  } else {
+    const dir = resolve(p.model.path!);
+    model = { path: dir, files: modelFolderFiles(dir, { variant: p.model.variant }) };
+  }
+  return {
+    model,
+    source: { path: source, files: { [basename(source)]: source } },
+    images: { path: imagesDir, files: images },
+  };
+}
+
+/**
+ * The model folder of a hub model, downloaded (verified) into the model cache when missing, with
+ * a progress bar; the commit and every file's hashes go into the manifest. `planned` is the
+ * snapshot folder the plan resolved (named by its commit), so the run reads exactly the commit
+ * that is in the key even if the branch moved since.
+ */
+async function hubModelFolder(ctx: StageContext<EmbedParams>, planned?: string): Promise<string> {
+  const p = ctx.params;
+  const settings = hubSettingsFromEnv();
+  const repo = p.model.hub!;
+  const m = await resolveHubModel(
+    settings,
+    repo,
+    planned ? basename(planned) : hubRevision(p),
+    p.model.variant,
+  );
+  let bar: Progress | null = null;
+  const files = await downloadHubModel(settings, m, {
+    onStart(bytes, n) {
+      if (n === 0) return;
+      ctx.log.info(
+        `downloading ${n} file(s) of ${repo}@${m.commit.slice(0, 12)} (${
+          (bytes / 1e6).toFixed(1)
+        } MB) from ${settings.endpoint} into ${settings.modelsDir}`,
+      );
+      bar = ctx.log.progress(`download ${repo}`, bytes, "bytes");
+    },
+    onBytes: (n) => bar?.tick(n),
+  });
+  (bar as Progress | null)?.done();
+  ctx.setMeta("hub", {
+    repo,
+    revision: hubRevision(p),
+    commit: m.commit,
+    endpoint: settings.endpoint,
+  });
+  ctx.setMeta(
+    "model_files",
+    Object.fromEntries(
+      Object.entries(files).map((
+        [n, f],
+      ) => [n, { bytes: f.bytes, sha256: f.sha256, git_sha1: f.gitSha1 }]),
+    ),
+  );
+  return m.snapshotDir;
+}
+
 /** Read the dataset, load the encoder and open the shard folder (release the encoder after). */
 async function openWork(ctx: StageContext<EmbedParams>): Promise<EmbedWork> {
   const p = ctx.params;
-  const modelPath = ctx.rawInputs.model ?? p.model.path;
+  const modelPath = p.model.hub
+    ? await hubModelFolder(ctx, ctx.rawInputs.model)
+    : ctx.rawInputs.model ?? p.model.path!;
   const sourcePath = ctx.rawInputs.source ?? p.source.path;
   const pairs = await readPairSource({ ...p.source, path: sourcePath });
   const encoder = await DualEncoder.load(modelPath, {
@@ -199,15 +299,19 @@ async function run(ctx: StageContext<EmbedParams>): Promise<void> {
   }
 }
 
-/** The embed stage (no upstream stages; the dataset and model folder come from parameters). */
+/**
+ * The embed stage (no upstream stages; the dataset and model come from parameters, their files'
+ * content enters the key). Version 2: external inputs in the key, hub models.
+ */
 export const embedStage: Stage<EmbedParams> = {
   name: "embed",
-  version: 1,
+  version: 2,
   description:
-    "embed image–caption pairs with a local ONNX dual encoder (CLIP/SigLIP/SigLIP2/AIMv2)",
+    "embed image–caption pairs with an ONNX dual encoder (CLIP/SigLIP/SigLIP2/AIMv2), local or from the hub",
   inputs: {},
   params: embedParams,
   outputs: [datasetFiles.embeddings],
   run,
   runShard,
+  externalInputs: embedExternalInputs,
 };

@@ -23,12 +23,21 @@ export const imageOverridesSchema = z.strictObject({
   do_convert_rgb: z.boolean().optional(),
 });
 
-/** One model to embed with: a local folder (transformers.js layout) plus preset overrides. */
+/**
+ * One model to embed with: a local folder (transformers.js layout) or a repository of the Hugging
+ * Face hub in that layout (`hub: ORG/NAME`, optional `revision`), plus preset overrides.
+ */
 export const embedModelSchema = z.strictObject({
   /** Short name used in stage ids, e.g. `clip-b32`. */
   name: z.string().regex(/^[A-Za-z0-9._-]+$/),
   /** Local model folder (config.json, tokenizer.json, preprocessor_config.json, onnx/…). */
-  path: z.string().min(1),
+  path: z.string().min(1).optional(),
+  /** Hub repository id, e.g. `Xenova/clip-vit-base-patch16` (downloaded into the model cache). */
+  hub: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*\/[A-Za-z0-9._-]+$/, {
+    message: "expected a hub repository id ORG/NAME, e.g. Xenova/clip-vit-base-patch16",
+  }).optional(),
+  /** Hub revision: a branch, tag or commit (default `main`); only with `hub`. */
+  revision: z.string().min(1).optional(),
   /** Family preset; default read from config.json `model_type`. */
   family: z.enum(["clip", "siglip", "siglip2", "aimv2"]).optional(),
   /** Caption length in tokens (default: clip/aimv2 77, siglip/siglip2 64). */
@@ -47,6 +56,26 @@ export const embedModelSchema = z.strictObject({
   image: imageOverridesSchema.optional(),
   /** Quantised ONNX variant suffix, e.g. `quantized` → onnx/vision_model_quantized.onnx. */
   variant: z.string().optional(),
+}).check((ctx) => {
+  const m = ctx.value;
+  if ((m.path === undefined) === (m.hub === undefined)) {
+    ctx.issues.push({
+      code: "custom",
+      input: m,
+      path: m.path === undefined ? ["path"] : ["hub"],
+      message: m.path === undefined
+        ? "give the model as path (a local folder) or hub (ORG/NAME)"
+        : "give path or hub, not both",
+    });
+  }
+  if (m.revision !== undefined && m.hub === undefined) {
+    ctx.issues.push({
+      code: "custom",
+      input: m,
+      path: ["revision"],
+      message: "revision applies to hub models only; remove it or set hub",
+    });
+  }
 });
 
 /** The image–caption dataset to embed. */
