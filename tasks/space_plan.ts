@@ -168,14 +168,15 @@ export function checkSpacePlan(
     }
   }
   const needRows = [...methods].filter((m) => m === "kmeans" || m === "seminmf");
+  const shown = needRows.map((m) => (m === "kmeans" ? "k-means" : "Semi-NMF")).join(" and ");
   if (needRows.length > 0 && est.dietRows !== null && est.dietRows < c) {
     const about = est.exact ? "" : "at most about ";
     const maxEf = est.d ? Math.floor((est.dietRows / est.d) * 100) / 100 : null;
     throw new UserError(
-      `${cKey}: ${
-        needRows.join(" and ")
-      } need at least c = ${c} training rows, but every diet of ${where} holds ${about}${est.dietRows} (${config.diets.ratios.length} diets, ${
-        config.diets.total > 0 ? "diets.total" : "fixed total"
+      `${cKey}: ${shown} ${
+        needRows.length > 1 ? "need" : "needs"
+      } at least c = ${c} training rows, but every diet of ${where} holds ${about}${est.dietRows} (the ${config.diets.ratios.length} diets share ${
+        config.diets.total > 0 ? "diets.total" : "the largest total every ratio allows"
       }); ${
         cKey === "train.c"
           ? "lower train.c"
