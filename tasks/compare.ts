@@ -270,12 +270,19 @@ async function run(ctx: StageContext<CompareParams>): Promise<void> {
   for (const space of p.spaces) {
     const perSeed: SeedClaim[][] = [];
     for (const a of claims.get(space)!) {
-      perSeed.push(await readJson<SeedClaim[]>(`${a.dir}/claims.json`));
+      // JSON writes NaN as null: read it back as NaN.
+      const rows = await readJson<SeedClaim[]>(`${a.dir}/claims.json`);
+      perSeed.push(
+        rows.map((c) => ({ ...c, value: finite(c.value), null_value: finite(c.null_value) })),
+      );
     }
     const folded = claimsOverSeeds(perSeed);
     const checks: ValidationCheck[] = [];
     for (const a of validate.get(space)!) {
-      checks.push(...await readJson<ValidationCheck[]>(`${a.dir}/validation.json`));
+      const rows = await readJson<ValidationCheck[]>(`${a.dir}/validation.json`);
+      checks.push(
+        ...rows.map((v) => ({ ...v, value: finite(v.value), threshold: finite(v.threshold) })),
+      );
     }
     for (const c of folded) {
       cl.space.push(space);
