@@ -37,6 +37,7 @@ import type { ValidationCheck } from "../analysis/truth_checks.ts";
 import { compareConfig } from "./config/analysis.ts";
 import { spaceName } from "./config/spaces.ts";
 import { paretoSeries } from "./pareto.ts";
+import { spaceOfInstanceId } from "../explorer/spaces.ts";
 
 /** Parameters of the compare stage: `analysis.compare` plus the spaces in order. */
 export const compareParams = compareConfig.extend({
@@ -63,10 +64,7 @@ export const SHORT_NAMES: Record<string, string> = {
 };
 
 /** The space an instance id belongs to: its first `space=` (or an embed's `model=`) coordinate. */
-export function spaceOfId(id: string): string | null {
-  const m = /^[^[]+\[(?:space|model)=([^,\]]+)/.exec(id);
-  return m ? m[1] : null;
-}
+export const spaceOfId: (id: string) => string | null = spaceOfInstanceId;
 
 /** One space's verdicts and figures (summary.json `spaces[]`). */
 export interface SpaceVerdict {

@@ -14,6 +14,7 @@ import { buildStudy } from "../tasks/study.ts";
 import { resolveSpaces } from "../tasks/config/spaces.ts";
 import { readTable } from "../data/table_io.ts";
 import { isUserError } from "../pipeline/errors.ts";
+import { loadConfig } from "../pipeline/config_loader.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 
@@ -200,6 +201,28 @@ Deno.test("spaces: two spaces of different d run as two sub-studies and one comp
   }
 });
 
+Deno.test("spaces: the paper's four-model setting and the CI two-space study plan", async () => {
+  for (
+    const [file, spaces, trains] of [["paper.yaml", 4, 240], [
+      "ci-two-spaces.yaml",
+      2,
+      null,
+    ]] as const
+  ) {
+    const config = await loadConfig(studyConfigSchema, { file: join(ROOT, "configs", file) });
+    const insts = buildStudy(config, ROOT);
+    const compare = insts.find((i) => i.id === "compare")!;
+    assert.equal((compare.params.spaces as string[]).length, spaces, file);
+    if (trains !== null) {
+      assert.equal(
+        insts.filter((i) => i.stage.name === "train").length,
+        trains,
+        `${file}: 60 runs per space`,
+      );
+    }
+  }
+});
+
 Deno.test("spaces: configuration rules", () => {
   const parse = (x: unknown) => studyConfigSchema.parse(x);
   // Default: one unnamed space, today's ids, no comparison.
@@ -221,6 +244,35 @@ Deno.test("spaces: configuration rules", () => {
   );
   const dup = parse({ dataset: { spaces: [{ name: "x" }, { name: "x" }] } });
   assert.throws(() => resolveSpaces(dup.dataset, dup.embed), /used twice/);
+  // Two embed models: two spaces; a model's own expansion factor is not an embed parameter.
+  const embed = (ef?: number) =>
+    buildStudy(parse({
+      embed: {
+        models: [{ name: "m1", path: "models/m1" }, {
+          name: "m2",
+          path: "models/m2",
+          ...(ef ? { expansionFactor: ef } : {}),
+        }],
+        source: { format: "coco", path: "captions.json" },
+      },
+    }));
+  const two = embed(2);
+  assert.ok(
+    two.some((i) => i.id === "embed[model=m1]") && two.some((i) => i.id === "embed[model=m2]"),
+  );
+  assert.ok(two.some((i) => i.id === "compare"));
+  const trainOf = (insts: typeof two, space: string) =>
+    insts.find((i) => i.id === `train[space=${space},method=batchtopk,k=8,seed=0,diet=natural]`)!;
+  assert.equal(trainOf(two, "m2").params.expansionFactor, 2);
+  assert.equal(trainOf(two, "m1").params.expansionFactor, 4);
+  const plain = embed();
+  const embedParams = (insts: typeof two) =>
+    JSON.stringify(insts.find((i) => i.id === "embed[model=m2]")!.params);
+  assert.equal(
+    embedParams(two),
+    embedParams(plain),
+    "the embed instance's parameters are unchanged",
+  );
   // One declared space: same keys as the plain section (ids carry its name); a comparison.
   const declared = buildStudy(parse({ dataset: { spaces: [{ name: "only" }] } }));
   assert.ok(
