@@ -164,7 +164,10 @@ function claimRows(v: unknown): ClaimRow[] {
     const r = asRecord(x);
     const num = (y: unknown) => (typeof y === "number" ? y : y === null ? null : undefined);
     return {
-      claim: String(r.claim ?? r.check ?? ""),
+      // Studies of several spaces tag each claim and check with its space: name it.
+      claim: `${typeof r.space === "string" ? `${r.space} · ` : ""}${
+        String(r.claim ?? r.check ?? "")
+      }`,
       value: num(r.value) ?? null,
       ...(r.null_value !== undefined ? { null_value: num(r.null_value) ?? null } : {}),
       ...(r.threshold !== undefined ? { threshold: num(r.threshold) ?? null } : {}),

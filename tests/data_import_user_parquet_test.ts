@@ -15,6 +15,8 @@ import { datasetSection } from "../tasks/config/dataset.ts";
 import { studyConfigSchema } from "../tasks/config/mod.ts";
 import { buildStudy } from "../tasks/study.ts";
 import { writeEmbeddings } from "../data/embeddings_io.ts";
+import * as arrow from "apache-arrow";
+import { ParquetStreamWriter } from "../data/parquet_file.ts";
 
 type Duck = typeof import("@duckdb/node-api");
 
@@ -240,6 +242,52 @@ Deno.test("plan: rows and d from a DuckDB file's footer; k-means with too large 
       );
       assert.equal(readParquetFooterCounts(join(dir, "missing.parquet")), null);
     });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("import: pyarrow's layout (list<item: double>, list<item: float>) across row groups", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "atlas-arrow-" });
+  try {
+    const n = 25, d = 5;
+    const rows = Array.from(
+      { length: n },
+      (_, i) => Array.from({ length: d }, (_, j) => Math.sin(3 * i + j) / 3),
+    );
+    for (
+      const [name, type] of [["f64", new arrow.Float64()], ["f32", new arrow.Float32()]] as const
+    ) {
+      const listType = new arrow.List(new arrow.Field("item", type, true));
+      const vector = arrow.vectorFromArray(rows, listType);
+      const table = new arrow.Table({
+        id: arrow.vectorFromArray(rows.map((_, i) => `row-${i}`), new arrow.Utf8()),
+        pair_id: arrow.vectorFromArray(rows.map((_, i) => `pair-${i >> 1}`), new arrow.Utf8()),
+        modality: arrow.vectorFromArray(
+          rows.map((_, i) => (i % 2 ? "text" : "image")),
+          new arrow.Utf8(),
+        ),
+        vector,
+      });
+      const path = join(dir, `${name}.parquet`);
+      const w = await ParquetStreamWriter.create(path, table.schema, { rowGroupSize: 7 });
+      await w.write(table.slice(0, 11));
+      await w.write(table.slice(11));
+      await w.close();
+      const set = await importParquet(path);
+      assert.equal(set.d, d);
+      assert.equal(set.n, n);
+      for (let i = 0; i < n; i++) {
+        for (let j = 0; j < d; j++) {
+          assert.equal(
+            set.vectors[i * d + j],
+            Math.fround(rows[i][j]),
+            `${name} row ${i} dim ${j}`,
+          );
+        }
+      }
+      assert.equal(set.ids[24], "row-24");
+    }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
