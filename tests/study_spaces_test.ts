@@ -237,6 +237,16 @@ Deno.test("spaces: configuration rules", () => {
   assert.equal(named, true);
   const ds = spaces.map((s) => s.source.kind === "dataset" ? s.source.dataset.world : null);
   assert.deepEqual(ds.map((w) => [w?.d, w?.images]), [[8, 50], [128, 50]]);
+  const byExt = parse({
+    dataset: { spaces: [{ name: "p", path: "v.parquet" }, { name: "n", path: "v.npy" }] },
+  });
+  assert.deepEqual(
+    resolveSpaces(byExt.dataset, byExt.embed).spaces.map((s) =>
+      s.source.kind === "dataset" ? s.source.dataset.kind : ""
+    ),
+    ["parquet", "npy"],
+    "a space's kind follows its file's extension",
+  );
   const bad = parse({ dataset: { spaces: [{ name: "x", world: { nope: 1 } }] } });
   assert.throws(
     () => resolveSpaces(bad.dataset, bad.embed),

@@ -30,7 +30,10 @@ export const spaceName = z.string().regex(
 export const datasetSpaceSchema = z.strictObject({
   /** Space name (unique among the study's spaces). */
   name: spaceName,
-  /** Where the rows come from (default: the `dataset` section's kind). */
+  /**
+   * Where the rows come from (default: by the extension of `path` when given — `.parquet` or
+   * `.npy`/`.npz` — else the `dataset` section's kind).
+   */
   kind: z.enum(["synthetic", "npy", "parquet"]).optional(),
   /** Embeddings file (`.npy`/`.npz`, or a Parquet table). */
   path: z.string().optional(),
@@ -110,7 +113,10 @@ export function resolveSpaces(
   const base = datasetParamsOf(dataset);
   dataset.spaces.forEach((s, i) => {
     const { name, world, expansionFactor, c, ...keys } = s;
-    const merged = { ...base, ...keys, world: { ...base.world, ...(world ?? {}) } };
+    // A space that names a file but no kind reads it by its extension.
+    const kind = keys.kind ??
+      (keys.path ? (/\.parquet$/i.test(keys.path) ? "parquet" : "npy") : base.kind);
+    const merged = { ...base, ...keys, kind, world: { ...base.world, ...(world ?? {}) } };
     const parsed = datasetSection.safeParse(merged);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
