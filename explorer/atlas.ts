@@ -6,6 +6,7 @@
  */
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { UserError } from "../pipeline/errors.ts";
+import { spaceOfInstanceId } from "./spaces.ts";
 
 /** A published stage instance as recorded by its manifest. */
 export interface Instance {
@@ -30,8 +31,10 @@ export interface Instance {
 export interface Run {
   /** URL-safe unique name, e.g. `topk-k8-seed0-natural-1a2b3c4d`. */
   slug: string;
-  /** Human label, e.g. `topk k=8 seed=0 diet=natural`. */
+  /** Human label, e.g. `topk k=8 seed=0 diet=natural` (`clip · topk …` in a study of spaces). */
   label: string;
+  /** Embedding space of the run (studies of several spaces; undefined otherwise). */
+  space?: string;
   train: Instance;
   diet?: Instance;
   dataset?: Instance;
@@ -161,7 +164,10 @@ function claimRows(v: unknown): ClaimRow[] {
     const r = asRecord(x);
     const num = (y: unknown) => (typeof y === "number" ? y : y === null ? null : undefined);
     return {
-      claim: String(r.claim ?? r.check ?? ""),
+      // Studies of several spaces tag each claim and check with its space: name it.
+      claim: `${typeof r.space === "string" ? `${r.space} · ` : ""}${
+        String(r.claim ?? r.check ?? "")
+      }`,
       value: num(r.value) ?? null,
       ...(r.null_value !== undefined ? { null_value: num(r.null_value) ?? null } : {}),
       ...(r.threshold !== undefined ? { threshold: num(r.threshold) ?? null } : {}),
@@ -183,6 +189,9 @@ function runLabel(train: Instance, diet?: Instance): { label: string; slug: stri
   if (p.k !== undefined) parts.push(`k=${p.k}`);
   if (p.seed !== undefined) parts.push(`seed=${p.seed}`);
   if (dietName !== undefined) parts.push(`diet=${dietName}`);
+  // Studies of several spaces: the space names every run (label, slug, every page's title).
+  const space = spaceOfInstanceId(train.id);
+  if (space && parts.length) parts.unshift(`${space} ·`);
   const label = parts.length ? parts.join(" ") : train.id;
   return { label, slug: `${slugPart(label) || "run"}-${train.key.slice(0, 8)}` };
 }
@@ -252,9 +261,11 @@ export async function loadAtlas(cache: string, cwd = Deno.cwd()): Promise<Atlas>
       else if (b === train.key && a) matches.push({ match: m, side: "b", partnerKey: a });
     }
     const { label, slug } = runLabel(train, diet);
+    const space = spaceOfInstanceId(train.id);
     runs.push({
       slug,
       label,
+      ...(space ? { space } : {}),
       train,
       diet,
       dataset,

@@ -4,6 +4,7 @@
  * HTML works from the server and from a static folder.
  */
 import type { Atlas, Instance, Run } from "./atlas.ts";
+import { atlasSpaces } from "./spaces.ts";
 
 /** Escape text for HTML element content and double-quoted attributes. */
 export function esc(s: unknown): string {
@@ -130,6 +131,17 @@ export function page(opts: {
       esc(opts.view ?? "index.html")
     }">${run ? "" : '<option value="">(choose a run)</option>'}${options}</select></label>`
     : "";
+  // Studies of several spaces: a space selector (each space's main run) and the comparison page.
+  const spaces = atlasSpaces(opts.atlas);
+  const spaceNav = spaces.length
+    ? ` <span class="space-select">space ${
+      spaces.map((s) =>
+        `<a class="space${run?.space === s.name ? " current" : ""}" data-space="${
+          esc(s.name)
+        }" href="${root}runs/${s.main.slug}/index.html">${esc(s.name)}</a>`
+      ).join(" ")
+    } · <a class="compare" href="${root}compare.html">Compare</a></span>`
+    : "";
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -137,7 +149,7 @@ export function page(opts: {
 <link rel="stylesheet" href="${root}assets/style.css">
 <link rel="icon" href="${root}assets/favicon.svg" type="image/svg+xml">
 </head><body>
-<nav><a href="${root}index.html"><b>Concept Atlas</b></a>${runNav} ${selector}</nav>
+<nav><a href="${root}index.html"><b>Concept Atlas</b></a>${runNav}${spaceNav} ${selector}</nav>
 <main>
 <h1>${esc(opts.title)}</h1>
 ${opts.body}

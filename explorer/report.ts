@@ -10,6 +10,7 @@ import { type Atlas, loadAtlas, type Run } from "./atlas.ts";
 import { type ReportOptions, reportOptionsSchema } from "./options.ts";
 import { loadRunData } from "./run_data.ts";
 import { renderPath } from "./site.ts";
+import { compareInstance } from "./spaces.ts";
 import type { SiteContext } from "./views/common.ts";
 
 /** Options of {@link buildReport}. */
@@ -116,6 +117,7 @@ export async function buildReport(
       "assets/app.js",
       "assets/favicon.svg",
       "figures/pareto.svg",
+      ...(compareInstance(atlas) ? ["compare.html"] : []),
     ]
   ) {
     await emit(rel);

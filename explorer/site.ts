@@ -15,6 +15,7 @@ import { conceptPage } from "./views/concept_page.ts";
 import { bridgesPage } from "./views/bridges.ts";
 import { mapPage, mapSvg } from "./views/map.ts";
 import { rootOf } from "./html.ts";
+import { comparePage, compareParetoSvg } from "./views/compare.ts";
 import type { SiteContext } from "./views/common.ts";
 
 /** A rendered response. */
@@ -55,6 +56,12 @@ export async function renderPath(ctx: SiteContext, path: string): Promise<SiteRe
   if (rel === "favicon.ico") return { type: SVG, body: FAVICON_SVG };
   if (rel === "figures/pareto.svg") {
     return { type: SVG, body: (await paretoSvg(atlas, rootOf(rel))).svg };
+  }
+  // The comparison of several embedding spaces (explorer/views/compare.ts).
+  if (rel === "compare.html") return { type: HTML, body: await comparePage(ctx) };
+  if (rel === "figures/compare_pareto.svg") {
+    const svg = await compareParetoSvg(ctx);
+    return svg ? { type: SVG, body: svg } : null;
   }
   if (segs[0] === "files" && segs.length >= 4) return await artifactFile(ctx, segs);
   if (segs[0] !== "runs" || segs.length < 3) return null;

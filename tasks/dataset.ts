@@ -74,7 +74,7 @@ export async function loadDataset(
         captionColumn: p.captionColumn,
         imageColumn: p.imageColumn,
       })
-      : await importParquet(files.path);
+      : await importParquet(files.path, { requireSplit: p.keepSplit });
     validateImportedRows(set, name, p.expectDim);
     if (p.normalise) {
       const k = normaliseRows(set, name);

@@ -74,11 +74,11 @@ async function readRun(run: InputArtifact): Promise<ParetoRow> {
 
 /** Pareto lines: per method (and diet when several), mean over seeds at each k, sorted by ℓ0. */
 export function paretoSeries(
-  rows: ParetoRow[],
+  rows: Pick<ParetoRow, "method" | "k" | "diet" | "l0" | "r2" | "r2_zero">[],
   metric: "r2" | "r2_zero",
 ): { label: string; x: number[]; y: number[] }[] {
   const diets = new Set(rows.map((r) => r.diet));
-  const groups = new Map<string, Map<number, ParetoRow[]>>();
+  const groups = new Map<string, Map<number, typeof rows>>();
   for (const r of rows) {
     const label = diets.size > 1 ? `${r.method} (${r.diet})` : r.method;
     if (!groups.has(label)) groups.set(label, new Map());

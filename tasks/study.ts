@@ -1,6 +1,6 @@
 /**
  * The default study: how the configuration fans out into stage instances (method.md; design.md
- * "The flow").
+ * "The flow"). Every embedding space (tasks/config/spaces.ts) is a sub-study of its own:
  *
  * - `dataset` (or `embed[model=…]` when `embed.models` is set) → `diet[ratio,seed]` per diet.
  * - Pareto sweep: every method × k of `train` on the first diet, first seed → encode → evaluate →
@@ -10,6 +10,13 @@
  *   (first diet against each other, first seed).
  * - The primary run (primary method and k, first diet, first seed): `modality`, `bridge`.
  * - `validate` (synthetic worlds: planted truth) and `claims` read all of the above.
+ *
+ * With several spaces (several `embed.models`, or `dataset.spaces`), every instance id of a space
+ * carries it first (`train[space=clip,method=…]`, `dataset[space=clip]`; an embed instance stays
+ * `embed[model=…]`), and for every seed after the first the primary run of the first diet gets its
+ * own `modality`, `bridge` and `claims[space=…,seed=…]` (the claims' spread over the seeds); the
+ * `compare` stage reads every space. Ids are labels only: a space's keys are those of the same
+ * space studied alone, and a study without declared spaces keeps its ids too.
  */
 import type { Stage, StageInstance } from "../pipeline/stage.ts";
 import { instanceId } from "../pipeline/sweep.ts";
@@ -28,7 +35,10 @@ import { modalityStage } from "./modality.ts";
 import { bridgeStage } from "./bridge.ts";
 import { validateStage } from "./validate.ts";
 import { claimsStage } from "./claims.ts";
+import { compareStage } from "./compare.ts";
 import { trainGrid, type TrainRunParams } from "./config/train.ts";
+import { resolveSpaces, type StudySpace } from "./config/spaces.ts";
+import { checkSpacePlan } from "./space_plan.ts";
 
 /** Every stage of the study (workers look stages up by name here). */
 // deno-lint-ignore no-explicit-any
@@ -46,6 +56,7 @@ export const studyStages: Stage<any>[] = [
   bridgeStage,
   validateStage,
   claimsStage,
+  compareStage,
 ];
 
 /** Short label of a train run, used in instance ids. */
@@ -53,37 +64,68 @@ function runCoords(p: TrainRunParams): Record<string, unknown> {
   return { method: p.method, k: p.k, seed: p.seed, diet: p.diet };
 }
 
-/** The instances of a validated configuration, in a readable order. */
-export function buildStudy(config: StudyConfig, baseDir = Deno.cwd()): StageInstance[] {
-  const out: StageInstance[] = [];
-  const add = (inst: StageInstance) => {
-    if (!out.some((o) => o.id === inst.id)) out.push(inst);
-    return inst.id;
-  };
+/** The ids of one space's sub-study that the comparison reads. */
+export interface SpaceInstances {
+  /** Space name (null: the single unnamed space). */
+  name: string | null;
+  /** Its `dataset` or `embed` instance. */
+  data: string;
+  /** Its `pareto` instance. */
+  pareto: string;
+  /** Its `claims` instances, first seed first (one per seed with several spaces). */
+  claims: string[];
+  /** Its `validate` instance (synthetic spaces only). */
+  validate: string | null;
+  /** `concepts` of the primary run of the first diet, one per seed. */
+  concepts: string[];
+  /** `match` instances of seed pairs, and of diet pairs. */
+  seedMatches: string[];
+  dietMatches: string[];
+  /** `bridge` instances of the primary run of the first diet, one per seed where built. */
+  bridges: string[];
+}
+
+type Add = (inst: StageInstance) => string;
+
+/** The instances of one space's sub-study (added through `add`); the ids the comparison reads. */
+function buildSpace(
+  config: StudyConfig,
+  space: StudySpace,
+  named: boolean,
+  add: Add,
+  baseDir: string,
+): SpaceInstances {
+  /** A space's coordinates come first in its ids (none for the unnamed space). */
+  const tag = (coords: Record<string, unknown> = {}) =>
+    named ? { space: space.name, ...coords } : coords;
+  const id = (stage: string, coords: Record<string, unknown> = {}) =>
+    instanceId(stage, tag(coords));
 
   // ---- data ------------------------------------------------------------------------------
   let dataId: string;
-  if (config.embed.models.length > 0) {
-    const model = config.embed.models[0];
-    const params = embedParamsFor(config.embed, model.name);
+  if (space.source.kind === "embed") {
+    const name = space.source.model;
+    // Study-level keys of the model entry are not embed parameters (keys stay unchanged).
+    const models = config.embed.models.map(({ expansionFactor: _e, c: _c, ...m }) => m);
+    const params = embedParamsFor({ ...config.embed, models }, name);
     dataId = add({
-      id: instanceId("embed", { model: model.name }),
+      id: instanceId("embed", { model: name }),
       stage: embedStage,
       params,
       inputs: {},
     });
   } else {
     dataId = add({
-      id: "dataset",
+      id: id("dataset"),
       stage: datasetStage,
-      params: config.dataset,
+      params: space.source.dataset,
       inputs: {},
-      rawInputs: datasetRawInputs(config.dataset, baseDir),
+      rawInputs: datasetRawInputs(space.source.dataset, baseDir),
     });
   }
-  const synthetic = config.embed.models.length === 0 && config.dataset.kind === "synthetic";
+  const synthetic = space.source.kind === "dataset" && space.source.dataset.kind === "synthetic";
   const dietSeed = config.diets.seeds[0];
-  const dietId = (ratio: string, seed = dietSeed) => instanceId("diet", { ratio, seed });
+  const dietId = (ratio: string, seed = dietSeed) => id("diet", { ratio, seed });
   for (const ratio of config.diets.ratios) {
     for (const seed of config.diets.seeds) {
       add({
@@ -99,31 +141,39 @@ export function buildStudy(config: StudyConfig, baseDir = Deno.cwd()): StageInst
   const firstDiet = config.diets.ratios[0];
   const seeds = config.train.seeds;
   const primary = config.train.primary;
+  // A space's own expansion factor wins over the study's fixed c; its own c wins over both.
+  const train = {
+    ...config.train,
+    ...(space.expansionFactor !== undefined
+      ? { expansionFactor: space.expansionFactor, c: null }
+      : {}),
+    ...(space.c !== undefined ? { c: space.c } : {}),
+  };
   const runs = new Map<string, TrainRunParams>();
   const addRun = (p: TrainRunParams) => {
-    const id = instanceId("train", runCoords(p));
-    if (!runs.has(id)) {
-      runs.set(id, p);
-      add({ id, stage: trainStage, params: { ...p }, inputs: { diet: dietId(p.diet) } });
+    const trainId = id("train", runCoords(p));
+    if (!runs.has(trainId)) {
+      runs.set(trainId, p);
+      add({ id: trainId, stage: trainStage, params: { ...p }, inputs: { diet: dietId(p.diet) } });
       const coords = runCoords(p);
       add({
-        id: instanceId("encode", coords),
+        id: id("encode", coords),
         stage: encodeStage,
         params: {},
-        inputs: { train: id, dataset: dataId },
+        inputs: { train: trainId, dataset: dataId },
       });
       add({
-        id: instanceId("evaluate", coords),
+        id: id("evaluate", coords),
         stage: evaluateStage,
         params: {},
-        inputs: { train: id, encode: instanceId("encode", coords), dataset: dataId },
+        inputs: { train: trainId, encode: id("encode", coords), dataset: dataId },
       });
     }
-    return id;
+    return trainId;
   };
-  const paretoRuns = trainGrid({ ...config.train, seeds: [seeds[0]] }, firstDiet).map(addRun);
+  const paretoRuns = trainGrid({ ...train, seeds: [seeds[0]] }, firstDiet).map(addRun);
   const primaryGrid = trainGrid({
-    ...config.train,
+    ...train,
     methods: [primary.method],
     k: [primary.k],
   }, firstDiet);
@@ -134,12 +184,11 @@ export function buildStudy(config: StudyConfig, baseDir = Deno.cwd()): StageInst
   for (const diet of config.diets.ratios) for (const seed of seeds) stabilityRun(seed, diet);
   const primaryId = stabilityRun(seeds[0], firstDiet);
   /** Id of a per-run stage (`encode`, `evaluate`, `concepts`, ...) of a train instance. */
-  const ofRun = (stage: string, trainId: string) =>
-    instanceId(stage, runCoords(runs.get(trainId)!));
-  const paretoEvaluations = paretoRuns.map((id) => ofRun("evaluate", id));
+  const ofRun = (stage: string, trainId: string) => id(stage, runCoords(runs.get(trainId)!));
+  const paretoEvaluations = paretoRuns.map((r) => ofRun("evaluate", r));
 
-  add({
-    id: "pareto",
+  const paretoId = add({
+    id: id("pareto"),
     stage: paretoStage,
     params: {},
     inputs: { "runs*": paretoEvaluations },
@@ -160,7 +209,7 @@ export function buildStudy(config: StudyConfig, baseDir = Deno.cwd()): StageInst
       ? { method: pa.method, k: pa.k, diet: pa.diet, seeds: `${pa.seed}-${pb.seed}` }
       : { method: pa.method, k: pa.k, seed: pa.seed, diets: `${pa.diet}-${pb.diet}` };
     return add({
-      id: instanceId("match", coords),
+      id: id("match", coords),
       stage: matchStage,
       params: config.analysis.match,
       inputs: { a, b, concepts_a: conceptsOf(a) },
@@ -178,55 +227,123 @@ export function buildStudy(config: StudyConfig, baseDir = Deno.cwd()): StageInst
   }
 
   // Concept statistics of every run (cheap), so that every run can be explored.
-  for (const id of runs.keys()) conceptsOf(id);
+  for (const r of runs.keys()) conceptsOf(r);
 
   // ---- the primary run's geometry --------------------------------------------------------------
-  const primaryConcepts = conceptsOf(primaryId);
-  const modalityId = add({
-    id: ofRun("modality", primaryId),
-    stage: modalityStage,
-    params: config.analysis.modality,
-    inputs: { train: primaryId, dataset: dataId },
-  });
-  const bridgeId = add({
-    id: ofRun("bridge", primaryId),
-    stage: bridgeStage,
-    params: config.analysis.bridge,
-    inputs: {
-      train: primaryId,
-      encode: ofRun("encode", primaryId),
-      dataset: dataId,
-      concepts: primaryConcepts,
-    },
-  });
+  const geometryOf = (trainId: string) => {
+    const concepts = conceptsOf(trainId);
+    const modality = add({
+      id: ofRun("modality", trainId),
+      stage: modalityStage,
+      params: config.analysis.modality,
+      inputs: { train: trainId, dataset: dataId },
+    });
+    const bridge = add({
+      id: ofRun("bridge", trainId),
+      stage: bridgeStage,
+      params: config.analysis.bridge,
+      inputs: {
+        train: trainId,
+        encode: ofRun("encode", trainId),
+        dataset: dataId,
+        concepts,
+      },
+    });
+    return { concepts, modality, bridge };
+  };
+  const primaryGeometry = geometryOf(primaryId);
 
   // ---- verdicts -------------------------------------------------------------------------------
+  let validateId: string | null = null;
   if (synthetic) {
-    add({
-      id: "validate",
+    validateId = add({
+      id: id("validate"),
       stage: validateStage,
       params: config.analysis.validate,
       inputs: {
         dataset: dataId,
         "runs*": [primaryId, ...seeds.slice(1).map((s) => stabilityRun(s, firstDiet))],
-        "concepts?": primaryConcepts,
-        "bridge?": bridgeId,
+        "concepts?": primaryGeometry.concepts,
+        "bridge?": primaryGeometry.bridge,
       },
     });
   }
-  add({
-    id: "claims",
+  const claims = [add({
+    id: id("claims"),
     stage: claimsStage,
     params: config.analysis.claims,
     inputs: {
       "evaluations*": paretoEvaluations,
       "seedMatches*": seedMatches,
       "dietMatches*": dietMatches,
-      "concepts?": primaryConcepts,
-      "modality?": modalityId,
-      "bridge?": bridgeId,
+      "concepts?": primaryGeometry.concepts,
+      "modality?": primaryGeometry.modality,
+      "bridge?": primaryGeometry.bridge,
       "dataset?": dataId,
     },
-  });
+  })];
+  const bridges = [primaryGeometry.bridge];
+  if (named) {
+    // The spread over the seeds: the per-run claims of every other seed's primary run.
+    for (const seed of seeds.slice(1)) {
+      const g = geometryOf(stabilityRun(seed, firstDiet));
+      bridges.push(g.bridge);
+      claims.push(add({
+        id: id("claims", { seed }),
+        stage: claimsStage,
+        params: config.analysis.claims,
+        inputs: {
+          "concepts?": g.concepts,
+          "modality?": g.modality,
+          "bridge?": g.bridge,
+          "dataset?": dataId,
+        },
+      }));
+    }
+  }
+  return {
+    name: space.name,
+    data: dataId,
+    pareto: paretoId,
+    claims,
+    validate: validateId,
+    concepts: seeds.map((s) => conceptsOf(stabilityRun(s, firstDiet))),
+    seedMatches,
+    dietMatches,
+    bridges,
+  };
+}
+
+/**
+ * The instances of a validated configuration, in a readable order: every space's sub-study, then
+ * (with declared spaces) the `compare` instance over all of them. Checks that can be made before
+ * anything runs (rows against c, k against c) throw one {@link UserError} naming the key to change.
+ */
+export function buildStudy(config: StudyConfig, baseDir = Deno.cwd()): StageInstance[] {
+  const out: StageInstance[] = [];
+  const add = (inst: StageInstance) => {
+    if (!out.some((o) => o.id === inst.id)) out.push(inst);
+    return inst.id;
+  };
+  const { spaces, named } = resolveSpaces(config.dataset, config.embed);
+  for (const space of spaces) checkSpacePlan(config, space, baseDir);
+  const built = spaces.map((space) => buildSpace(config, space, named, add, baseDir));
+  if (named) {
+    add({
+      id: "compare",
+      stage: compareStage,
+      params: { ...config.analysis.compare, spaces: built.map((b) => b.name!) },
+      inputs: {
+        "data*": built.map((b) => b.data),
+        "pareto*": built.map((b) => b.pareto),
+        "claims*": built.flatMap((b) => b.claims),
+        "validate*": built.flatMap((b) => (b.validate ? [b.validate] : [])),
+        "concepts*": built.flatMap((b) => b.concepts),
+        "seedMatches*": built.flatMap((b) => b.seedMatches),
+        "dietMatches*": built.flatMap((b) => b.dietMatches),
+        "bridges*": built.flatMap((b) => b.bridges),
+      },
+    });
+  }
   return out;
 }

@@ -41,9 +41,54 @@ const fmt = (
   v: number,
 ) => (Number.isFinite(v) ? (Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(3)) : "n/a");
 
+/** The `compare` summary's per-space part read by the run summary (tasks/compare.ts). */
+interface CompareSpace {
+  space: string;
+  line: string;
+  claims: { claim: string; value: number; null_value: number; holds: boolean }[];
+  validation: ValidationCheck[];
+}
+
+/**
+ * The summary of a study of several spaces: one verdict line per space and where the comparison
+ * is; `claims` and `validation` of every space (first seed), each with its `space`.
+ */
+async function compareReport(compare: StageSummary): Promise<StudyReport> {
+  const s = await readJson<{ spaces: CompareSpace[] }>(join(compare.dir, "summary.json"));
+  const spaces = s?.spaces ?? [];
+  const lines = [
+    `Embedding spaces compared (${spaces.length}); per space, the claims beside their null:`,
+  ];
+  for (const v of spaces) lines.push(`  ${v.line}`);
+  lines.push(
+    `  Pareto panels, claims, stability, bridges: ${
+      join(compare.dir, "pareto.svg")
+    }, claims.parquet, spaces.parquet`,
+  );
+  const num = (v: number | null) => (v === null ? NaN : v);
+  return {
+    text: lines.join("\n"),
+    json: {
+      claims: spaces.flatMap((v) =>
+        v.claims.map((c) => ({
+          space: v.space,
+          claim: c.claim,
+          value: num(c.value),
+          null_value: num(c.null_value),
+          holds: c.holds,
+        }))
+      ),
+      validation: spaces.flatMap((v) => v.validation.map((c) => ({ space: v.space, ...c }))),
+      spaces: spaces.map((v) => ({ space: v.space, verdict: v.line })),
+    },
+  };
+}
+
 /** Summarise a finished study from its artifacts. */
 export async function studyReport(summaries: StageSummary[]): Promise<StudyReport> {
   const one = (stage: string) => summaries.find((s) => s.stage === stage);
+  const compare = one("compare");
+  if (compare) return await compareReport(compare);
   const lines: string[] = [];
   const json: Record<string, unknown> = {};
 

@@ -30,6 +30,10 @@ export interface LinePlotOptions extends PlotOptions {
   logX?: boolean;
   /** log10 y axis (points with y ≤ 0 are skipped). */
   logY?: boolean;
+  /** Fixed x range [lo, hi] (default: the data's), e.g. shared by the panels of a comparison. */
+  xDomain?: [number, number];
+  /** Fixed y range [lo, hi] (default: the data's). */
+  yDomain?: [number, number];
 }
 
 /**
@@ -56,8 +60,8 @@ export function linePlot(opts: LinePlotOptions): string {
       }
     }
   }
-  const [xlo, xhi] = extent(xs, opts.logX);
-  const [ylo, yhi] = extent(ys, opts.logY);
+  const [xlo, xhi] = opts.xDomain ?? extent(xs, opts.logX);
+  const [ylo, yhi] = opts.yDomain ?? extent(ys, opts.logY);
   const legend: LegendEntry[] = opts.series.map((s, i) => ({
     label: s.label,
     color: s.color ?? paletteColor(i),

@@ -11,3 +11,5 @@ export { escapeXml, PALETTE, paletteColor } from "./frame.ts";
 export type { PlotOptions } from "./frame.ts";
 export { formatTick, logTicks, niceNumber, niceTicks } from "./ticks.ts";
 export type { TickSet } from "./ticks.ts";
+export { panelGrid } from "./panels.ts";
+export type { PanelGridOptions } from "./panels.ts";

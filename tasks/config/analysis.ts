@@ -93,6 +93,16 @@ export const claimsConfig = z.strictObject({
   null: nullModelConfig.default(() => nullModelConfig.parse({})),
 });
 
+/** `analysis.compare`: the comparison of several embedding spaces (method.md §9; tasks/compare.ts). */
+export const compareConfig = z.strictObject({
+  /** Score on the y axis of the Pareto panels. */
+  metric: z.enum(["r2", "r2_zero"]).default("r2"),
+  /** log10 ℓ0 axis. */
+  logX: z.boolean().default(true),
+  /** With at most this many seeds a spread is shown as min–max, else as mean ± sd. */
+  fewSeeds: z.number().int().min(1).default(3),
+});
+
 /** Schema of the `analysis` section; every key has a default so an empty section is valid. */
 export const analysisSection = z.strictObject({
   concepts: conceptsConfig.default(() => conceptsConfig.parse({})),
@@ -101,6 +111,7 @@ export const analysisSection = z.strictObject({
   bridge: bridgeConfig.default(() => bridgeConfig.parse({})),
   validate: validateConfig.default(() => validateConfig.parse({})),
   claims: claimsConfig.default(() => claimsConfig.parse({})),
+  compare: compareConfig.default(() => compareConfig.parse({})),
 });
 
 /** Validated `analysis` section. */
@@ -115,3 +126,5 @@ export type ValidateConfig = z.infer<typeof validateConfig>;
 export type ClaimsConfig = z.infer<typeof claimsConfig>;
 /** Validated null-model options. */
 export type NullModelConfig = z.infer<typeof nullModelConfig>;
+/** Validated `analysis.compare`. */
+export type CompareConfig = z.infer<typeof compareConfig>;

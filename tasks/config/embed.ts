@@ -56,6 +56,13 @@ export const embedModelSchema = z.strictObject({
   image: imageOverridesSchema.optional(),
   /** Quantised ONNX variant suffix, e.g. `quantized` → onnx/vision_model_quantized.onnx. */
   variant: z.string().optional(),
+  /**
+   * Per-space `train.expansionFactor` of this model's space (study level: not part of the embed
+   * instance's parameters, so its key does not change).
+   */
+  expansionFactor: z.number().positive().optional(),
+  /** Per-space fixed `train.c` of this model's space (study level, as `expansionFactor`). */
+  c: z.number().int().positive().optional(),
 }).check((ctx) => {
   const m = ctx.value;
   if ((m.path === undefined) === (m.hub === undefined)) {

@@ -1,6 +1,6 @@
 /** The whole study configuration: one YAML file with the sections below. */
 import { z } from "zod";
-import { datasetSection } from "./dataset.ts";
+import { datasetConfigSection } from "./spaces.ts";
 import { embedSection } from "./embed.ts";
 import { dietsSection } from "./diets.ts";
 import { trainSection } from "./train.ts";
@@ -10,7 +10,7 @@ import { runnerSection } from "../../pipeline/runner_config.ts";
 
 /** Schema of the study configuration; unknown keys are errors, missing ones take defaults. */
 export const studyConfigSchema = z.strictObject({
-  dataset: datasetSection.default(() => datasetSection.parse({})),
+  dataset: datasetConfigSection.default(() => datasetConfigSection.parse({})),
   embed: embedSection.default(() => embedSection.parse({})),
   diets: dietsSection.default(() => dietsSection.parse({})),
   train: trainSection.default(() => trainSection.parse({})),
