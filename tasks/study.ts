@@ -10,6 +10,8 @@
  *   (first diet against each other, first seed).
  * - The primary run (primary method and k, first diet, first seed): `modality`, `bridge`.
  * - `validate` (synthetic worlds: planted truth) and `claims` read all of the above.
+ * - For the explorer: `labels` (concept names) of every run, `map` (PCA and UMAP layouts) of the
+ *   primary run.
  */
 import type { Stage, StageInstance } from "../pipeline/stage.ts";
 import { instanceId } from "../pipeline/sweep.ts";
@@ -28,6 +30,8 @@ import { modalityStage } from "./modality.ts";
 import { bridgeStage } from "./bridge.ts";
 import { validateStage } from "./validate.ts";
 import { claimsStage } from "./claims.ts";
+import { labelsStage } from "./labels.ts";
+import { mapStage } from "./map.ts";
 import { trainGrid, type TrainRunParams } from "./config/train.ts";
 
 /** Every stage of the study (workers look stages up by name here). */
@@ -46,6 +50,8 @@ export const studyStages: Stage<any>[] = [
   bridgeStage,
   validateStage,
   claimsStage,
+  labelsStage,
+  mapStage,
 ];
 
 /** Short label of a train run, used in instance ids. */
@@ -199,6 +205,17 @@ export function buildStudy(config: StudyConfig, baseDir = Deno.cwd()): StageInst
       concepts: primaryConcepts,
     },
   });
+
+  // ---- the explorer's concept labels (every run) and map layout (the primary run) ----------
+  for (const id of runs.keys()) {
+    add({
+      id: ofRun("labels", id),
+      stage: labelsStage,
+      params: {},
+      inputs: { encode: ofRun("encode", id), dataset: dataId, train: id },
+    });
+  }
+  add({ id: ofRun("map", primaryId), stage: mapStage, params: {}, inputs: { train: primaryId } });
 
   // ---- verdicts -------------------------------------------------------------------------------
   if (synthetic) {
