@@ -149,9 +149,12 @@ Deno.test("labels: on the synthetic world, labels name the matched planted conce
   assert.ok(acc.matched >= 100, `matched ${acc.matched}`);
   assert.ok(acc.fraction >= 0.9, `named ${acc.named}/${acc.matched}`);
   // Image-only planted concepts are labelled from the captions of their images' pairs.
-  const imageOnly = tl.map((t, j) => j).filter((j) => tl[j].kind === "image" && tl[j].cosine > 0.7);
+  const imageOnly = tl.map((_, j) => j).filter((j) => tl[j].kind === "image" && tl[j].cosine > 0.7);
   const viaPairs = imageOnly.filter((j) => source[j] === "image pairs").length;
-  assert.ok(viaPairs >= 0.75 * imageOnly.length, `${viaPairs}/${imageOnly.length} via image pairs: ${imageOnly.map((j) => source[j])}`);
+  assert.ok(
+    viaPairs >= 0.75 * imageOnly.length,
+    `${viaPairs}/${imageOnly.length} via image pairs: ${imageOnly.map((j) => source[j])}`,
+  );
 });
 
 Deno.test({

@@ -10,7 +10,6 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { chromium, type Page } from "playwright-core";
 import { PNG } from "pngjs";
-import { Buffer } from "node:buffer";
 import jpeg from "jpeg-js";
 import { conceptWord, makeFixtureCache } from "../explorer/testing/fixture_cache.ts";
 import { buildReport, loadAtlas, serveExplorer } from "../explorer/mod.ts";

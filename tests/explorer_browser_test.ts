@@ -113,7 +113,9 @@ Deno.test({
         assert.equal(await page.locator("#concept-table tbody tr:visible").count(), wantShown);
         await page.fill("#min-modality_score", "");
         await page.fill("#min-stability", "0.9");
-        const stableShown = [...fx.matchCosine].filter((v) => v >= 0.9).length;
+        // Dead concepts stay hidden (the "show dead concepts" toggle is off).
+        const stableShown = [...fx.matchCosine].filter((v, j) => v >= 0.9 && st.frequency[j] > 0)
+          .length;
         assert.equal(Number(await page.locator("#shown-count").textContent()), stableShown);
         await page.fill("#min-stability", "");
         // Table → concept page (the first bridge pair's image concept).
@@ -165,9 +167,9 @@ Deno.test({
         assert.equal(Number(await firstRow.getAttribute("data-image")), pair.image);
         assert.ok(await firstRow.locator('.example[data-modality="image"]').count() > 0);
         assert.ok(await firstRow.locator('.example[data-modality="text"]').count() > 0);
-        // Map: one point per concept; a click opens that concept.
-        await page.goto(`${base}runs/${run.slug}/map.html`);
-        const points = page.locator("#concept-map svg a");
+        // Map: the SVG download has one point per concept; a click on one opens that concept.
+        await page.goto(`${base}runs/${run.slug}/figures/map.svg`);
+        const points = page.locator("svg a");
         assert.equal(await points.count(), fx.c);
         await points.nth(5).dispatchEvent("click");
         await page.waitForURL(/\/concepts\/\d+\.html$/);
