@@ -17,7 +17,9 @@ import { Rng } from "../data/random.ts";
 import { normalizeRows } from "../data/rows.ts";
 import { encodeTopK } from "../analysis/null_dictionary.ts";
 import { pcaMap } from "../analysis/layout_pca.ts";
-import { labelsParams, labelsStage } from "../tasks/labels.ts";
+import { labelsParams, labelsStage, textQuery } from "../tasks/labels.ts";
+import { encodeAll, loadTrained, trainParamsSchema, trainStage } from "../tasks/train.ts";
+import { createBackend } from "../kernels/select.ts";
 import { mapParams, mapStage } from "../tasks/map.ts";
 import { writeTinyDualEncoder } from "../embed/testing/tiny_dual_encoder.ts";
 import { DualEncoder } from "../embed/dual_encoder.ts";
@@ -102,6 +104,38 @@ Deno.test("labels stage: captions and the text tower name the planted words", as
     const summary = JSON.parse(await Deno.readTextFile(join(out, "summary.json")));
     assert.equal(summary.tower.vocabulary > 0, true);
     assert.equal(summary.truth_accuracy, null);
+
+    // The serve command's free-text query: embed with the tower, encode with a trained run.
+    const dietDir = join(tmp, "diet"), runDir = join(tmp, "run");
+    for (const p of [dietDir, runDir]) await Deno.mkdir(p);
+    await writeEmbeddings(join(dietDir, "embeddings.parquet"), {
+      ...set,
+      split: set.split.map(() => "train" as Split),
+    });
+    await trainStage.run(
+      testContext(
+        trainParamsSchema.parse({ method: "topk", k: 2, c: 8, seed: 1 }),
+        runDir,
+        { inputs: { diet: artifact("diet", "diet", dietDir) } },
+      ),
+    );
+    const query = textQuery();
+    try {
+      const embed = { params: { model: { name: "tiny", path: model } } };
+      const got = await query.activations(embed, { dir: runDir }, "red dog");
+      const tower = await DualEncoder.load(model);
+      const x = await tower.embedTexts(["red dog"]);
+      await tower.release();
+      const backend = await createBackend("cpu");
+      const z = await encodeAll(await loadTrained(runDir), x, 1, backend);
+      backend.close();
+      const want = new Float32Array(8);
+      for (let e = z.rowPtr[0]; e < z.rowPtr[1]; e++) want[z.index[e]] = z.value[e];
+      assert.deepEqual(Array.from(got), Array.from(want));
+      assert.equal(Array.from(got).filter((v) => v > 0).length, 2);
+    } finally {
+      await query.close();
+    }
   } finally {
     await Deno.remove(tmp, { recursive: true });
   }
