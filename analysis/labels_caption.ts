@@ -54,6 +54,10 @@ export interface CaptionCorpus {
   count: Float64Array;
   /** Total occurrences N = Σ_w Y_w. */
   total: number;
+  /** Documents holding each term at least once. */
+  docFreq: Float64Array;
+  /** Non-empty documents. */
+  documents: number;
 }
 
 /** Build the corpus of `texts` (null texts are empty documents). */
@@ -80,7 +84,20 @@ export function captionCorpus(
   const termIds = Int32Array.from(list);
   const count = new Float64Array(terms.length);
   for (const id of termIds) count[id]++;
-  return { terms, docPtr, termIds, count, total: termIds.length };
+  const docFreq = new Float64Array(terms.length);
+  const last = new Int32Array(terms.length).fill(-1);
+  let documents = 0;
+  for (let q = 0; q < texts.length; q++) {
+    if (docPtr[q + 1] > docPtr[q]) documents++;
+    for (let e = docPtr[q]; e < docPtr[q + 1]; e++) {
+      const id = termIds[e];
+      if (last[id] !== q) {
+        last[id] = q;
+        docFreq[id]++;
+      }
+    }
+  }
+  return { terms, docPtr, termIds, count, total: termIds.length, docFreq, documents };
 }
 
 /** One scored term of a label. */
@@ -102,6 +119,11 @@ export interface LogOddsOptions {
   top?: number;
   /** Terms seen in fewer than this many selected occurrences are not returned. Default 2. */
   minCount?: number;
+  /**
+   * Terms found in more than this fraction of all documents (corpus boilerplate such as a
+   * template's fixed words) are not returned. Default 0.5.
+   */
+  maxDocumentFrequency?: number;
 }
 
 /**
@@ -118,6 +140,7 @@ export function logOddsTerms(
   opts: LogOddsOptions = {},
 ): LabelTerm[] {
   const a0 = opts.priorStrength ?? 100, top = opts.top ?? 10, minCount = opts.minCount ?? 2;
+  const maxDf = (opts.maxDocumentFrequency ?? 0.5) * corpus.documents;
   const y = new Map<number, number>();
   let n = 0;
   for (const q of docs) {
@@ -130,7 +153,7 @@ export function logOddsTerms(
   const N = corpus.total;
   const out: LabelTerm[] = [];
   for (const [id, yw] of y) {
-    if (yw < minCount) continue;
+    if (yw < minCount || corpus.docFreq[id] > maxDf) continue;
     const Yw = corpus.count[id];
     const aw = a0 * Yw / N;
     const delta = Math.log((yw + aw) / (n + a0 - yw - aw)) -
@@ -148,18 +171,33 @@ export function logOddsTerms(
 
 /**
  * The label's terms: up to `max` of the scored terms (highest z first) with z ≥ `minZ` (the first
- * is always kept), skipping a word already inside a chosen bigram and a bigram whose words were
- * both chosen.
+ * is always kept). A word already inside a chosen bigram is skipped; a bigram sharing a word with a
+ * chosen term replaces that word when it accounts for at least `phraseShare` of the word's
+ * occurrences in the selection ("hot dog" for "dog"), and is skipped otherwise.
  */
-export function pickLabelTerms(scored: readonly LabelTerm[], max = 3, minZ = 1.96): LabelTerm[] {
+export function pickLabelTerms(
+  scored: readonly LabelTerm[],
+  max = 3,
+  minZ = 1.96,
+  phraseShare = 0.8,
+): LabelTerm[] {
   const chosen: LabelTerm[] = [];
   for (const t of scored) {
     if (chosen.length >= max) break;
     if (chosen.length > 0 && t.z < minZ) break;
     const words = t.term.split(" ");
-    const covered = chosen.some((c) => c.term.split(" ").includes(t.term)) ||
-      (words.length > 1 && words.every((w) => chosen.some((c) => c.term === w)));
-    if (!covered) chosen.push(t);
+    if (chosen.some((c) => c.term.split(" ").includes(t.term))) continue;
+    if (words.length > 1) {
+      const overlap = chosen.filter((c) =>
+        words.includes(c.term) || c.term.split(" ").some((w) => words.includes(w))
+      );
+      if (overlap.length > 0) {
+        const single = overlap.length === 1 && !overlap[0].term.includes(" ") ? overlap[0] : null;
+        if (single && t.count >= phraseShare * single.count) chosen[chosen.indexOf(single)] = t;
+        continue;
+      }
+    }
+    chosen.push(t);
   }
   return chosen;
 }

@@ -18,6 +18,11 @@ export interface UmapLayoutOptions {
   epochs?: number;
   /** Called after each epoch with (epoch, total). */
   onEpoch?: (epoch: number, total: number) => void;
+  /**
+   * Precomputed neighbours (analysis/layout_knn.ts; each row's list starts with the row itself
+   * and has at least `neighbours` entries): skips umap-js's approximate search.
+   */
+  knn?: { indices: number[][]; distances: number[][] };
 }
 
 /**
@@ -41,13 +46,20 @@ export function umapLayout(
     return out;
   }
   const rng = new Rng(opts.seed);
+  const nn = Math.max(2, Math.min(opts.neighbours ?? 15, n - 1));
   const umap = new UMAP({
     nComponents: 2,
-    nNeighbors: Math.max(2, Math.min(opts.neighbours ?? 15, n - 1)),
+    nNeighbors: nn,
     minDist: opts.minDist ?? 0.1,
     ...(opts.epochs ? { nEpochs: opts.epochs } : {}),
     random: () => rng.uniform(),
   });
+  if (opts.knn) {
+    umap.setPrecomputedKNN(
+      opts.knn.indices.map((r) => r.slice(0, nn)),
+      opts.knn.distances.map((r) => r.slice(0, nn)),
+    );
+  }
   const rows: number[][] = [];
   for (let j = 0; j < n; j++) rows.push(Array.from(x.subarray(j * dims, (j + 1) * dims)));
   const total = umap.initializeFit(rows);

@@ -78,14 +78,20 @@ export const APP_JS = `"use strict";
         if (my !== seq) return;
         out.textContent = "";
         out.hidden = false;
-        var tokens = q.split(/\\s+/).filter(Boolean), num = /^#?(\\d+)$/.exec(q), hits = [];
+        // Words match at word starts ("dog" finds "dog" and "dogs", not "hotdog"); exact words rank first.
+        var norm = function (s) { return " " + s.toLowerCase().replace(/[^\\p{L}\\p{N}]+/gu, " ") + " "; };
+        var tokens = norm(q).trim().split(" ").filter(Boolean), num = /^#?(\\d+)$/.exec(q), hits = [];
+        var match = function (s) {
+          s = norm(s);
+          if (!tokens.every(function (t) { return s.indexOf(" " + t) >= 0; })) return 0;
+          return tokens.every(function (t) { return s.indexOf(" " + t + " ") >= 0; }) ? 2 : 1;
+        };
         (idx ? idx.entries : []).forEach(function (e) {
-          var all = function (s) { s = s.toLowerCase(); return tokens.every(function (t) { return s.indexOf(t) >= 0; }); };
-          var score = 0, kind = "";
+          var score = 0, kind = "", m;
           if (num && Number(num[1]) === e[0]) { score = 100; kind = "number"; }
-          else if (e[1] && all(e[1])) { score = 10 + (e[1].toLowerCase() === q ? 5 : 0); kind = "label"; }
-          else if (e[2] && all(e[2])) { score = 6; kind = "label (text tower / truth)"; }
-          else if (e[3] && all(e[3])) { score = 3; kind = "caption"; }
+          else if (e[1] && (m = match(e[1]))) { score = 10 + 3 * m; kind = "label"; }
+          else if (e[2] && (m = match(e[2]))) { score = 6 + m; kind = "label (text tower / truth)"; }
+          else if (e[3] && (m = match(e[3]))) { score = 3 + m; kind = "caption"; }
           if (score === 0) return;
           if (e[5] & 2) score -= 1;
           hits.push({ e: e, score: score, kind: kind });

@@ -2,8 +2,9 @@
  * The `map` stage: 2-D layouts of one run's concept directions for the explorer's map. Input
  * `train` (dictionary.parquet). The PCA layout projects the mean-centred directions on their two
  * leading principal axes (covariance through kernels/host_gemm.ts, one symmetric
- * eigendecomposition); the UMAP layout embeds the leading `pcaDims` principal coordinates with a
- * seeded UMAP (analysis/layout_umap.ts).
+ * eigendecomposition); the UMAP layout embeds the directions with a seeded UMAP
+ * (analysis/layout_umap.ts) over their exact cosine neighbours (analysis/layout_knn.ts); the rows
+ * handed to umap-js besides the neighbours are the leading `pcaDims` principal coordinates.
  *
  * Output `layout.parquet`: concept i32, pca_x f64, pca_y f64, umap_x f64, umap_y f64; and
  * `summary.json` (variance of the two principal axes, UMAP settings).
@@ -17,6 +18,8 @@ import { hostGemm } from "../kernels/host_gemm.ts";
 import { eigh } from "../learn/eigh.ts";
 import { pcaProjection } from "../analysis/layout_pca.ts";
 import { umapLayout } from "../analysis/layout_umap.ts";
+import { nearestNeighbours } from "../analysis/layout_knn.ts";
+import { normalizedRows } from "../data/rows.ts";
 
 /** Parameters of the map stage. */
 export const mapParams = z.strictObject({
@@ -50,7 +53,12 @@ async function run(ctx: StageContext<MapParams>): Promise<void> {
   const pca = pcaProjection(directions, c, d, dims, { eig: (a, n) => eigh(a, n), gram: () => cov });
   const bar = ctx.log.progress("map: umap", 1, "epochs");
   let started = false;
+  // Exact neighbours of the directions themselves (cosine through the host GEMM).
+  const knn = c >= 3
+    ? await nearestNeighbours(normalizedRows(directions, c, d), c, d, p.neighbours)
+    : undefined;
   const xy = umapLayout(pca.coords, c, dims, {
+    knn,
     seed: p.seed,
     neighbours: p.neighbours,
     minDist: p.minDist,

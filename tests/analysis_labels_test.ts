@@ -95,6 +95,27 @@ Deno.test("labels: log-odds z-scores equal the float64 formula (Monroe et al. 20
   assert.ok(labelNames("red bus, parked", "parked") && !labelNames("red bus", "re"));
 });
 
+Deno.test("labels: a phrase replaces its word, boilerplate in most captions is dropped", () => {
+  const t = (term: string, z: number, count: number) => ({ term, z, count, corpusCount: 0 });
+  // "hot dog" holds 9 of the 10 uses of "dog": it replaces it; "dog park" (3 of 10) does not.
+  assert.deepEqual(
+    pickLabelTerms([t("dog", 9, 10), t("hot dog", 8, 9), t("dog park", 7, 3), t("bun", 5, 4)])
+      .map((x) => x.term),
+    ["hot dog", "bun"],
+  );
+  // The selected captions are short, so the template words are over-represented in them.
+  const texts = Array.from(
+    { length: 20 },
+    (_, q) => q < 4 ? "caption of things: x0" : `caption of things: y${q % 3} z${q % 4} w${q % 5}`,
+  );
+  const corpus = captionCorpus(texts);
+  const sel = [0, 1, 2, 3];
+  const got = logOddsTerms(corpus, sel, { minCount: 1, top: 20 }).map((x) => x.term);
+  assert.deepEqual(got, ["x0"]);
+  const all = logOddsTerms(corpus, sel, { minCount: 1, top: 20, maxDocumentFrequency: 1 });
+  assert.ok(all.some((x) => x.term === "caption"), "without the cut the template word scores");
+});
+
 Deno.test("labels: the text tower finds the vocabulary entry of a direction despite the modality gap", async () => {
   const d = 16, v = 40, c = 10;
   const rng = new Rng(5);

@@ -223,7 +223,10 @@ Deno.test({
         await first.locator("a").click();
         await page.waitForURL(`**/runs/${primary.slug}/concepts/${liveJ}.html`);
         assert.equal((await page.locator("#label").textContent())?.trim(), word);
-        assert.match(await page.locator("h1").textContent() ?? "", new RegExp(`${liveJ} ${word}`));
+        assert.match(
+          await page.locator("h1").textContent() ?? "",
+          new RegExp(`Concept ${liveJ}: ${word} `),
+        );
         assert.deepEqual(await clippedInSvgs(page), []);
 
         // ---- search by caption text (from the run's own top captions) ---------------------

@@ -17,6 +17,7 @@ import { Rng } from "../data/random.ts";
 import { normalizeRows } from "../data/rows.ts";
 import { encodeTopK } from "../analysis/null_dictionary.ts";
 import { pcaMap } from "../analysis/layout_pca.ts";
+import { nearestNeighbours } from "../analysis/layout_knn.ts";
 import { labelsParams, labelsStage, textQuery } from "../tasks/labels.ts";
 import { encodeAll, loadTrained, trainParamsSchema, trainStage } from "../tasks/train.ts";
 import { createBackend } from "../kernels/select.ts";
@@ -138,6 +139,21 @@ Deno.test("labels stage: captions and the text tower name the planted words", as
     }
   } finally {
     await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("map: exact neighbours equal a float64 brute-force ranking", async () => {
+  const c = 300, d = 10, k = 7;
+  const x = normalizeRows(new Rng(8).fillNormal(new Float32Array(c * d)), c, d);
+  const nn = await nearestNeighbours(x, c, d, k, 64);
+  for (let i = 0; i < c; i++) {
+    const dist = Array.from({ length: c }, (_, j) => {
+      let s = 0;
+      for (let t = 0; t < d; t++) s += (x[i * d + t] - x[j * d + t]) ** 2;
+      return { j, s: Math.sqrt(s) };
+    }).sort((a, b) => (a.j === i ? -1 : b.j === i ? 1 : a.s - b.s || a.j - b.j));
+    assert.deepEqual(nn.indices[i], dist.slice(0, k).map((e) => e.j), `row ${i}`);
+    nn.distances[i].forEach((v, q) => assert.ok(Math.abs(v - dist[q].s) < 1e-3));
   }
 });
 

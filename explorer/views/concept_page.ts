@@ -6,7 +6,7 @@
 import type { Run } from "../atlas.ts";
 import { esc, figure, fmt, page, provenanceHtml, provenanceText, rootOf, table } from "../html.ts";
 import { histogram } from "../plot/mod.ts";
-import { conceptName, isDead, loadRunData, type RunData } from "../run_data.ts";
+import { isDead, loadRunData, type RunData } from "../run_data.ts";
 import { activationHistogram, topActivations } from "../activations.ts";
 import { nearestConcepts } from "../nearest.ts";
 import { conceptBridgePartners } from "../pairing.ts";
@@ -193,7 +193,7 @@ ${provenanceHtml(prov)}
   return page({
     atlas,
     path,
-    title: `Concept ${conceptName(rd, j).replace(/^#/, "")} — ${run.label}`,
+    title: `Concept ${j}${rd.labels[j] ? `: ${rd.labels[j]}` : ""} — ${run.label}`,
     body,
     run,
     view: `concepts/${j}.html`,
