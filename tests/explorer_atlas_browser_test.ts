@@ -317,6 +317,38 @@ Deno.test({
         await page.mouse.click(at[0], at[1]);
         await page.waitForURL(`**/runs/${seed0.slug}/concepts/${target}.html`);
 
+        // ---- the map at c = 16,384 (data injected before the page's script runs) --------------
+        const big = 16384;
+        await page.addInitScript(`(() => {
+          let s = 7;
+          const r = () => ((s = (s * 1103515245 + 12345) % 2147483648) / 2147483648);
+          const n = ${big}, pca = [], idx = [];
+          for (let j = 0; j < 2 * n; j++) pca.push(r());
+          for (let j = 0; j < n; j++) idx.push(j);
+          (window.ATLAS_MAP = window.ATLAS_MAP || {})[${JSON.stringify(seed0.slug)}] = {
+            n, pca, umap: null, color: idx.map(() => "#0072b2"), size: idx.map(() => 2),
+            name: idx.map((j) => "#" + j + " big" + j), mod: idx.map(() => "0.5"),
+            energy: idx.map(() => "1"), dead: idx.map(() => 0), page: idx.map(() => 1),
+          };
+        })()`);
+        await page.goto(`${base}runs/${seed0.slug}/map.html`);
+        await page.locator('#map-canvas[data-ready="1"]').waitFor();
+        const probe = 12345;
+        const at2 = await page.evaluate(`(() => {
+          const c = document.getElementById("map-canvas");
+          const [x, y] = c.atlasPoint(${probe});
+          const r = c.getBoundingClientRect();
+          return [r.left + x * r.width / c.width, r.top + y * r.height / c.height];
+        })()`) as [number, number];
+        await page.mouse.move(at2[0], at2[1]);
+        await page.locator("#map-tip:visible").waitFor();
+        const tipConcept = Number(await page.locator("#map-tip").getAttribute("data-concept"));
+        // With 16k points some may overlap: the tip names a point drawn under the cursor.
+        assert.match(
+          await page.locator("#map-tip").textContent() ?? "",
+          new RegExp(`^#${tipConcept} big${tipConcept} `),
+        );
+
         // ---- no clipped SVG text or points on the figure pages ----------------------------
         for (
           const p of [
