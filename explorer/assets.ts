@@ -34,7 +34,7 @@ nav .search input{width:22em}
 .map-wrap{position:relative;display:inline-block}
 #map-canvas{background:#fff;max-width:100%;touch-action:none}
 #map-tip{position:absolute;background:#222;color:#fff;font-size:12px;padding:2px 6px;border-radius:3px;pointer-events:none;white-space:nowrap}
-td.label{max-width:28em;overflow-wrap:anywhere}
+td.label{min-width:12em;max-width:28em;overflow-wrap:break-word}
 .thumb{display:block}
 `;
 

@@ -70,7 +70,7 @@ export async function conceptTablePage(ctx: SiteContext, run: Run): Promise<stri
 <p>${rd.c} concepts (${dead} dead: never fire on the eval rows); <span id="shown-count">${
     rd.c - dead
   }</span> shown. Click a header to sort; set bounds to filter.
-<label class="toggle"><input type="checkbox" id="show-dead"> show dead concepts</label>
+<label class="toggle"><input type="checkbox" id="show-dead"> show dead concepts</label> ·
 Data: <a href="data/concepts.json">JSON</a> · <a href="data/concepts.csv">CSV</a>.</p>
 <div class="filters">${filters}</div>
 ${provenanceHtml(runFigureProvenance(atlas, run, "table"))}
