@@ -171,7 +171,7 @@ export function logOddsTerms(
 
 /**
  * The label's terms: up to `max` of the scored terms (highest z first) with z ≥ `minZ` (the first
- * is always kept). A word already inside a chosen bigram is skipped; a bigram sharing a word with a
+ * is always kept; the others need at least `minCount` occurrences). A word already inside a chosen bigram is skipped; a bigram sharing a word with a
  * chosen term replaces that word when it accounts for at least `phraseShare` of the word's
  * occurrences in the selection ("hot dog" for "dog"), and is skipped otherwise.
  */
@@ -180,11 +180,13 @@ export function pickLabelTerms(
   max = 3,
   minZ = 1.96,
   phraseShare = 0.8,
+  minCount = 0,
 ): LabelTerm[] {
   const chosen: LabelTerm[] = [];
   for (const t of scored) {
     if (chosen.length >= max) break;
     if (chosen.length > 0 && t.z < minZ) break;
+    if (chosen.length > 0 && t.count < minCount) continue;
     const words = t.term.split(" ");
     if (chosen.some((c) => c.term.split(" ").includes(t.term))) continue;
     if (words.length > 1) {

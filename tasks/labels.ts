@@ -56,6 +56,8 @@ export const labelsParams = z.strictObject({
   terms: z.number().int().min(1).max(10).default(3),
   /** A term after the first enters the label only with z at least this. */
   minZ: z.number().default(1.96),
+  /** A term after the first must occur in at least this fraction of the captions read. */
+  minTermShare: z.number().min(0).max(1).default(0.1),
   /** Text tower: `none` skips it; `auto` uses the embed model when the data comes from one. */
   tower: z.enum(["auto", "none"]).default("auto"),
   /** Text tower: prompt template (`{}` is the vocabulary entry). */
@@ -147,7 +149,13 @@ async function run(ctx: StageContext<LabelsParams>): Promise<void> {
       priorStrength: p.priorStrength,
       top: 4 * p.terms,
     });
-    const picked = pickLabelTerms(scored, p.terms, p.minZ);
+    const picked = pickLabelTerms(
+      scored,
+      p.terms,
+      p.minZ,
+      0.8,
+      Math.ceil(p.minTermShare * chosen[j].rows.length),
+    );
     captionLabel.push(picked.map((t) => t.term).join(", "));
     captionEv.push(captionEvidence(picked));
     if ((j & 255) === 255) bar.tick(256);

@@ -38,7 +38,13 @@ function captionLabels(
   const chosen = conceptCaptionRows(z, isImage, pairCaptionRows(pairIds, isImage));
   return {
     labels: chosen.map((ch) =>
-      pickLabelTerms(logOddsTerms(corpus, ch.rows, { top: 12 })).map((t) => t.term).join(", ")
+      pickLabelTerms(
+        logOddsTerms(corpus, ch.rows, { top: 12 }),
+        3,
+        1.96,
+        0.8,
+        Math.ceil(0.1 * ch.rows.length),
+      ).map((t) => t.term).join(", ")
     ),
     source: chosen.map((ch) => ch.source),
     rows: chosen.map((ch) => ch.rows),
