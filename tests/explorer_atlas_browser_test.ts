@@ -8,7 +8,8 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { chromium, type Page } from "playwright-core";
+import type { Page } from "playwright-core";
+import { haveChromium, withBrowser } from "./helpers/chromium.ts";
 import { PNG } from "pngjs";
 import jpeg from "jpeg-js";
 import { conceptWord, makeFixtureCache } from "../explorer/testing/fixture_cache.ts";
@@ -18,49 +19,6 @@ import { writeTinyDualEncoder } from "../embed/testing/tiny_dual_encoder.ts";
 import { DualEncoder } from "../embed/dual_encoder.ts";
 import { readDictionary } from "../data/dictionary_io.ts";
 import { encodeTopK } from "../analysis/null_dictionary.ts";
-
-const CHROMIUM = "/usr/bin/chromium";
-
-async function exists(p: string): Promise<boolean> {
-  try {
-    await Deno.stat(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-const haveChromium = await exists(CHROMIUM);
-
-async function withBrowser(fn: (page: Page, errors: string[]) => Promise<void>) {
-  const userDir = await Deno.makeTempDir({ prefix: "explorer_chromium_" });
-  const ctx = await chromium.launchPersistentContext(userDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    viewport: { width: 1400, height: 1000 },
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--no-first-run",
-      "--disable-sync",
-      "--allow-file-access-from-files",
-    ],
-  });
-  const errors: string[] = [];
-  try {
-    const page = ctx.pages()[0] ?? await ctx.newPage();
-    page.on("console", (m) => {
-      if (m.type() === "error") errors.push(m.text());
-    });
-    page.on("pageerror", (e) => errors.push(String(e)));
-    await fn(page, errors);
-  } finally {
-    await ctx.close();
-    await Deno.remove(userDir, { recursive: true }).catch(() => {});
-  }
-}
 
 /** A w×h PNG: left half red, right half blue. */
 function twoColourPng(w: number, h: number): Uint8Array {

@@ -6,13 +6,12 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
+import { CHROMIUM, haveChromium, withBrowser } from "./helpers/chromium.ts";
 import { makeFixtureCache } from "../explorer/testing/fixture_cache.ts";
 import { loadAtlas, serveExplorer } from "../explorer/mod.ts";
 import { importNpy } from "../data/import_npy.ts";
 import { assignSplits } from "../data/splits.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
 const COCO = "../shared/data/coco500-clip-vitb16";
 
 async function exists(p: string): Promise<boolean> {
@@ -24,39 +23,8 @@ async function exists(p: string): Promise<boolean> {
   }
 }
 
-const haveChromium = await exists(CHROMIUM);
 if (!haveChromium) {
   console.warn(`explorer_browser_test: ${CHROMIUM} not found; browser tests skipped`);
-}
-
-async function withBrowser(
-  fn: (page: import("playwright-core").Page, errors: string[]) => Promise<void>,
-) {
-  const userDir = await Deno.makeTempDir({ prefix: "explorer_chromium_" });
-  const ctx = await chromium.launchPersistentContext(userDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--no-first-run",
-      "--disable-sync",
-    ],
-  });
-  const errors: string[] = [];
-  try {
-    const page = ctx.pages()[0] ?? await ctx.newPage();
-    page.on("console", (m) => {
-      if (m.type() === "error") errors.push(m.text());
-    });
-    page.on("pageerror", (e) => errors.push(String(e)));
-    await fn(page, errors);
-  } finally {
-    await ctx.close();
-    await Deno.remove(userDir, { recursive: true }).catch(() => {});
-  }
 }
 
 Deno.test({
