@@ -14,6 +14,7 @@ import { writeErr } from "./pipeline/stage_log.ts";
 import { UserError } from "./pipeline/errors.ts";
 import { buildReport, serveExplorer } from "./explorer/mod.ts";
 import { atlasStudy } from "./tasks/atlas_study.ts";
+import { textQuery } from "./tasks/text_query.ts";
 
 /** Default folder of `deno task report`. */
 export const DEFAULT_REPORT_DIR = "report";
@@ -40,7 +41,13 @@ if (import.meta.main) {
             if (!Number.isInteger(port) || port < 0 || port > 65535) {
               throw new UserError(`--port ${o.port}: expected a whole number from 0 to 65535`);
             }
-            const { url, finished } = await serveExplorer({ cache: o.cache, port, log: writeErr });
+            const tower = textQuery();
+            const { url, finished } = await serveExplorer({
+              cache: o.cache,
+              port,
+              log: writeErr,
+              query: (embed, train, text) => tower.activations(embed, train, text),
+            });
             writeErr(`explorer: ${url} (Ctrl-C to stop)`);
             await finished;
           } catch (e) {

@@ -43,6 +43,12 @@ export interface Run {
   concepts?: Instance;
   modality?: Instance;
   bridge?: Instance;
+  /** The `labels` stage of this run (concept names), when the study ran it. */
+  labels?: Instance;
+  /** The `map` stage of this run (2-D layouts), when the study ran it. */
+  map?: Instance;
+  /** True for the study's primary run (`train.primary`, first seed, first diet). */
+  primary: boolean;
   /** Match instances with this run on side `a` or `b`, and the partner run's train key. */
   matches: { match: Instance; side: "a" | "b"; partnerKey: string }[];
 }
@@ -67,13 +73,18 @@ export interface Atlas {
   instances: Instance[];
   /** Instances by key. */
   byKey: Map<string, Instance>;
+  /** Runs: the primary run first, then by method (config order), k, seed, diet (natural order). */
   runs: Run[];
+  /** The study's primary run (undefined when the cache has none). */
+  primary?: Run;
   /** Runs by slug. */
   bySlug: Map<string, Run>;
   claims: ClaimRow[];
   validation: ClaimRow[];
   /** Absolute folders whose files may be served as images (the dataset's input folders). */
   datasetFolders: string[];
+  /** Slugs of the runs the server can search by free text (set by explorer/server.ts). */
+  queryRuns?: Set<string>;
 }
 
 const KEY = /^[0-9a-f]{16,128}$/;
@@ -196,6 +207,67 @@ function runLabel(train: Instance, diet?: Instance): { label: string; slug: stri
   return { label, slug: `${slugPart(label) || "run"}-${train.key.slice(0, 8)}` };
 }
 
+/** Natural order of two strings: digit runs compare as numbers (`k=4` < `k=16`). */
+export function naturalCompare(a: string, b: string): number {
+  const pa = a.match(/\d+|\D+/g) ?? [], pb = b.match(/\d+|\D+/g) ?? [];
+  for (let i = 0; i < Math.min(pa.length, pb.length); i++) {
+    const x = pa[i], y = pb[i];
+    if (x === y) continue;
+    const nx = /^\d/.test(x), ny = /^\d/.test(y);
+    if (nx && ny) return Number(x) - Number(y) || x.length - y.length;
+    return x < y ? -1 : 1;
+  }
+  return pa.length - pb.length;
+}
+
+function asArray(v: unknown): unknown[] {
+  return Array.isArray(v) ? v : [];
+}
+
+/**
+ * The study's primary run: method and k of `train.primary`, the first train seed, the first diet
+ * (as tasks/study.ts builds it); without a recorded config, the most common method/k among the
+ * stability runs is not guessed: undefined.
+ */
+export function primaryRun(runs: Run[], config: Record<string, unknown>): Run | undefined {
+  const train = asRecord(config.train);
+  const p = asRecord(train.primary);
+  if (p.method === undefined) return undefined;
+  const seed = asArray(train.seeds)[0];
+  const diet = asArray(asRecord(config.diets).ratios)[0];
+  const fits = runs.filter((r) => {
+    const q = r.train.params;
+    return q.method === p.method && (p.k === undefined || q.k === p.k) &&
+      (seed === undefined || q.seed === seed) &&
+      (diet === undefined || String(q.diet ?? r.diet?.params.ratio) === String(diet));
+  });
+  return fits.sort((a, b) => naturalCompare(a.label, b.label))[0];
+}
+
+/**
+ * Order of runs: the primary run first, then method (in the config's `train.methods` order, else
+ * by name), k and seed numerically, diet in the config's `diets.ratios` order, then the label in
+ * natural order.
+ */
+export function runOrder(config: Record<string, unknown>): (a: Run, b: Run) => number {
+  const methods = asArray(asRecord(config.train).methods).map(String);
+  const diets = asArray(asRecord(config.diets).ratios).map(String);
+  const rank = (list: string[], v: unknown) => {
+    const i = list.indexOf(String(v));
+    return i < 0 ? list.length : i;
+  };
+  const num = (v: unknown) => (typeof v === "number" ? v : Number.POSITIVE_INFINITY);
+  return (a, b) => {
+    if (a.primary !== b.primary) return a.primary ? -1 : 1;
+    const p = a.train.params, q = b.train.params;
+    return rank(methods, p.method) - rank(methods, q.method) ||
+      naturalCompare(String(p.method ?? ""), String(q.method ?? "")) ||
+      num(p.k) - num(q.k) || num(p.seed) - num(q.seed) ||
+      rank(diets, p.diet ?? a.diet?.params.ratio) - rank(diets, q.diet ?? b.diet?.params.ratio) ||
+      naturalCompare(a.label, b.label);
+  };
+}
+
 /** Folders of the dataset inputs: config paths (resolved from `cwd`) and the manifests' raw inputs. */
 function datasetFolders(config: Record<string, unknown>, instances: Instance[], cwd: string) {
   const ds = asRecord(config.dataset);
@@ -204,7 +276,15 @@ function datasetFolders(config: Record<string, unknown>, instances: Instance[], 
     const p = ds[k];
     if (typeof p === "string" && p !== "") out.add(dirname(resolve(cwd, p)));
   }
+  const embedSource = (src: Record<string, unknown>) => {
+    if (typeof src.images === "string" && src.images !== "") out.add(resolve(cwd, src.images));
+    else if (typeof src.path === "string" && src.path !== "") {
+      out.add(dirname(resolve(cwd, src.path)));
+    }
+  };
+  embedSource(asRecord(asRecord(config.embed).source));
   for (const inst of instances) {
+    if (inst.stage === "embed") embedSource(asRecord(inst.params.source));
     if (inst.stage !== "dataset" && inst.stage !== "embed") continue;
     for (const p of Object.values(inst.rawInputs)) if (isAbsolute(p)) out.add(dirname(p));
   }
@@ -253,6 +333,8 @@ export async function loadAtlas(cache: string, cwd = Deno.cwd()): Promise<Atlas>
     const concepts = childOf(encode?.key, "concepts", "encode");
     const modality = childOf(train.key, "modality", "train");
     const bridge = childOf(train.key, "bridge", "train");
+    const labels = childOf(encode?.key, "labels", "encode");
+    const map = childOf(train.key, "map", "train");
     const matches: Run["matches"] = [];
     for (const m of children.get(train.key) ?? []) {
       if (m.stage !== "match") continue;
@@ -274,12 +356,17 @@ export async function loadAtlas(cache: string, cwd = Deno.cwd()): Promise<Atlas>
       concepts,
       modality,
       bridge,
+      labels,
+      map,
+      primary: false,
       matches,
     });
   }
-  runs.sort((a, b) => a.label < b.label ? -1 : a.label > b.label ? 1 : 0);
   const rec = asRecord(record);
   const config = asRecord(rec.config);
+  const primary = primaryRun(runs, config);
+  if (primary) primary.primary = true;
+  runs.sort(runOrder(config));
   const newest = [...instances].sort((a, b) => (a.finished < b.finished ? 1 : -1))[0];
   return {
     cache: root,
@@ -288,6 +375,7 @@ export async function loadAtlas(cache: string, cwd = Deno.cwd()): Promise<Atlas>
     instances,
     byKey,
     runs,
+    primary,
     bySlug: new Map(runs.map((r) => [r.slug, r])),
     claims: claimRows(rec.claims),
     validation: claimRows(rec.validation),

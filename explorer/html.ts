@@ -73,11 +73,24 @@ export function provenanceText(p: Provenance): string {
   return parts.join(" · ");
 }
 
-/** Provenance as an HTML block (stage ids in tooltips). */
+/** Provenance in a few words: dataset, how many stages, code version. */
+export function provenanceShort(p: Provenance): string {
+  const n = p.stages.filter((s) => !!s).length;
+  return [
+    p.dataset ? `dataset ${datasetName(p.dataset)}` : "",
+    n ? `${n} stage${n === 1 ? "" : "s"}` : "",
+    `code ${p.codeVersion}`,
+  ].filter(Boolean).join(" · ");
+}
+
+/**
+ * Provenance as an HTML block: one short line (dataset, stage count, code version) that expands
+ * to the dataset key, every stage key (ids in tooltips) and the seeds.
+ */
 export function provenanceHtml(p: Provenance): string {
   const st = p.stages.filter((s): s is Instance => !!s);
   const seeds = Object.entries(p.seeds ?? {});
-  return `<p class="prov">Provenance — ${
+  return `<details class="prov"><summary>Provenance: ${esc(provenanceShort(p))}</summary><p>${
     p.dataset
       ? `dataset <span class="dataset" title="${esc(p.dataset.id)}">${
         esc(datasetName(p.dataset))
@@ -95,7 +108,7 @@ export function provenanceHtml(p: Provenance): string {
       : ""
   }${
     seeds.length ? `seeds ${esc(seeds.map(([k, v]) => `${k}=${v}`).join(" "))} · ` : ""
-  }code <code class="code-version">${esc(p.codeVersion)}</code></p>`;
+  }code <code class="code-version">${esc(p.codeVersion)}</code></p></details>`;
 }
 
 /** Short name of a dataset instance: its kind and source file or world. */
@@ -142,6 +155,15 @@ export function page(opts: {
       ).join(" ")
     } · <a class="compare" href="${root}compare.html">Compare</a></span>`
     : "";
+  const searchRun = run ?? opts.atlas.primary ?? opts.atlas.runs[0];
+  const query = !!searchRun && !!opts.atlas.queryRuns?.has(searchRun.slug);
+  const search = searchRun
+    ? `<span class="search"><input type="search" id="search-box" placeholder="search concepts (label, caption${
+      query ? ", any text" : ""
+    })" autocomplete="off" aria-label="search concepts" data-root="${root}" data-run="${
+      esc(searchRun.slug)
+    }"${query ? ' data-query="1"' : ""}><span id="search-results" hidden></span></span>`
+    : "";
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -149,7 +171,7 @@ export function page(opts: {
 <link rel="stylesheet" href="${root}assets/style.css">
 <link rel="icon" href="${root}assets/favicon.svg" type="image/svg+xml">
 </head><body>
-<nav><a href="${root}index.html"><b>Concept Atlas</b></a>${runNav}${spaceNav} ${selector}</nav>
+<nav><a href="${root}index.html"><b>Concept Atlas</b></a>${runNav}${spaceNav} ${search} ${selector}</nav>
 <main>
 <h1>${esc(opts.title)}</h1>
 ${opts.body}

@@ -132,6 +132,8 @@ export async function buildReport(
         "bridges.html",
         "data/concepts.json",
         "data/concepts.csv",
+        "data/search.js",
+        "data/map.js",
         "figures/modality_histogram.svg",
         "figures/stability.svg",
         "figures/map.svg",
@@ -141,7 +143,8 @@ export async function buildReport(
     for (const j of selected) await emit(`${base}/concepts/${j}.html`);
     log(`report: ${run.label}: ${selected.length} concept pages`);
   }
-  for (const [rel, file] of media) await write(rel, await Deno.readFile(file));
+  // Local images and their thumbnails, through the same checked routes as the server.
+  for (const rel of media.keys()) await emit(rel);
   await write(REPORT_MARKER, `Concept Atlas static report of ${atlas.cache}\n`);
   log(`report: ${files} files in ${out}`);
   return { files, out };

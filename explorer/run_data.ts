@@ -13,7 +13,7 @@ import type { Atlas, Instance, Run } from "./atlas.ts";
 import { conceptStatistics } from "../analysis/concept_stats.ts";
 import { type ConceptColumns, conceptColumns } from "./activations.ts";
 import { pairRows, type RowPairing } from "./pairing.ts";
-import { pcaMap } from "./pca_map.ts";
+import { pcaMap } from "../analysis/layout_pca.ts";
 
 /** One match of a concept in another run. */
 export interface ConceptMatch {
@@ -62,6 +62,34 @@ export interface RunData {
   /** 2-D PCA coordinates (x_j = map[2j], y_j = map[2j+1]). */
   map: Float64Array;
   mapVariance: [number, number];
+  /** 2-D UMAP coordinates from the `map` stage (null without one). */
+  umap: Float64Array | null;
+  /** Concept labels (empty strings without a `labels` stage). */
+  labels: string[];
+  /** Per-concept label evidence and the other label routes (absent without a `labels` stage). */
+  labelInfo: LabelInfo | null;
+}
+
+/** What the `labels` stage wrote besides the label, per concept. */
+export interface LabelInfo {
+  source: string[];
+  captionEvidence: string[];
+  towerLabel: string[];
+  towerEvidence: string[];
+  truthName: string[];
+  truthCosine: Float64Array;
+}
+
+/** A concept's label with its number, e.g. `#12 dog, frisbee` (`#12` without a label). */
+export function conceptName(rd: RunData, j: number): string {
+  const l = rd.labels[j];
+  return l ? `#${j} ${l}` : `#${j}`;
+}
+
+/** True when concept j never fires on the eval rows (frequency 0), false when unknown. */
+export function isDead(rd: RunData, j: number): boolean {
+  const f = rd.columns.frequency;
+  return !!f && f[j] === 0;
 }
 
 const cache = new WeakMap<Run, Promise<RunData>>();
@@ -223,7 +251,52 @@ async function readRun(atlas: Atlas, run: Run): Promise<RunData> {
       })).filter((p) => p.image >= 0 && p.image < c && p.text >= 0 && p.text < c);
     }
   }
-  const pm = pcaMap(dictionary.directions, c, d);
+  let labels: string[] = new Array(c).fill("");
+  let labelInfo: LabelInfo | null = null;
+  if (has(run.labels, "labels.parquet")) {
+    const t = await readTable(join(run.labels.dir, "labels.parquet"));
+    const str = (name: string) => {
+      const out: string[] = new Array(c).fill("");
+      const v = t[name] as (string | null)[] | undefined, j = numeric(t.concept);
+      if (Array.isArray(v) && j) {
+        v.forEach((x, r) => {
+          if (j[r] >= 0 && j[r] < c) out[j[r]] = x ?? "";
+        });
+      }
+      return out;
+    };
+    labels = str("label");
+    labelInfo = {
+      source: str("source"),
+      captionEvidence: str("caption_evidence"),
+      towerLabel: str("tower_label"),
+      towerEvidence: str("tower_evidence"),
+      truthName: str("truth_name"),
+      truthCosine: byConcept(t, "truth_cosine", c) ?? new Float64Array(c).fill(NaN),
+    };
+  }
+  let map: Float64Array, mapVariance: [number, number], umap: Float64Array | null = null;
+  if (has(run.map, "layout.parquet")) {
+    const t = await readTable(join(run.map.dir, "layout.parquet"));
+    const px = byConcept(t, "pca_x", c), py = byConcept(t, "pca_y", c);
+    const ux = byConcept(t, "umap_x", c), uy = byConcept(t, "umap_y", c);
+    map = new Float64Array(2 * c);
+    for (let j = 0; j < c; j++) {
+      map[2 * j] = px?.[j] ?? NaN;
+      map[2 * j + 1] = py?.[j] ?? NaN;
+    }
+    if (ux && uy) umap = Float64Array.from({ length: 2 * c }, (_, q) => (q % 2 ? uy : ux)[q >> 1]);
+    let v: number[] = [NaN, NaN];
+    try {
+      const s = JSON.parse(await Deno.readTextFile(join(run.map.dir, "summary.json")));
+      if (Array.isArray(s.pca_variance)) v = s.pca_variance.map(Number);
+    } catch { /* no summary: variances unknown */ }
+    mapVariance = [v[0], v[1]];
+  } else {
+    const pm = pcaMap(dictionary.directions, c, d);
+    map = pm.xy;
+    mapVariance = pm.variance;
+  }
   return {
     run,
     c,
@@ -237,7 +310,10 @@ async function readRun(atlas: Atlas, run: Run): Promise<RunData> {
     columnSource,
     matches,
     bridgePairs,
-    map: pm.xy,
-    mapVariance: pm.variance,
+    map,
+    mapVariance,
+    umap,
+    labels,
+    labelInfo,
   };
 }

@@ -5,7 +5,8 @@
  */
 import { join } from "node:path";
 import { UserError } from "../pipeline/errors.ts";
-import { type Atlas, loadAtlas } from "./atlas.ts";
+import { type Atlas, type Instance, loadAtlas } from "./atlas.ts";
+import { conceptName, loadRunData } from "./run_data.ts";
 import { reportOptionsSchema } from "./options.ts";
 import { renderPath } from "./site.ts";
 import type { SiteContext } from "./views/common.ts";
@@ -22,7 +23,16 @@ export interface ServeOptions {
   signal?: AbortSignal;
   /** Log sink (one line per call). */
   log?: (line: string) => void;
+  /**
+   * Free-text search through a text tower (main.ts passes tasks/text_query.ts `textQuery()`): the
+   * activations (length c) of `text`, embedded with the embed instance's model and encoded
+   * with the train instance's dictionary. Without it the search box finds labels and captions.
+   */
+  query?: TextQueryFn;
 }
+
+/** See {@link ServeOptions.query}. */
+export type TextQueryFn = (embed: Instance, train: Instance, text: string) => Promise<Float32Array>;
 
 const LOOPBACK = new Set(["127.0.0.1", "localhost", "::1"]);
 
@@ -43,13 +53,59 @@ function notFound(): Response {
 }
 
 /** Build the site context of an atlas for serving (every concept page exists). */
-export function serverContext(atlas: Atlas): SiteContext {
+export function serverContext(atlas: Atlas, query?: TextQueryFn): SiteContext {
   const parsed = reportOptionsSchema.safeParse(atlas.config.report ?? {});
+  if (query) {
+    atlas.queryRuns = new Set(
+      atlas.runs.filter((r) => r.dataset?.stage === "embed").map((r) => r.slug),
+    );
+  }
   return {
     atlas,
     options: parsed.success ? parsed.data : reportOptionsSchema.parse({}),
     hasConceptPage: () => true,
   };
+}
+
+function json(v: unknown, status = 200): Response {
+  return new Response(JSON.stringify(v), {
+    status,
+    headers: { "content-type": "application/json", ...SECURITY_HEADERS },
+  });
+}
+
+/**
+ * `api/query?run=SLUG&q=TEXT[&top=N]`: the run's top concepts by the activation of the text's
+ * embedding (`{results: [{concept, value, label}]}`), or `{available: false}` when the run's
+ * space has no text tower in this server.
+ */
+async function answerQuery(
+  ctx: SiteContext,
+  url: URL,
+  query: TextQueryFn | undefined,
+  log: (line: string) => void,
+): Promise<Response> {
+  const run = ctx.atlas.bySlug.get(url.searchParams.get("run") ?? "");
+  const text = (url.searchParams.get("q") ?? "").trim().slice(0, 500);
+  const top = Math.min(50, Math.max(1, Number(url.searchParams.get("top")) || 10));
+  if (!run) return json({ error: "unknown run" }, 404);
+  if (!query || run.dataset?.stage !== "embed" || !ctx.atlas.queryRuns?.has(run.slug)) {
+    return json({ available: false });
+  }
+  if (text === "") return json({ available: true, results: [] });
+  try {
+    const act = await query(run.dataset, run.train, text);
+    const rd = await loadRunData(ctx.atlas, run);
+    const order = [...act.keys()].filter((j) => act[j] > 0)
+      .sort((a, b) => act[b] - act[a] || a - b).slice(0, top);
+    return json({
+      available: true,
+      results: order.map((j) => ({ concept: j, value: act[j], label: conceptName(rd, j) })),
+    });
+  } catch (e) {
+    log(`explorer: query: ${(e as Error).message}`);
+    return json({ error: (e as Error).message }, 500);
+  }
 }
 
 /** Site path of a request URL, or null when it cannot be decoded or climbs (`..`). */
@@ -85,7 +141,7 @@ export async function serveExplorer(
     throw new UserError(`--port ${opts.port}: must be an integer in 0..65535`);
   }
   const log = opts.log ?? (() => {});
-  let ctx = serverContext(await loadAtlas(opts.cache));
+  let ctx = serverContext(await loadAtlas(opts.cache), opts.query);
   const stamp = async () => {
     try {
       return (await Deno.stat(join(ctx.atlas.cache, "last_run.json"))).mtime?.getTime() ?? 0;
@@ -107,11 +163,12 @@ export async function serveExplorer(
     }
     const path = requestPath(req.url);
     if (path === null) return notFound();
+    if (path === "/api/query") return await answerQuery(ctx, new URL(req.url), opts.query, log);
     const now = await stamp();
     if (now !== seen) {
       seen = now;
       try {
-        ctx = serverContext(await loadAtlas(opts.cache));
+        ctx = serverContext(await loadAtlas(opts.cache), opts.query);
         log(`explorer: reloaded ${ctx.atlas.cache}`);
       } catch (e) {
         log(`explorer: reload failed: ${(e as Error).message}`);

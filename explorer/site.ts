@@ -13,9 +13,12 @@ import { modalityHistogramSvg, nullModalityScores, runPage, stabilitySvg } from 
 import { conceptsCsv, conceptsJson, conceptTablePage } from "./views/concept_table.ts";
 import { conceptPage } from "./views/concept_page.ts";
 import { bridgesPage } from "./views/bridges.ts";
-import { mapPage, mapSvg } from "./views/map.ts";
+import { mapPage, mapScript, mapSvg } from "./views/map.ts";
 import { rootOf } from "./html.ts";
 import { comparePage, compareParetoSvg } from "./views/compare.ts";
+import { searchScript } from "./search_index.ts";
+import { thumbnailOf } from "./thumbnail.ts";
+import type { Run } from "./atlas.ts";
 import type { SiteContext } from "./views/common.ts";
 
 /** A rendered response. */
@@ -79,6 +82,16 @@ export async function renderPath(ctx: SiteContext, path: string): Promise<SiteRe
       return { type: HTML, body: await bridgesPage(ctx, run) };
     case "data/concepts.json":
       return { type: "application/json", body: conceptsJson(ctx, await loadRunData(atlas, run)) };
+    case "data/map.js":
+      return {
+        type: "text/javascript; charset=utf-8",
+        body: mapScript(ctx, await loadRunData(atlas, run)),
+      };
+    case "data/search.js":
+      return {
+        type: "text/javascript; charset=utf-8",
+        body: searchScript(ctx, await loadRunData(atlas, run)),
+      };
     case "data/concepts.csv":
       return { type: "text/csv; charset=utf-8", body: conceptsCsv(await loadRunData(atlas, run)) };
     case "figures/modality_histogram.svg":
@@ -102,16 +115,27 @@ export async function renderPath(ctx: SiteContext, path: string): Promise<SiteRe
     if (j >= rd.c || !ctx.hasConceptPage(run, j)) return null;
     return { type: HTML, body: await conceptPage(ctx, run, j) };
   }
+  m = /^thumbs\/(0|[1-9][0-9]{0,9})\.jpg$/.exec(rest);
+  if (m) {
+    const file = await imageFileOf(ctx, run, Number(m[1]));
+    if (!file) return null;
+    const bytes = await thumbnailOf(file, join(atlas.cache, ".explorer", "thumbs"));
+    return bytes ? { type: "image/jpeg", body: bytes } : null;
+  }
   m = /^media\/(0|[1-9][0-9]{0,9})(\.[a-z]+)$/.exec(rest);
   if (m) {
-    const row = Number(m[1]);
-    const rd = await loadRunData(atlas, run);
-    if (!rd.rows || row >= rd.rows.n || rd.rows.isImage[row] !== 1) return null;
-    const file = await resolveImageFile(rd.rows.source[row], atlas.datasetFolders);
+    const file = await imageFileOf(ctx, run, Number(m[1]));
     if (!file || extname(file).toLowerCase() !== m[2]) return null;
     return { type: IMAGE_TYPES[m[2]], body: await Deno.readFile(file) };
   }
   return null;
+}
+
+/** The checked local image file of eval row `row` of `run` (explorer/media.ts), or null. */
+async function imageFileOf(ctx: SiteContext, run: Run, row: number): Promise<string | null> {
+  const rd = await loadRunData(ctx.atlas, run);
+  if (!rd.rows || row >= rd.rows.n || rd.rows.isImage[row] !== 1) return null;
+  return await resolveImageFile(rd.rows.source[row], ctx.atlas.datasetFolders);
 }
 
 /** `files/<stage>/<key>/<name...>`: an artifact listed by that instance's manifest. */

@@ -10,6 +10,8 @@
  *   (first diet against each other, first seed).
  * - The primary run (primary method and k, first diet, first seed): `modality`, `bridge`.
  * - `validate` (synthetic worlds: planted truth) and `claims` read all of the above.
+ * - For the explorer: `labels` (concept names) of every run, `map` (PCA and UMAP layouts) of the
+ *   primary run.
  *
  * With several spaces (several `embed.models`, or `dataset.spaces`), every instance id of a space
  * carries it first (`train[space=clip,method=…]`, `dataset[space=clip]`; an embed instance stays
@@ -36,6 +38,8 @@ import { bridgeStage } from "./bridge.ts";
 import { validateStage } from "./validate.ts";
 import { claimsStage } from "./claims.ts";
 import { compareStage } from "./compare.ts";
+import { labelsStage } from "./labels.ts";
+import { mapStage } from "./map.ts";
 import { trainGrid, type TrainRunParams } from "./config/train.ts";
 import { resolveSpaces, type StudySpace } from "./config/spaces.ts";
 import { checkSpacePlan } from "./space_plan.ts";
@@ -57,6 +61,8 @@ export const studyStages: Stage<any>[] = [
   validateStage,
   claimsStage,
   compareStage,
+  labelsStage,
+  mapStage,
 ];
 
 /** Short label of a train run, used in instance ids. */
@@ -252,6 +258,17 @@ function buildSpace(
     return { concepts, modality, bridge };
   };
   const primaryGeometry = geometryOf(primaryId);
+
+  // ---- the explorer's concept labels (every run) and map layout (the primary run) ----------
+  for (const r of runs.keys()) {
+    add({
+      id: ofRun("labels", r),
+      stage: labelsStage,
+      params: {},
+      inputs: { encode: ofRun("encode", r), dataset: dataId, train: r },
+    });
+  }
+  add({ id: ofRun("map", primaryId), stage: mapStage, params: {}, inputs: { train: primaryId } });
 
   // ---- verdicts -------------------------------------------------------------------------------
   let validateId: string | null = null;

@@ -6,48 +6,17 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
+import { CHROMIUM, withBrowser } from "./helpers/chromium.ts";
 import { makeFixtureCache } from "../explorer/testing/fixture_cache.ts";
 import { loadAtlas, serveExplorer } from "../explorer/mod.ts";
 import { importNpy } from "../data/import_npy.ts";
 import { assignSplits } from "../data/splits.ts";
 import { exists, missing } from "./helpers/prerequisites.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
 const COCO = "../shared/data/coco500-clip-vitb16";
 
 const noChromium = missing("chromium", await exists(CHROMIUM));
 const noCoco = missing("coco500", await exists(`${COCO}/pairs.json`));
-
-async function withBrowser(
-  fn: (page: import("playwright-core").Page, errors: string[]) => Promise<void>,
-) {
-  const userDir = await Deno.makeTempDir({ prefix: "explorer_chromium_" });
-  const ctx = await chromium.launchPersistentContext(userDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--no-first-run",
-      "--disable-sync",
-    ],
-  });
-  const errors: string[] = [];
-  try {
-    const page = ctx.pages()[0] ?? await ctx.newPage();
-    page.on("console", (m) => {
-      if (m.type() === "error") errors.push(m.text());
-    });
-    page.on("pageerror", (e) => errors.push(String(e)));
-    await fn(page, errors);
-  } finally {
-    await ctx.close();
-    await Deno.remove(userDir, { recursive: true }).catch(() => {});
-  }
-}
 
 Deno.test({
   name: "explorer browser: every view, table → concept → bridge partner, no console errors",
@@ -103,7 +72,9 @@ Deno.test({
         assert.equal(await page.locator("#concept-table tbody tr:visible").count(), wantShown);
         await page.fill("#min-modality_score", "");
         await page.fill("#min-stability", "0.9");
-        const stableShown = [...fx.matchCosine].filter((v) => v >= 0.9).length;
+        // Dead concepts stay hidden (the "show dead concepts" toggle is off).
+        const stableShown = [...fx.matchCosine].filter((v, j) => v >= 0.9 && st.frequency[j] > 0)
+          .length;
         assert.equal(Number(await page.locator("#shown-count").textContent()), stableShown);
         await page.fill("#min-stability", "");
         // Table → concept page (the first bridge pair's image concept).
@@ -155,9 +126,9 @@ Deno.test({
         assert.equal(Number(await firstRow.getAttribute("data-image")), pair.image);
         assert.ok(await firstRow.locator('.example[data-modality="image"]').count() > 0);
         assert.ok(await firstRow.locator('.example[data-modality="text"]').count() > 0);
-        // Map: one point per concept; a click opens that concept.
-        await page.goto(`${base}runs/${run.slug}/map.html`);
-        const points = page.locator("#concept-map svg a");
+        // Map: the SVG download has one point per concept; a click on one opens that concept.
+        await page.goto(`${base}runs/${run.slug}/figures/map.svg`);
+        const points = page.locator("svg a");
         assert.equal(await points.count(), fx.c);
         await points.nth(5).dispatchEvent("click");
         await page.waitForURL(/\/concepts\/\d+\.html$/);

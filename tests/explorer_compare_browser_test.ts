@@ -8,15 +8,12 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import YAML from "yaml";
-import { chromium } from "playwright-core";
 import { serveExplorer } from "../explorer/mod.ts";
+import { CHROMIUM, withBrowser } from "./helpers/chromium.ts";
+import { exists, missing } from "./helpers/prerequisites.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
 const ROOT = new URL("..", import.meta.url).pathname;
-const haveChromium = await Deno.stat(CHROMIUM).then(() => true, () => false);
-if (!haveChromium) {
-  console.warn(`${CHROMIUM} not found; the comparison page's browser test is skipped`);
-}
+const noChromium = missing("chromium", await exists(CHROMIUM));
 
 const CONFIG = {
   dataset: {
@@ -46,7 +43,7 @@ const CONFIG = {
 
 Deno.test({
   name: "explorer browser: the comparison page of a two-space study",
-  ignore: !haveChromium,
+  ignore: noChromium,
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
@@ -65,58 +62,49 @@ Deno.test({
     const written = JSON.parse(await Deno.readTextFile(join(compare.dir, "summary.json")));
     const ac = new AbortController();
     const srv = await serveExplorer({ cache, port: 0, signal: ac.signal });
-    const userDir = await Deno.makeTempDir({ prefix: "explorer_chromium_" });
-    const browser = await chromium.launchPersistentContext(userDir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"],
-    });
     try {
-      const page = browser.pages()[0] ?? await browser.newPage();
-      const errors: string[] = [];
-      page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
-      page.on("pageerror", (e) => errors.push(String(e)));
-      await page.goto(srv.url);
-      // The space selector is in every page's navigation and leads to the comparison.
-      assert.deepEqual(await page.locator("nav .space-select a.space").allTextContents(), [
-        "small",
-        "wide",
-      ]);
-      await page.locator("nav a.compare").click();
-      await page.waitForURL(/compare\.html$/);
-      assert.equal(await page.locator("h1").textContent(), "Embedding spaces compared");
-      assert.equal(
-        await page.locator("#compare-pareto svg [data-panel]").count(),
-        2,
-        "a panel per space",
-      );
-      // Every claim cell shows the value the compare stage wrote (first seed), per space.
-      for (const s of written.spaces) {
-        for (const c of s.claims) {
-          const cell = page.locator(`span[data-space="${s.space}"][data-claim="${c.claim}"]`);
-          assert.equal(await cell.count(), 1, `${s.space} ${c.claim}`);
-          const v = Number(await cell.getAttribute("data-value"));
-          assert.ok(
-            c.value === null ? Number.isNaN(v) : v === c.value,
-            `${s.space} ${c.claim}: ${v} vs ${c.value}`,
-          );
-          assert.match((await cell.textContent())!, c.holds ? /^✓/ : /^✗/);
+      await withBrowser(async (page, errors) => {
+        await page.goto(srv.url);
+        // The space selector is in every page's navigation and leads to the comparison.
+        assert.deepEqual(await page.locator("nav .space-select a.space").allTextContents(), [
+          "small",
+          "wide",
+        ]);
+        await page.locator("nav a.compare").click();
+        await page.waitForURL(/compare\.html$/);
+        assert.equal(await page.locator("h1").textContent(), "Embedding spaces compared");
+        assert.equal(
+          await page.locator("#compare-pareto svg [data-panel]").count(),
+          2,
+          "a panel per space",
+        );
+        // Every claim cell shows the value the compare stage wrote (first seed), per space.
+        for (const s of written.spaces) {
+          for (const c of s.claims) {
+            const cell = page.locator(`span[data-space="${s.space}"][data-claim="${c.claim}"]`);
+            assert.equal(await cell.count(), 1, `${s.space} ${c.claim}`);
+            const v = Number(await cell.getAttribute("data-value"));
+            assert.ok(
+              c.value === null ? Number.isNaN(v) : v === c.value,
+              `${s.space} ${c.claim}: ${v} vs ${c.value}`,
+            );
+            assert.match((await cell.textContent())!, c.holds ? /^✓/ : /^✗/);
+          }
         }
-      }
-      const dCells = await page.locator("table.spaces tbody tr td:nth-child(2)").allTextContents();
-      assert.deepEqual(dCells, ["12", "20"], "each space's own dimension");
-      assert.equal(await page.locator("table.spaces tbody tr").count(), 2);
-      // A link into the second space's runs opens a run page that names the space.
-      await page.locator('a.run-link[data-space="wide"]').first().click();
-      await page.waitForURL(/\/runs\/wide-/);
-      assert.match((await page.locator("h1").textContent())!, /^Run wide · /);
-      assert.equal(await page.locator("nav a.space.current").textContent(), "wide");
-      assert.deepEqual(errors, []);
+        const dCells = await page.locator("table.spaces tbody tr td:nth-child(2)")
+          .allTextContents();
+        assert.deepEqual(dCells, ["12", "20"], "each space's own dimension");
+        assert.equal(await page.locator("table.spaces tbody tr").count(), 2);
+        // A link into the second space's runs opens a run page that names the space.
+        await page.locator('a.run-link[data-space="wide"]').first().click();
+        await page.waitForURL(/\/runs\/wide-/);
+        assert.match((await page.locator("h1").textContent())!, /^Run wide · /);
+        assert.equal(await page.locator("nav a.space.current").textContent(), "wide");
+        assert.deepEqual(errors, []);
+      });
     } finally {
-      await browser.close();
       ac.abort();
       await srv.finished.catch(() => {});
-      await Deno.remove(userDir, { recursive: true }).catch(() => {});
       await Deno.remove(tmp, { recursive: true }).catch(() => {});
     }
   },

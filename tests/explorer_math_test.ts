@@ -11,7 +11,7 @@ import type { HostSparseCodes } from "../learn/learner.ts";
 import { activationHistogram, conceptColumns, topActivations } from "../explorer/activations.ts";
 import { conceptStatistics } from "../analysis/concept_stats.ts";
 import { nearestConcepts } from "../explorer/nearest.ts";
-import { pcaMap } from "../explorer/pca_map.ts";
+import { pcaMap } from "../analysis/layout_pca.ts";
 import { conceptBridgePartners, pairExamples, pairRows } from "../explorer/pairing.ts";
 
 function randomCodes(rng: Rng, rows: number, cols: number, k: number): HostSparseCodes {

@@ -74,6 +74,22 @@ export function textWidth(s: string, fontSize: number): number {
   return [...s].length * fontSize * 0.58;
 }
 
+/**
+ * `s` shortened with `…` so that its width at `fontSize` stays within `maxWidth` px, estimated
+ * generously (0.68 em per character: wide enough for DejaVu Sans digits and capitals).
+ */
+export function fitText(s: string, maxWidth: number, fontSize: number): string {
+  const chars = [...s];
+  const fits = Math.max(1, Math.floor(maxWidth / (fontSize * 0.68)));
+  return chars.length <= fits ? s : chars.slice(0, Math.max(1, fits - 1)).join("") + "…";
+}
+
+/** An SVG text body: the fitted text, with the full text as a tooltip when it was shortened. */
+function fittedBody(s: string, maxWidth: number, fontSize: number): string {
+  const f = fitText(s, maxWidth, fontSize);
+  return f === s ? escapeXml(s) : `<title>${escapeXml(s)}</title>${escapeXml(f)}`;
+}
+
 /** A continuous axis: data range and whether it is log10. */
 export interface ContinuousAxis {
   lo: number;
@@ -143,7 +159,7 @@ export function renderPlot(spec: PlotSpec): string {
   const categorical = "categories" in spec.x;
   const xt = categorical ? null : axisTicks(spec.x as ContinuousAxis, 6);
   const legendW = spec.legend.length > 0
-    ? Math.min(200, Math.max(...spec.legend.map((e) => textWidth(e.label, fs - 1))) + 34)
+    ? Math.min(200, Math.max(...spec.legend.map((e) => (fs - 1) * 0.68 * [...e.label].length)) + 34)
     : 0;
   const left = (o.yLabel ? 22 : 6) + yLabelW + 10;
   const right = W - 14 - legendW;
@@ -187,7 +203,7 @@ export function renderPlot(spec: PlotSpec): string {
     parts.push(
       `<text class="title" x="${coord(W / 2)}" y="22" text-anchor="middle" font-size="${
         fs + 3
-      }" font-weight="600" fill="#222">${escapeXml(o.title)}</text>`,
+      }" font-weight="600" fill="#222">${fittedBody(o.title, W - 16, (fs + 3) * 1.08)}</text>`,
     );
   }
   // Grid and y ticks.
@@ -244,14 +260,14 @@ export function renderPlot(spec: PlotSpec): string {
     parts.push(
       `<text class="x-label" x="${coord((left + right) / 2)}" y="${
         coord(bottom + 34)
-      }" text-anchor="middle" fill="#222">${escapeXml(o.xLabel)}</text>`,
+      }" text-anchor="middle" fill="#222">${fittedBody(o.xLabel, right - left, fs)}</text>`,
     );
   }
   if (o.yLabel) {
     const cy = coord((top + bottom) / 2);
     parts.push(
       `<text class="y-label" x="14" y="${cy}" text-anchor="middle" transform="rotate(-90 14 ${cy})" fill="#222">${
-        escapeXml(o.yLabel)
+        fittedBody(o.yLabel, bottom - top, fs)
       }</text>`,
     );
   }
@@ -290,7 +306,9 @@ export function renderPlot(spec: PlotSpec): string {
         );
       }
       lg.push(
-        `<text x="${lx + 24}" y="${ly}" dominant-baseline="middle">${escapeXml(e.label)}</text>`,
+        `<text x="${lx + 24}" y="${ly}" dominant-baseline="middle">${
+          fittedBody(e.label, W - (lx + 24) - 4, fs - 1)
+        }</text>`,
       );
     });
     lg.push("</g>");
@@ -299,7 +317,7 @@ export function renderPlot(spec: PlotSpec): string {
   if (o.caption) {
     parts.push(
       `<text class="caption" x="8" y="${H - 6}" font-size="${fs - 2}" fill="#777">${
-        escapeXml(o.caption)
+        fittedBody(o.caption, W - 16, fs - 2)
       }</text>`,
     );
   }

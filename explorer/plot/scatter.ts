@@ -35,6 +35,17 @@ export interface ScatterPlotOptions extends PlotOptions {
   rules?: { x?: number; y?: number; label?: string }[];
 }
 
+/** A data range widened by 4% of its span on each side (in log10 on a log axis), so that no
+ * point sits on the frame. */
+function padded([lo, hi]: [number, number], log?: boolean): [number, number] {
+  if (log) {
+    const a = Math.log10(lo), b = Math.log10(hi), m = 0.04 * (b - a || 1);
+    return [10 ** (a - m), 10 ** (b + m)];
+  }
+  const m = 0.04 * (hi - lo || Math.abs(hi) || 1);
+  return [lo - m, hi + m];
+}
+
 function colorOf(c: string | number | undefined): string {
   return typeof c === "number" ? paletteColor(c) : c ?? paletteColor(0);
 }
@@ -50,12 +61,12 @@ export function scatterPlot(opts: ScatterPlotOptions): string {
     (!opts.logY || p.y > 0);
   const pts = opts.points.filter(ok);
   const rules = opts.rules ?? [];
-  const [xlo, xhi] = extent(
-    [...pts.map((p) => p.x), ...rules.flatMap((r) => r.x ?? [])],
+  const [xlo, xhi] = padded(
+    extent([...pts.map((p) => p.x), ...rules.flatMap((r) => r.x ?? [])], opts.logX),
     opts.logX,
   );
-  const [ylo, yhi] = extent(
-    [...pts.map((p) => p.y), ...rules.flatMap((r) => r.y ?? [])],
+  const [ylo, yhi] = padded(
+    extent([...pts.map((p) => p.y), ...rules.flatMap((r) => r.y ?? [])], opts.logY),
     opts.logY,
   );
   const legend: LegendEntry[] = (opts.legend ?? []).map((e) => ({

@@ -16,6 +16,7 @@ import { writeDictionary } from "../../data/dictionary_io.ts";
 import { writeCodes } from "../../data/codes_io.ts";
 import { writeTable } from "../../data/table_io.ts";
 import type { CsrCodes } from "../../data/csr_codes.ts";
+import { pcaMap } from "../../analysis/layout_pca.ts";
 
 /** What a fixture run holds (for assertions). */
 export interface FixtureRun {
@@ -254,6 +255,43 @@ export interface FixtureOptions {
   datasetFolder: string;
   c?: number;
   k?: number;
+  /** The seed of the configured primary run (`train.seeds` lists it first). Default 0. */
+  primarySeed?: 0 | 1;
+  /** Extra train-only runs (seed 0, no encode): their k values, in the order they are written. */
+  extraK?: number[];
+  /** Publish the data as an `embed` instance of this model folder (a text tower) instead. */
+  embedModel?: string;
+}
+
+/** Distinct words naming the fixture's concepts: concept j of run 0 is `conceptWord(j)`. */
+export function conceptWord(j: number): string {
+  const words = [
+    "apple",
+    "boat",
+    "cat",
+    "desk",
+    "eagle",
+    "fern",
+    "guitar",
+    "harbor",
+    "igloo",
+    "jacket",
+    "kite",
+    "lemon",
+    "mountain",
+    "needle",
+    "orchid",
+    "piano",
+    "quilt",
+    "river",
+    "saddle",
+    "tiger",
+    "umbrella",
+    "violin",
+    "walrus",
+    "yacht",
+  ];
+  return j < words.length ? words[j] : `${words[j % words.length]}${j}`;
 }
 
 /** Build the fixture cache in `cache` (an existing empty folder). */
@@ -271,14 +309,26 @@ export async function makeFixtureCache(cache: string, opts: FixtureOptions): Pro
       seed: 0,
       splitSeed: 0,
     },
-    train: { methods: ["topk"], k: [k], seeds: [0, 1] },
+    train: {
+      methods: ["topk"],
+      k: [k, ...(opts.extraK ?? [])],
+      seeds: opts.primarySeed === 1 ? [1, 0] : [0, 1],
+      primary: { method: "topk", k },
+    },
+    diets: { ratios: ["natural"], seeds: [0] },
     report: { conceptPages: 6 },
   };
+  const embedParams = opts.embedModel
+    ? {
+      model: { name: "tiny", path: opts.embedModel },
+      source: { format: "csv", path: join(opts.datasetFolder, "pairs.csv") },
+    }
+    : null;
   const dataset = await publish(
     cache,
-    "dataset",
-    "dataset",
-    config.dataset,
+    embedParams ? "embed" : "dataset",
+    embedParams ? "embed[model=tiny]" : "dataset",
+    embedParams ?? config.dataset,
     {},
     async (dir) => {
       await writeEmbeddings(join(dir, "embeddings.parquet"), set);
@@ -440,7 +490,44 @@ export async function makeFixtureCache(cache: string, opts: FixtureOptions): Pro
       });
       await Deno.writeTextFile(join(dir, "summary.json"), "{}");
     });
-    stages.push(train, encode, evaluate, concepts, modality, bridge);
+    // Labels: run 0's concept j is named conceptWord(j); run 1's concept q copies run 0's perm[q].
+    const labelOf = (j: number) => conceptWord(seed === 0 ? j : perm[j]);
+    const labels = await publish(cache, "labels", `labels[${id}]`, {}, {
+      encode,
+      dataset,
+      train,
+    }, async (dir) => {
+      await writeTable(join(dir, "labels.parquet"), {
+        concept: Int32Array.from({ length: c }, (_, j) => j),
+        label: Array.from({ length: c }, (_, j) => (stats.frequency[j] > 0 ? labelOf(j) : "")),
+        source: Array.from({ length: c }, (_, j) => (stats.frequency[j] > 0 ? "captions" : "none")),
+        caption_evidence: Array.from({ length: c }, (_, j) => `${labelOf(j)} z=3.00 n=4/N=9`),
+        tower_label: new Array(c).fill(""),
+        tower_evidence: new Array(c).fill(""),
+        truth_name: new Array(c).fill(""),
+        truth_cosine: new Float64Array(c).fill(NaN),
+      });
+    });
+    stages.push(train, encode, evaluate, concepts, modality, bridge, labels);
+    if (seed === 0) {
+      // The map stage's layouts: PCA as the explorer computes it, a grid as "UMAP".
+      const pm = pcaMap(dict, c, d);
+      stages.push(
+        await publish(cache, "map", `map[${id}]`, {}, { train }, async (dir) => {
+          await writeTable(join(dir, "layout.parquet"), {
+            concept: Int32Array.from({ length: c }, (_, j) => j),
+            pca_x: Float64Array.from({ length: c }, (_, j) => pm.xy[2 * j]),
+            pca_y: Float64Array.from({ length: c }, (_, j) => pm.xy[2 * j + 1]),
+            umap_x: Float64Array.from({ length: c }, (_, j) => j % 6),
+            umap_y: Float64Array.from({ length: c }, (_, j) => Math.floor(j / 6)),
+          });
+          await Deno.writeTextFile(
+            join(dir, "summary.json"),
+            JSON.stringify({ pca_variance: pm.variance }),
+          );
+        }),
+      );
+    }
     runs.push({ seed, trainKey: train.key, dict, codes, stats, bridgePairs: top });
   }
   // Match run 0 (a) with run 1 (b): run 1's concept q is a noisy copy of run 0's perm[q].
@@ -453,6 +540,15 @@ export async function makeFixtureCache(cache: string, opts: FixtureOptions): Pro
     matchCosine[j] = s;
   }
   const [t0, t1] = stages.filter((s) => s.stage === "train");
+  for (const kx of opts.extraK ?? []) {
+    const params = { method: "topk", k: kx, c, expansionFactor: 2, seed: 0, diet: "natural" };
+    const id = `train[method=topk,k=${kx},seed=0,diet=natural]`;
+    stages.push(
+      await publish(cache, "train", id, { ...params, options: {} }, { diet }, async (dir) => {
+        await writeDictionary(join(dir, "dictionary.parquet"), unitRows(new Rng(kx), c, d), c, d);
+      }),
+    );
+  }
   const match = await publish(cache, "match", "match[seed 0 vs 1]", {}, {
     a: t0,
     b: t1,

@@ -7,7 +7,7 @@ import { esc, fmt, page, provenanceHtml, rootOf } from "../html.ts";
 import { loadRunData } from "../run_data.ts";
 import { pairExamples } from "../pairing.ts";
 import { runFigureProvenance } from "./run.ts";
-import { conceptLink, exampleHtml, type SiteContext } from "./common.ts";
+import { exampleHtml, namedLink, type SiteContext } from "./common.ts";
 
 /** Render `runs/<slug>/bridges.html` with `options.bridgeExamples` example pairs per concept pair. */
 export async function bridgesPage(ctx: SiteContext, run: Run): Promise<string> {
@@ -44,9 +44,9 @@ export async function bridgesPage(ctx: SiteContext, run: Run): Promise<string> {
     }
     rows.push(
       `<tr id="pair-${p.image}-${p.text}" class="bridge-row" data-image="${p.image}" data-text="${p.text}"><td>${p.rank}</td><td>${
-        conceptLink(ctx, root, run, p.image)
+        namedLink(ctx, root, rd, p.image)
       }<br><small>m=${fmt(m?.[p.image])}</small></td><td>${
-        conceptLink(ctx, root, run, p.text)
+        namedLink(ctx, root, rd, p.text)
       }<br><small>m=${fmt(m?.[p.text])}</small></td><td class="bridge-value">${
         fmt(p.bridge)
       }</td><td>${fmt(p.coactivation)}</td><td>${

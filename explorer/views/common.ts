@@ -4,10 +4,11 @@
  */
 import type { Atlas, Run } from "../atlas.ts";
 import type { ReportOptions } from "../options.ts";
-import type { RunData } from "../run_data.ts";
+import { conceptName, type RunData } from "../run_data.ts";
 import { esc, fmt } from "../html.ts";
 import { isUrl, resolveImageFile } from "../media.ts";
 import { extname } from "node:path";
+import { THUMBNAIL_SOURCES } from "../thumbnail.ts";
 
 /** What a view needs besides the atlas: which concept pages exist (all, from the server). */
 export interface SiteContext {
@@ -16,8 +17,15 @@ export interface SiteContext {
   options: ReportOptions;
   /** True when the page of concept `j` of `run` exists (the static report may write a subset). */
   hasConceptPage(run: Run, j: number): boolean;
-  /** Called for each local image a page shows (the report copies them). */
+  /** Called for each local image and thumbnail a page shows (the report writes them). */
   onMedia?(run: Run, row: number, file: string, sitePath: string): void;
+  /**
+   * Free-text search through the text tower (server only): the top concepts of `run` by the
+   * activation of the text's embedding, or null when this run's space has no text tower.
+   */
+  query?(run: Run, text: string, top: number): Promise<{ concept: number; value: number }[] | null>;
+  /** Whether {@link query} can answer for `run` (its data came from an embed model). */
+  canQuery?(run: Run): boolean;
 }
 
 /** A link to concept j of `run` from a page at depth `root` (or plain text without a page). */
@@ -28,6 +36,14 @@ export function conceptLink(ctx: SiteContext, root: string, run: Run, j: number,
     : label;
 }
 
+/**
+ * A link to concept j of a loaded run, named by its label (`#12 dog, frisbee`), from a page at
+ * depth `root` (plain text without a page).
+ */
+export function namedLink(ctx: SiteContext, root: string, rd: RunData, j: number): string {
+  return conceptLink(ctx, root, rd.run, j, conceptName(rd, j));
+}
+
 /** Colour of a modality score: text-only (0) blue → image-only (1) orange; NaN grey. */
 export function modalityColor(m: number): string {
   if (!Number.isFinite(m)) return "#999999";
@@ -35,6 +51,11 @@ export function modalityColor(m: number): string {
   const a = [0, 114, 178], b = [230, 159, 0];
   const c = a.map((x, q) => Math.round(x + (b[q] - x) * t));
   return `#${c.map((x) => x.toString(16).padStart(2, "0")).join("")}`;
+}
+
+/** Site path of the thumbnail of eval row `row` (always JPEG). */
+export function thumbPath(run: Run, row: number): string {
+  return `runs/${run.slug}/thumbs/${row}.jpg`;
 }
 
 /** Site path of the media file of eval row `row` (extension from the resolved file). */
@@ -60,8 +81,14 @@ export async function exampleHtml(
     const file = await resolveImageFile(src, ctx.atlas.datasetFolders);
     if (file) {
       const path = mediaPath(rd.run, row, file);
+      const thumb = THUMBNAIL_SOURCES.has(extname(file).toLowerCase())
+        ? thumbPath(rd.run, row)
+        : path;
       ctx.onMedia?.(rd.run, row, file, path);
-      body = `<img src="${root}${esc(path)}" alt="${esc(id)}" loading="lazy">`;
+      if (thumb !== path) ctx.onMedia?.(rd.run, row, file, thumb);
+      body = `<a class="image-link" href="${root}${esc(path)}"><img class="thumb" src="${root}${
+        esc(thumb)
+      }" alt="${esc(id)}" loading="lazy"></a>`;
     } else if (src && isUrl(src)) {
       body = `<a class="image-url" href="${esc(src)}" rel="noreferrer noopener" target="_blank">${
         esc(src)

@@ -6,13 +6,13 @@
 import type { Run } from "../atlas.ts";
 import { esc, figure, fmt, page, provenanceHtml, provenanceText, rootOf, table } from "../html.ts";
 import { histogram } from "../plot/mod.ts";
-import { loadRunData } from "../run_data.ts";
+import { isDead, loadRunData, type RunData } from "../run_data.ts";
 import { activationHistogram, topActivations } from "../activations.ts";
 import { nearestConcepts } from "../nearest.ts";
 import { conceptBridgePartners } from "../pairing.ts";
 import { runFigureProvenance } from "./run.ts";
 import { columnTitle } from "./concept_table.ts";
-import { conceptLink, exampleHtml, type SiteContext } from "./common.ts";
+import { conceptLink, exampleHtml, namedLink, type SiteContext } from "./common.ts";
 
 /** Render `runs/<slug>/concepts/<j>.html` (the caller checks 0 ≤ j < c). */
 export async function conceptPage(
@@ -25,7 +25,7 @@ export async function conceptPage(
   const path = `runs/${run.slug}/concepts/${j}.html`;
   const root = rootOf(path);
   const rd = await loadRunData(atlas, run);
-  const link = (q: number) => conceptLink(ctx, root, run, q);
+  const link = (q: number) => namedLink(ctx, root, rd, q);
   const stats = Object.keys(rd.columns).map((n) =>
     `<tr><th class="text">${esc(columnTitle(n))}</th><td id="stat-${esc(n)}" data-value="${
       Number.isFinite(rd.columns[n][j]) ? rd.columns[n][j] : ""
@@ -131,19 +131,52 @@ ${
     ]),
     'id="nearest"',
   );
-  const matchRows = rd.matches[j].map((m) => {
+  const matchRows: string[][] = [];
+  for (const m of rd.matches[j]) {
     const partner = m.partnerSlug ? atlas.bySlug.get(m.partnerSlug) : undefined;
-    return [
+    const prd: RunData | undefined = partner ? await loadRunData(atlas, partner) : undefined;
+    matchRows.push([
       `<span class="text">${esc(m.partnerLabel)}</span>`,
-      partner ? conceptLink(ctx, root, partner, m.concept) : `#${m.concept}`,
+      prd ? namedLink(ctx, root, prd, m.concept) : `#${m.concept}`,
       `<span class="match-cosine">${fmt(m.cosine)}</span>`,
       `<code>${esc(m.matchKey.slice(0, 12))}</code>`,
-    ];
-  });
+    ]);
+  }
+  const info = rd.labelInfo;
+  const labelBlock = info
+    ? `<table id="concept-label"><tr><th class="text">label</th><td class="text" id="label">${
+      esc(rd.labels[j] || "–")
+    }</td></tr><tr><th class="text">from</th><td class="text">${
+      esc(
+        info.source[j] === "image pairs"
+          ? "captions of its top images' pairs"
+          : info.source[j] === "captions"
+          ? "its top-activating captions"
+          : "no captions (never fires)",
+      )
+    }</td></tr><tr><th class="text">evidence (log-odds z, count in these captions / corpus)</th><td class="text" id="label-evidence">${
+      esc(info.captionEvidence[j] || "–")
+    }</td></tr>${
+      info.towerLabel[j]
+        ? `<tr><th class="text">text tower</th><td class="text" id="tower-label">${
+          esc(info.towerEvidence[j])
+        }</td></tr>`
+        : ""
+    }${
+      info.truthName[j]
+        ? `<tr><th class="text">planted concept (truth)</th><td class="text" id="truth-label">${
+          esc(info.truthName[j])
+        } (cosine ${fmt(info.truthCosine[j])})</td></tr>`
+        : ""
+    }</table>${provenanceHtml({ ...prov, stages: [run.labels] })}`
+    : '<p class="empty">No labels stage for this run.</p>';
   const body = `
-<p>${j > 0 ? link(j - 1).replace(`>#${j - 1}<`, ">← previous<") : ""} ${
-    j + 1 < rd.c ? link(j + 1).replace(`>#${j + 1}<`, ">next →<") : ""
+<p>${j > 0 ? conceptLink(ctx, root, run, j - 1, "← previous") : ""} ${
+    j + 1 < rd.c ? conceptLink(ctx, root, run, j + 1, "next →") : ""
   } · <a href="../concepts.html">concept table</a></p>
+${isDead(rd, j) ? '<p class="dead-note">Dead concept: it never fires on the eval rows.</p>' : ""}
+<h2>Label</h2>${labelBlock}
+<h2>Statistics</h2>
 <table id="concept-stats">${stats}</table>
 ${provenanceHtml(prov)}
 <h2>Top-activating examples</h2>${examples}
@@ -160,7 +193,7 @@ ${provenanceHtml(prov)}
   return page({
     atlas,
     path,
-    title: `Concept ${j} — ${run.label}`,
+    title: `Concept ${j}${rd.labels[j] ? `: ${rd.labels[j]}` : ""} — ${run.label}`,
     body,
     run,
     view: `concepts/${j}.html`,

@@ -1,12 +1,14 @@
 /**
- * The concept table (`runs/<slug>/concepts.html`): one row per concept with every per-concept
+ * The concept table (`runs/<slug>/concepts.html`): one row per concept — its number, its label
+ * (labels stage) — with every per-concept
  * column the run has (energy, frequency, modality score, stability, projection on each modality
  * subspace, classifier AUROC, bridge mass), sortable by clicking a header and filterable by
- * min/max per column (assets/app.js). Also the same data as JSON and CSV files.
+ * min/max per column (assets/app.js); dead concepts are hidden until "show dead concepts" is
+ * ticked. Also the same data as JSON and CSV files.
  */
 import type { Run } from "../atlas.ts";
 import { esc, fmt, page, provenanceHtml, provenanceText, rootOf } from "../html.ts";
-import { loadRunData, type RunData } from "../run_data.ts";
+import { isDead, loadRunData, type RunData } from "../run_data.ts";
 import { runFigureProvenance } from "./run.ts";
 import { conceptLink, type SiteContext } from "./common.ts";
 
@@ -50,18 +52,25 @@ export async function conceptTablePage(ctx: SiteContext, run: Run): Promise<stri
         esc(columnTitle(n))
       } ≥ <input type="number" step="any" data-col="${n}" data-bound="min" id="min-${n}"> ≤ <input type="number" step="any" data-col="${n}" data-bound="max" id="max-${n}"></label>`
     ).join("");
-  const head = `<tr><th data-col="concept">concept</th>${
-    names.map((n) => `<th data-col="${esc(n)}">${esc(columnTitle(n))}</th>`).join("")
-  }</tr>`;
+  const dead = order.filter((j) => isDead(rd, j)).length;
+  const head =
+    `<tr><th data-col="concept">concept</th><th class="text" data-text="label">label</th>${
+      names.map((n) => `<th data-col="${esc(n)}">${esc(columnTitle(n))}</th>`).join("")
+    }</tr>`;
   const body = order.map((j) =>
-    `<tr data-concept="${j}" ${
-      names.map((n) => `data-${esc(n)}="${attr(rd.columns[n][j])}"`).join(" ")
-    }><td>${conceptLink(ctx, root, run, j)}</td>${
+    `<tr data-concept="${j}"${isDead(rd, j) ? ' data-dead="1" hidden' : ""} data-label="${
+      esc(rd.labels[j])
+    }" ${names.map((n) => `data-${esc(n)}="${attr(rd.columns[n][j])}"`).join(" ")}><td>${
+      conceptLink(ctx, root, run, j)
+    }</td><td class="text label">${esc(rd.labels[j] || "–")}</td>${
       names.map((n) => `<td class="col-${esc(n)}">${fmt(rd.columns[n][j])}</td>`).join("")
     }</tr>`
   ).join("\n");
   const html = `
-<p>${rd.c} concepts; <span id="shown-count">${rd.c}</span> shown. Click a header to sort; set bounds to filter.
+<p>${rd.c} concepts (${dead} dead: never fire on the eval rows); <span id="shown-count">${
+    rd.c - dead
+  }</span> shown. Click a header to sort; set bounds to filter.
+<label class="toggle"><input type="checkbox" id="show-dead"> show dead concepts</label> ·
 Data: <a href="data/concepts.json">JSON</a> · <a href="data/concepts.csv">CSV</a>.</p>
 <div class="filters">${filters}</div>
 ${provenanceHtml(runFigureProvenance(atlas, run, "table"))}
@@ -82,7 +91,7 @@ ${body}
 export function conceptsJson(ctx: SiteContext, rd: RunData): string {
   const names = Object.keys(rd.columns);
   const rows = [...Array(rd.c).keys()].map((j) => {
-    const r: Record<string, number | null> = { concept: j };
+    const r: Record<string, number | string | null> = { concept: j, label: rd.labels[j] };
     for (const n of names) r[n] = Number.isFinite(rd.columns[n][j]) ? rd.columns[n][j] : null;
     return r;
   });
@@ -90,7 +99,7 @@ export function conceptsJson(ctx: SiteContext, rd: RunData): string {
     run: rd.run.label,
     provenance: provenanceText(runFigureProvenance(ctx.atlas, rd.run, "table")),
     column_sources: rd.columnSource,
-    columns: ["concept", ...names],
+    columns: ["concept", "label", ...names],
     rows,
   });
 }
@@ -98,9 +107,12 @@ export function conceptsJson(ctx: SiteContext, rd: RunData): string {
 /** The per-concept table as CSV (header row; empty cells for NaN). */
 export function conceptsCsv(rd: RunData): string {
   const names = Object.keys(rd.columns);
-  const lines = [["concept", ...names].join(",")];
+  const lines = [["concept", "label", ...names].join(",")];
+  const quote = (s: string) => (/[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
   for (let j = 0; j < rd.c; j++) {
-    lines.push([String(j), ...names.map((n) => attr(rd.columns[n][j]))].join(","));
+    lines.push(
+      [String(j), quote(rd.labels[j]), ...names.map((n) => attr(rd.columns[n][j]))].join(","),
+    );
   }
   return lines.join("\n") + "\n";
 }

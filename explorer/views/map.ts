@@ -3,9 +3,9 @@
  * leading principal axes; colour = modality score, size = energy; a click opens the concept.
  */
 import type { Run } from "../atlas.ts";
-import { figure, fmt, page, provenanceText, rootOf } from "../html.ts";
+import { esc, fmt, page, provenanceHtml, provenanceText, rootOf } from "../html.ts";
 import { scatterPlot } from "../plot/mod.ts";
-import { loadRunData, type RunData } from "../run_data.ts";
+import { conceptName, isDead, loadRunData, type RunData } from "../run_data.ts";
 import { runFigureProvenance } from "./run.ts";
 import { modalityColor, type SiteContext } from "./common.ts";
 
@@ -22,7 +22,7 @@ export function mapSvg(ctx: SiteContext, rd: RunData, root: string): string {
       y: rd.map[2 * j + 1],
       size: eMax > 0 && ej > 0 ? 2 + 8 * Math.sqrt(ej / eMax) : 1.5,
       color: modalityColor(mj),
-      label: `concept ${j}: modality ${fmt(mj)}, energy ${fmt(ej)}`,
+      label: `${conceptName(rd, j)}: modality ${fmt(mj)}, energy ${fmt(ej)}`,
       href: ctx.hasConceptPage(rd.run, j)
         ? `${root}runs/${rd.run.slug}/concepts/${j}.html`
         : undefined,
@@ -46,21 +46,55 @@ export function mapSvg(ctx: SiteContext, rd: RunData, root: string): string {
   });
 }
 
-/** Render `runs/<slug>/map.html`. */
+/**
+ * The map's data as a script registering `window.ATLAS_MAP[slug]` (loaded by assets/app.js; a
+ * script so that the static report works over file://): PCA and (when the map stage ran) UMAP
+ * coordinates, colour (modality score), radius (energy), name, flags.
+ */
+export function mapScript(ctx: SiteContext, rd: RunData): string {
+  const e = rd.columns.energy, m = rd.columns.modality_score;
+  let eMax = 0;
+  if (e) { for (let j = 0; j < rd.c; j++) if (e[j] > eMax) eMax = e[j]; }
+  const r4 = (v: number) => (Number.isFinite(v) ? Number(v.toPrecision(5)) : null);
+  const idx = [...Array(rd.c).keys()];
+  const data = {
+    n: rd.c,
+    pca: Array.from(rd.map, r4),
+    umap: rd.umap ? Array.from(rd.umap, r4) : null,
+    color: idx.map((j) => modalityColor(m ? m[j] : NaN)),
+    size: idx.map((j) => {
+      const ej = e ? e[j] : NaN;
+      return eMax > 0 && ej > 0 ? Number((2 + 6 * Math.sqrt(ej / eMax)).toFixed(2)) : 1.5;
+    }),
+    name: idx.map((j) => conceptName(rd, j)),
+    mod: idx.map((j) => fmt(m ? m[j] : NaN)),
+    energy: idx.map((j) => fmt(e ? e[j] : NaN)),
+    dead: idx.map((j) => (isDead(rd, j) ? 1 : 0)),
+    page: idx.map((j) => (ctx.hasConceptPage(rd.run, j) ? 1 : 0)),
+  };
+  return `"use strict";(window.ATLAS_MAP=window.ATLAS_MAP||{})[${JSON.stringify(rd.run.slug)}]=${
+    JSON.stringify(data).replace(/</g, "\\u003c")
+  };\n`;
+}
+
+/** Render `runs/<slug>/map.html`: the interactive canvas map, the SVG as a download. */
 export async function mapPage(ctx: SiteContext, run: Run): Promise<string> {
   const path = `runs/${run.slug}/map.html`;
   const root = rootOf(path);
   const rd = await loadRunData(ctx.atlas, run);
-  const body =
-    `<p>Each point is a concept direction; colour: modality score; size: energy. Click a point to open the concept.</p>
-${
-      figure(
-        mapSvg(ctx, rd, root),
-        runFigureProvenance(ctx.atlas, run, "map"),
-        "concept-map",
-        "figures/map.svg",
-      )
-    }`;
+  const layouts = rd.umap
+    ? '<option value="umap" selected>UMAP (map stage)</option><option value="pca">PCA</option>'
+    : '<option value="pca" selected>PCA</option>';
+  const body = `<p>Each point is a concept direction; colour: modality score (blue text-only, orange
+image-only, grey dead); size: energy. Hover for its label, click to open it; scroll to zoom, drag to
+pan.</p>
+<p><label>layout <select id="map-layout">${layouts}</select></label>
+<label class="toggle"><input type="checkbox" id="map-show-dead"> show dead concepts</label>
+· <a class="download" href="figures/map.svg">PCA map as SVG</a></p>
+<div class="map-wrap"><canvas id="map-canvas" width="900" height="640" data-root="${root}" data-run="${
+    esc(run.slug)
+  }"></canvas><div id="map-tip" hidden></div></div>
+${provenanceHtml(runFigureProvenance(ctx.atlas, run, "map"))}`;
   return page({
     atlas: ctx.atlas,
     path,

@@ -138,7 +138,9 @@ export async function overviewPage(ctx: SiteContext): Promise<string> {
     const m = await pooledMetrics(run);
     const p = run.train.params;
     runRows.push([
-      `<a class="run-link" href="runs/${run.slug}/index.html">${esc(run.label)}</a>`,
+      `<a class="run-link" href="runs/${run.slug}/index.html">${esc(run.label)}</a>${
+        run.primary ? ' <b class="primary-mark">primary</b>' : ""
+      }`,
       esc(p.method ?? ""),
       esc(p.k ?? ""),
       esc(p.seed ?? ""),
@@ -153,12 +155,14 @@ export async function overviewPage(ctx: SiteContext): Promise<string> {
   const claims = await claimsOf(atlas);
   const validate = instancesOf(atlas, "validate")[0];
 
-  // The primary run's modality histogram and stability plot (first run with concepts).
-  const primary = atlas.runs.find((r) => r.concepts || r.encode) ?? atlas.runs[0];
+  // The primary run's modality histogram and stability plot (the study's `train.primary` run;
+  // without a recorded config, the first run with concepts).
+  const primary = atlas.primary ?? atlas.runs.find((r) => r.concepts || r.encode) ??
+    atlas.runs[0];
   let primaryFigs = "";
   if (primary) {
     const rd = await loadRunData(atlas, primary);
-    primaryFigs = `<h2>Primary run: <a href="runs/${primary.slug}/index.html">${
+    primaryFigs = `<h2>Primary run: <a id="primary-run" href="runs/${primary.slug}/index.html">${
       esc(primary.label)
     }</a></h2><div class="grid">${
       figure(

@@ -19,8 +19,8 @@ import {
   runProvenance,
   table,
 } from "../html.ts";
-import { loadRunData, type RunData } from "../run_data.ts";
-import { conceptLink, type SiteContext } from "./common.ts";
+import { conceptName, loadRunData, type RunData } from "../run_data.ts";
+import { namedLink, type SiteContext } from "./common.ts";
 
 /** Provenance of a run figure: `modality` (concepts, modality), `stability` (matches), `map`. */
 export function runFigureProvenance(
@@ -84,7 +84,7 @@ export function stabilitySvg(ctx: SiteContext, rd: RunData, root: string): strin
         x: f[j],
         y: s[j],
         color: 0,
-        label: `concept ${j}: frequency ${fmt(f[j])}, stability ${fmt(s[j])}`,
+        label: `${conceptName(rd, j)}: frequency ${fmt(f[j])}, stability ${fmt(s[j])}`,
         href: ctx.hasConceptPage(rd.run, j)
           ? `${root}runs/${rd.run.slug}/concepts/${j}.html`
           : undefined,
@@ -172,7 +172,7 @@ d = ${rd.d}; live concepts on the eval rows: <span id="run-live">${fmt(live)}</s
       : '<p class="empty">No match stage involves this run: no stability figure.</p>'
   }</div>
 <h2>Highest-energy concepts</h2><p>${
-    topEnergy.map((j) => conceptLink(ctx, root, run, j)).join(" · ")
+    topEnergy.map((j) => namedLink(ctx, root, rd, j)).join(" · ")
   }</p>
 <h2>Matched runs</h2>${
     matches ? `<ul id="matched-runs">${matches}</ul>` : '<p class="empty">none</p>'
