@@ -53,6 +53,12 @@ import { matchFiles } from "./match.ts";
 import { modalityFiles } from "./modality.ts";
 import { bridgeFiles } from "./bridge.ts";
 
+/** Files of a claims key folder. */
+export const claimsFiles = {
+  /** `[{claim, value, null_value, holds, detail}]` (analysis/claims.ts `Claim`[]). */
+  claims: "claims.json",
+} as const;
+
 /** Input roles of the claims stage (all optional). */
 const inputs = {
   "evaluations*": "evaluate",
@@ -259,7 +265,7 @@ async function run(ctx: StageContext<ClaimsConfig, typeof inputs>): Promise<void
     );
   } else skip("bridges_between_unimodal_concepts", "no bridge? input");
 
-  await Deno.writeTextFile(`${ctx.outDir}/claims.json`, JSON.stringify(claims, null, 2));
+  await Deno.writeTextFile(`${ctx.outDir}/${claimsFiles.claims}`, JSON.stringify(claims, null, 2));
   ctx.setMeta(
     "claims",
     claims.map(({ claim, value, null_value, holds }) => ({ claim, value, null_value, holds })),
@@ -283,6 +289,6 @@ export const claimsStage = defineStage({
   description: "the study's claims with measured and null values",
   inputs,
   params: claimsConfig,
-  outputs: ["claims.json"],
+  outputs: Object.values(claimsFiles),
   run,
 });

@@ -19,7 +19,12 @@
  * line per space; read by the run summary and the explorer).
  */
 import { z } from "zod";
-import type { InputArtifact, Stage, StageContext } from "../pipeline/stage.ts";
+import {
+  defineStage,
+  type InputArtifact,
+  type StageContext,
+  type StageInputLists,
+} from "../pipeline/stage.ts";
 import { UserError } from "../pipeline/errors.ts";
 import { readTable, writeTable } from "../data/table_io.ts";
 import { linePlot, panelGrid } from "../explorer/plot/mod.ts";
@@ -36,7 +41,12 @@ import {
 import type { ValidationCheck } from "../analysis/truth_checks.ts";
 import { compareConfig } from "./config/analysis.ts";
 import { spaceName } from "./config/spaces.ts";
-import { paretoSeries } from "./pareto.ts";
+import { paretoFiles, paretoSeries } from "./pareto.ts";
+import { claimsFiles } from "./claims.ts";
+import { validateFiles } from "./validate.ts";
+import { conceptsFiles } from "./concepts.ts";
+import { matchFiles } from "./match.ts";
+import { bridgeFiles } from "./bridge.ts";
 import { spaceOfInstanceId } from "../explorer/spaces.ts";
 
 /** Parameters of the compare stage: `analysis.compare` plus the spaces in order. */
@@ -47,6 +57,37 @@ export const compareParams = compareConfig.extend({
 
 /** Validated compare parameters. */
 export type CompareParams = z.infer<typeof compareParams>;
+
+/** Files of a compare key folder. */
+export const compareFiles = {
+  /** Every space's Pareto rows with `space`, `d` and `front`. */
+  pareto: "pareto.parquet",
+  /** One Pareto panel per space, shared axes. */
+  paretoPlot: "pareto.svg",
+  /** Claims and truth checks per space (first seed's value, its null, the spread over seeds). */
+  claims: "claims.parquet",
+  /** Stability per space, scope and frequency decile. */
+  stability: "stability.parquet",
+  /** One row per space: sizes, unimodal fractions, bridge statistics, verdict counts. */
+  spaces: "spaces.parquet",
+  /** One verdict line per space ({@link SpaceVerdict} and figures); read by the run summary. */
+  summary: "summary.json",
+} as const;
+
+/** Input roles of the compare stage: lists over every space. */
+const inputs = {
+  "data*": "dataset|embed",
+  "pareto*": "pareto",
+  "claims*": "claims",
+  "validate*": "validate",
+  "concepts*": "concepts",
+  "seedMatches*": "match",
+  "dietMatches*": "match",
+  "bridges*": "bridge",
+} as const;
+
+/** Context of the compare stage's `run`. */
+type CompareContext = StageContext<CompareParams, typeof inputs>;
 
 /** Short names of the claims and checks for the one-line verdicts. */
 export const SHORT_NAMES: Record<string, string> = {
@@ -89,9 +130,12 @@ async function readJson<T>(path: string): Promise<T> {
 const finite = (v: unknown) => (typeof v === "number" && Number.isFinite(v) ? v : NaN);
 
 /** The inputs of a list role grouped by space (instances without a space are an error). */
-function bySpace(ctx: StageContext<CompareParams>, role: string): Map<string, InputArtifact[]> {
+function bySpace(
+  ctx: CompareContext,
+  role: keyof StageInputLists<typeof inputs>,
+): Map<string, InputArtifact[]> {
   const out = new Map<string, InputArtifact[]>(ctx.params.spaces.map((s) => [s, []]));
-  for (const a of ctx.inputLists[`${role}*`] ?? ctx.inputLists[role] ?? []) {
+  for (const a of ctx.inputLists[role]) {
     const s = spaceOfId(a.id);
     if (s === null || !out.has(s)) {
       throw new UserError(
@@ -133,7 +177,7 @@ const spreadColumns = (prefix: string, s: Spread[]) => ({
   [`${prefix}n`]: Int32Array.from(s, (x) => x.n),
 });
 
-async function run(ctx: StageContext<CompareParams>): Promise<void> {
+async function run(ctx: CompareContext): Promise<void> {
   const p = ctx.params;
   const data = bySpace(ctx, "data"), pareto = bySpace(ctx, "pareto");
   const claims = bySpace(ctx, "claims"), validate = bySpace(ctx, "validate");
@@ -163,7 +207,7 @@ async function run(ctx: StageContext<CompareParams>): Promise<void> {
       rows: Number(dataIn?.meta.n ?? dataIn?.meta.rows ?? NaN),
     });
     for (const a of pareto.get(space)!) {
-      const path = `${a.dir}/pareto.parquet`;
+      const path = `${a.dir}/${paretoFiles.table}`;
       const t = await readTable(path);
       const method = t.method as string[];
       const n = method.length;
@@ -185,7 +229,7 @@ async function run(ctx: StageContext<CompareParams>): Promise<void> {
       }
     }
   }
-  await writeTable(`${ctx.outDir}/pareto.parquet`, {
+  await writeTable(`${ctx.outDir}/${compareFiles.pareto}`, {
     space: pr.space,
     method: pr.method,
     k: Int32Array.from(pr.k),
@@ -237,7 +281,7 @@ async function run(ctx: StageContext<CompareParams>): Promise<void> {
     });
   });
   await Deno.writeTextFile(
-    `${ctx.outDir}/pareto.svg`,
+    `${ctx.outDir}/${compareFiles.paretoPlot}`,
     panelGrid({
       panels,
       title: "Pareto fronts per embedding space (shared axes)",
@@ -269,7 +313,7 @@ async function run(ctx: StageContext<CompareParams>): Promise<void> {
     const perSeed: SeedClaim[][] = [];
     for (const a of claims.get(space)!) {
       // JSON writes NaN as null: read it back as NaN.
-      const rows = await readJson<SeedClaim[]>(`${a.dir}/claims.json`);
+      const rows = await readJson<SeedClaim[]>(`${a.dir}/${claimsFiles.claims}`);
       perSeed.push(
         rows.map((c) => ({ ...c, value: finite(c.value), null_value: finite(c.null_value) })),
       );
@@ -277,7 +321,7 @@ async function run(ctx: StageContext<CompareParams>): Promise<void> {
     const folded = claimsOverSeeds(perSeed);
     const checks: ValidationCheck[] = [];
     for (const a of validate.get(space)!) {
-      const rows = await readJson<ValidationCheck[]>(`${a.dir}/validation.json`);
+      const rows = await readJson<ValidationCheck[]>(`${a.dir}/${validateFiles.checks}`);
       checks.push(
         ...rows.map((v) => ({ ...v, value: finite(v.value), threshold: finite(v.threshold) })),
       );
@@ -308,7 +352,9 @@ async function run(ctx: StageContext<CompareParams>): Promise<void> {
     }
     const c0 = concepts.get(space)![0];
     const c = c0
-      ? Number((await readJson<{ concepts: number }>(`${c0.dir}/summary.json`)).concepts)
+      ? Number(
+        (await readJson<{ concepts: number }>(`${c0.dir}/${conceptsFiles.summary}`)).concepts,
+      )
       : NaN;
     const dm = dims.get(space)!;
     const holds = folded.filter((x) => x.holds), fails = folded.filter((x) => !x.holds);
@@ -331,7 +377,7 @@ async function run(ctx: StageContext<CompareParams>): Promise<void> {
       validation: checks,
     });
   }
-  await writeTable(`${ctx.outDir}/claims.parquet`, {
+  await writeTable(`${ctx.outDir}/${compareFiles.claims}`, {
     space: cl.space,
     kind: cl.kind,
     name: cl.name,
@@ -356,7 +402,7 @@ async function run(ctx: StageContext<CompareParams>): Promise<void> {
       const curves: number[][] = [];
       for (const a of matches.get(space)!) {
         const j = await readJson<{ by_frequency: { mean_cosine: number | null }[] }>(
-          `${a.dir}/stability.json`,
+          `${a.dir}/${matchFiles.stability}`,
         );
         curves.push(j.by_frequency.map((b) => finite(b.mean_cosine)));
       }
@@ -368,7 +414,7 @@ async function run(ctx: StageContext<CompareParams>): Promise<void> {
       });
     }
   }
-  await writeTable(`${ctx.outDir}/stability.parquet`, {
+  await writeTable(`${ctx.outDir}/${compareFiles.stability}`, {
     space: st.space,
     scope: st.scope,
     decile: Int32Array.from(st.bin),
@@ -385,7 +431,7 @@ async function run(ctx: StageContext<CompareParams>): Promise<void> {
       const s = await readJson<
         { unimodal: { fraction: number; energy_weighted_fraction: number } }
       >(
-        `${a.dir}/summary.json`,
+        `${a.dir}/${conceptsFiles.summary}`,
       );
       u.push(finite(s.unimodal?.fraction));
       w.push(finite(s.unimodal?.energy_weighted_fraction));
@@ -399,7 +445,7 @@ async function run(ctx: StageContext<CompareParams>): Promise<void> {
       nu: number[] = [];
     for (const a of bridges.get(space)!) {
       const s = await readJson<Record<string, unknown> & { null_model?: Record<string, unknown> }>(
-        `${a.dir}/summary.json`,
+        `${a.dir}/${bridgeFiles.summary}`,
       );
       top.push(finite(s.top_value));
       uni.push(finite(s.unimodal_pairs));
@@ -413,7 +459,7 @@ async function run(ctx: StageContext<CompareParams>): Promise<void> {
     nullTop.push(spreadOf(nt));
     nullUni.push(spreadOf(nu));
   }
-  await writeTable(`${ctx.outDir}/spaces.parquet`, {
+  await writeTable(`${ctx.outDir}/${compareFiles.spaces}`, {
     space: [...p.spaces],
     d: Int32Array.from(verdicts, (v) => v.d),
     c: Int32Array.from(verdicts, (v) => v.c),
@@ -448,7 +494,7 @@ async function run(ctx: StageContext<CompareParams>): Promise<void> {
     })),
   };
   await Deno.writeTextFile(
-    `${ctx.outDir}/summary.json`,
+    `${ctx.outDir}/${compareFiles.summary}`,
     JSON.stringify(
       summary,
       (_k, v) => (typeof v === "number" && !Number.isFinite(v) ? null : v),
@@ -462,28 +508,12 @@ async function run(ctx: StageContext<CompareParams>): Promise<void> {
 }
 
 /** The `compare` stage (list inputs over every space; params = `analysis.compare` + spaces). */
-export const compareStage: Stage<CompareParams> = {
+export const compareStage = defineStage({
   name: "compare",
   version: 1,
   description: "every embedding space side by side: Pareto panels, claims, stability, bridges",
-  inputs: {
-    "data*": "dataset|embed",
-    "pareto*": "pareto",
-    "claims*": "claims",
-    "validate*": "validate",
-    "concepts*": "concepts",
-    "seedMatches*": "match",
-    "dietMatches*": "match",
-    "bridges*": "bridge",
-  },
+  inputs,
   params: compareParams,
-  outputs: [
-    "pareto.parquet",
-    "pareto.svg",
-    "claims.parquet",
-    "stability.parquet",
-    "spaces.parquet",
-    "summary.json",
-  ],
+  outputs: Object.values(compareFiles),
   run,
-};
+});

@@ -12,6 +12,14 @@ import { writeTable } from "../data/table_io.ts";
 import { linePlot } from "../explorer/plot/mod.ts";
 import { evaluateFiles, type MetricsJson } from "./evaluate.ts";
 
+/** Files of a pareto key folder. */
+export const paretoFiles = {
+  /** One row per evaluated run: pooled and per-modality scores ({@link ParetoRow} and `run`). */
+  table: "pareto.parquet",
+  /** Pooled score against eval ℓ0, one line per method (and diet). */
+  plot: "pareto.svg",
+} as const;
+
 /** Parameters of the pareto stage. */
 export const paretoParamsSchema = z.strictObject({
   /** Score on the y axis. */
@@ -107,7 +115,7 @@ async function runPareto(ctx: StageContext<ParetoParams, typeof inputs>): Promis
     a.method.localeCompare(b.method) || a.diet.localeCompare(b.diet) || a.k - b.k ||
     a.seed - b.seed
   );
-  await writeTable(`${ctx.outDir}/pareto.parquet`, {
+  await writeTable(`${ctx.outDir}/${paretoFiles.table}`, {
     method: rows.map((r) => r.method),
     k: Int32Array.from(rows, (r) => r.k),
     c: Int32Array.from(rows, (r) => r.c),
@@ -139,7 +147,7 @@ async function runPareto(ctx: StageContext<ParetoParams, typeof inputs>): Promis
     }`,
     id: "pareto",
   });
-  await Deno.writeTextFile(`${ctx.outDir}/pareto.svg`, svg);
+  await Deno.writeTextFile(`${ctx.outDir}/${paretoFiles.plot}`, svg);
   ctx.setMeta("runs", rows.length);
   ctx.setMeta("methods", [...new Set(rows.map((r) => r.method))]);
 }
@@ -154,6 +162,6 @@ export const paretoStage = defineStage({
   description: "R² against ℓ0 for every method across the sparsity sweep (table and SVG)",
   inputs,
   params: paretoParamsSchema,
-  outputs: ["pareto.parquet", "pareto.svg"],
+  outputs: Object.values(paretoFiles),
   run: runPareto,
 });

@@ -9,6 +9,10 @@ import type { StudyReport } from "../pipeline/study.ts";
 import type { Claim } from "../analysis/claims.ts";
 import type { ValidationCheck } from "../analysis/truth_checks.ts";
 import { readTable } from "../data/table_io.ts";
+import { paretoFiles } from "./pareto.ts";
+import { claimsFiles } from "./claims.ts";
+import { validateFiles } from "./validate.ts";
+import { compareFiles } from "./compare.ts";
 
 async function readJson<T>(path: string): Promise<T | null> {
   try {
@@ -54,7 +58,7 @@ interface CompareSpace {
  * is; `claims` and `validation` of every space (first seed), each with its `space`.
  */
 async function compareReport(compare: StageSummary): Promise<StudyReport> {
-  const s = await readJson<{ spaces: CompareSpace[] }>(join(compare.dir, "summary.json"));
+  const s = await readJson<{ spaces: CompareSpace[] }>(join(compare.dir, compareFiles.summary));
   const spaces = s?.spaces ?? [];
   const lines = [
     `Embedding spaces compared (${spaces.length}); per space, the claims beside their null:`,
@@ -62,8 +66,8 @@ async function compareReport(compare: StageSummary): Promise<StudyReport> {
   for (const v of spaces) lines.push(`  ${v.line}`);
   lines.push(
     `  Pareto panels, claims, stability, bridges: ${
-      join(compare.dir, "pareto.svg")
-    }, claims.parquet, spaces.parquet`,
+      join(compare.dir, compareFiles.paretoPlot)
+    }, ${compareFiles.claims}, ${compareFiles.spaces}`,
   );
   const num = (v: number | null) => (v === null ? NaN : v);
   return {
@@ -109,7 +113,7 @@ export async function studyReport(summaries: StageSummary[]): Promise<StudyRepor
   const pareto = one("pareto");
   if (pareto) {
     try {
-      const t = await readTable(join(pareto.dir, "pareto.parquet"));
+      const t = await readTable(join(pareto.dir, paretoFiles.table));
       const method = t.method as string[];
       const r2 = t.r2 as unknown as Float64Array;
       const l0 = t.l0 as unknown as Float64Array;
@@ -128,12 +132,12 @@ export async function studyReport(summaries: StageSummary[]): Promise<StudyRepor
           }`,
         );
       }
-      lines.push(`  table and plot: ${join(pareto.dir, "pareto.parquet")}, pareto.svg`);
+      lines.push(`  table and plot: ${join(pareto.dir, paretoFiles.table)}, ${paretoFiles.plot}`);
     } catch { /* the pareto table is optional in the summary */ }
   }
 
   const claims = one("claims")
-    ? await readJson<Claim[]>(join(one("claims")!.dir, "claims.json"))
+    ? await readJson<Claim[]>(join(one("claims")!.dir, claimsFiles.claims))
     : null;
   if (claims) {
     json.claims = claims.map((c) => ({
@@ -153,7 +157,7 @@ export async function studyReport(summaries: StageSummary[]): Promise<StudyRepor
   }
 
   const validation = one("validate")
-    ? await readJson<ValidationCheck[]>(join(one("validate")!.dir, "validation.json"))
+    ? await readJson<ValidationCheck[]>(join(one("validate")!.dir, validateFiles.checks))
     : null;
   if (validation) {
     json.validation = validation;

@@ -34,6 +34,12 @@ import { datasetFiles } from "./dataset.ts";
 import { conceptsFiles } from "./concepts.ts";
 import { bridgeFiles } from "./bridge.ts";
 
+/** Files of a validate key folder. */
+export const validateFiles = {
+  /** `[{check, value, threshold, holds}]` ({@link ValidationCheck}[]). */
+  checks: "validation.json",
+} as const;
+
 /** Input roles of the validate stage. */
 const inputs = {
   dataset: "dataset",
@@ -100,7 +106,10 @@ async function run(ctx: StageContext<ValidateConfig, typeof inputs>): Promise<vo
     );
     checks.push(check("unimodal_fraction_gap", gap, p.unimodalGapMax, "atMost"));
   }
-  await Deno.writeTextFile(`${ctx.outDir}/validation.json`, JSON.stringify(checks, null, 2));
+  await Deno.writeTextFile(
+    `${ctx.outDir}/${validateFiles.checks}`,
+    JSON.stringify(checks, null, 2),
+  );
   ctx.setMeta("validation", checks);
   for (const c of checks) {
     ctx.log.info(
@@ -121,6 +130,6 @@ export const validateStage = defineStage({
   description: "checks against planted truth: recovery, stability, bridge precision, unimodality",
   inputs,
   params: validateConfig,
-  outputs: ["validation.json"],
+  outputs: Object.values(validateFiles),
   run,
 });
