@@ -130,7 +130,10 @@ export class SaeRun {
   readonly onesCap: Tensor;
   // accumulators
   readonly sse: Tensor;
-  /** Fire counts per concept since the last epoch log / the last sync ([c]). */
+  /**
+   * Fire counts per concept ([c]) since the last sync (`window`, counted every step) and of the
+   * epoch's earlier sync windows (`count`; an epoch ends with a sync).
+   */
   readonly count: Tensor;
   readonly window: Tensor;
   /** Code density ℓ0/c measured at the last sync (1 before the first). */
@@ -307,6 +310,7 @@ export class SaeRun {
     this.density = l0 / this.c;
     this.hooks.sync?.(l0);
     this.dead.observe(counts, this.rowsSeen);
+    this.b.axpby(1, this.count, 1, this.window, this.count);
     this.v.zero(this.window);
     this.windowRows = 0;
   }
@@ -388,7 +392,6 @@ export class SaeRun {
     b.thresholdDense(this.pre, th, Zd);
     const cnt = v.scratch("dense.cnt", [c]);
     b.countAbove(this.pre, th, cnt, 0);
-    b.axpby(1, this.count, 1, cnt, this.count);
     b.axpby(1, this.window, 1, cnt, this.window);
     dense.codeStats?.(Zd);
     b.linear(Zd, this.D, this.bDec, this.xhat);
@@ -409,17 +412,16 @@ export class SaeRun {
     const { b, v, B, hooks } = this;
     hooks.sparsify(t, fused);
     const fired = hooks.firedWeights?.() ?? this.onesCap;
-    b.sparseColumnSum(this.z, fired, this.count, 1);
     b.sparseColumnSum(this.z, fired, this.window, 1);
     hooks.codeStats?.();
 
     // ---- reconstruction and its gradient --------------------------------------------------------
     const gD = this.gradOf(this.D);
-    v.zero(gD);
+    // extra reconstruction terms (matryoshka's prefixes) start ∂D; otherwise the full term does
     const vFull = hooks.beforeResidual?.(gBdRow) ?? this.vals;
     // r = G of the full reconstruction, sse += ‖Â − X‖², g_ij = ⟨G_i, D_j⟩ in one fused op
     b.sparseResidual(this.z, this.D, this.bDec, this.xb, gScale, this.r, this.sse, true, vFull);
-    b.sparseTransposeProduct(this.z, null, this.r, gD, 1);
+    b.sparseTransposeProduct(this.z, null, this.r, gD, hooks.beforeResidual ? 1 : 0);
     if (gBdRow) b.gemm(v.constant([1, B], 1), this.r, gBdRow, { beta: 1 });
     hooks.afterResidual?.(vFull);
     hooks.codeGradient?.(this.vals);

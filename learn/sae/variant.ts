@@ -57,8 +57,9 @@ export interface VariantRun {
   /** Extra statistics of the step's sparse codes (e.g. relu's ℓ1). */
   codeStats?(): void;
   /**
-   * Extra reconstruction terms before the full one (matryoshka's partial prefixes, which add
-   * into ∂D, `gBdRow` and `run.vals`); returns where the full term's g_ij go (default `run.vals`).
+   * Extra reconstruction terms before the full one (matryoshka's partial prefixes): it sets ∂D
+   * (which the full term then accumulates into; without this hook the full term writes ∂D) and
+   * adds into `gBdRow` and `run.vals`; returns where the full term's g_ij go (default `run.vals`).
    */
   beforeResidual?(gBdRow: Tensor | null): Tensor;
   /** After the full reconstruction, with the tensor {@link VariantRun.beforeResidual} returned. */

@@ -66,8 +66,9 @@ export const matryoshka: SaeVariant<typeof matryoshkaOptions, "matryoshka"> = {
       terms: P,
       /** The partial prefixes first (scratch residual); the full prefix is the core's (in r). */
       beforeResidual(gBdRow: Tensor | null): Tensor {
-        if (P === 1) return run.vals;
         const gD = run.gradOf(run.D);
+        v.zero(gD);
+        if (P === 1) return run.vals;
         const Dp = v.scratch("mat.D", [c, d]);
         const rp = v.scratch("mat.r", [B, d]);
         const tmp = v.scratch("mat.tmp", [c, d]);
