@@ -10,6 +10,7 @@ import type { Benchmark, BenchResult } from "./types.ts";
 export const BENCH_MODULES: readonly string[] = [
   "./kernels_bench.ts",
   "./sae_bench.ts",
+  "./train_bench.ts",
   "./match_bench.ts",
   "./embed_bench.ts",
   "./raw_inputs_bench.ts",

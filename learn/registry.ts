@@ -1,13 +1,23 @@
 /**
- * Method name → fit / load. SAE methods go to learn/sae (`fitSae`, `loadSae`), the classic
- * baselines to learn/baselines. Each method validates its own options (a strict zod schema);
- * a bad option is a one-line {@link UserError} naming `train.options.<key>`.
+ * Method name → fit / load. SAE methods go to learn/sae (`trainSae`, `loadSae`; the variants are
+ * listed in learn/sae/variants/mod.ts), the classic baselines to learn/baselines. Every method's
+ * options are validated here, once, by its strict zod schema (the SAE family shares one); a bad
+ * option is a one-line {@link UserError} naming `train.options.<key>` (learn/sae/options.ts).
  */
 import { z } from "zod";
 import type { Backend } from "../kernels/backend.ts";
 import type { EpochLog, FittedDictionary } from "./learner.ts";
 import { UserError } from "../pipeline/errors.ts";
-import { fitSae, loadSae, saeMethods, saeOptionsSchema } from "./sae/mod.ts";
+import {
+  loadSae,
+  parseOptions,
+  type SaeHooks,
+  saeMethods,
+  type SaeOptions,
+  saeOptionsSchema,
+  saeVariant,
+  trainSae,
+} from "./sae/mod.ts";
 import { fitPca, pcaDictionary } from "./baselines/pca.ts";
 import { fitKmeans, kmeansDictionary } from "./baselines/kmeans.ts";
 import { fitOmp, ompDictionary } from "./baselines/omp.ts";
@@ -51,9 +61,14 @@ export const baselineOptionsSchemas = {
   }),
 } as const;
 
+/** True for the SAE variants (trained by learn/sae), false for the baselines. */
+export function isSaeMethod(method: string): boolean {
+  return saeVariant(method) !== undefined;
+}
+
 /** The option schema of a method (SAE methods share {@link saeOptionsSchema}). */
 export function methodOptionsSchema(method: string): z.ZodType {
-  if ((saeMethods as readonly string[]).includes(method)) return saeOptionsSchema;
+  if (isSaeMethod(method)) return saeOptionsSchema;
   const s = (baselineOptionsSchemas as Record<string, z.ZodType>)[method];
   if (!s) throw unknownMethod(method);
   return s;
@@ -75,18 +90,7 @@ export function parseMethodOptions(
   method: string,
   options: Record<string, unknown>,
 ): Record<string, unknown> {
-  const r = methodOptionsSchema(method).safeParse(options);
-  if (!r.success) {
-    const issue = r.error.issues[0];
-    const path = issue.path.length > 0 ? issue.path.join(".") : "";
-    const keys = issue.code === "unrecognized_keys" ? ` (${issue.keys.join(", ")})` : "";
-    throw new UserError(
-      `train.options${
-        path ? "." + path : ""
-      }: ${issue.message}${keys} for method ${method}; fix or remove it`,
-    );
-  }
-  return r.data as Record<string, unknown>;
+  return parseOptions(methodOptionsSchema(method), method, options) as Record<string, unknown>;
 }
 
 /** What {@link fitMethod} needs besides the data. */
@@ -139,16 +143,11 @@ export function fitMethod(
       const o = opts as z.infer<typeof baselineOptionsSchemas.omp>;
       return fitOmp(x, n, d, { c, k, seed, ...o }, backend);
     }
-    default:
-      return fitSae(
-        method as typeof saeMethods[number],
-        x,
-        n,
-        d,
-        { c, k, seed, ...opts },
-        backend,
-        { onEpoch: req.onEpoch, onStep: req.onStep },
-      );
+    default: {
+      const hooks: SaeHooks = { onEpoch: req.onEpoch, onStep: req.onStep };
+      const o = opts as SaeOptions;
+      return trainSae(saeVariant(method)!, x, n, d, { c, k, seed }, o, backend, hooks);
+    }
   }
 }
 
@@ -181,7 +180,7 @@ export function loadMethod(
   if (typeof method !== "string" || !(allMethods as readonly string[]).includes(method)) {
     throw unknownMethod(method);
   }
-  if ((saeMethods as readonly string[]).includes(method)) return loadSae(config, tensors);
+  if (isSaeMethod(method)) return loadSae(config, tensors);
   if (!(Number.isInteger(c) && c > 0 && Number.isInteger(d) && d > 0)) {
     throw new UserError(`config.json: 'c' and 'd' must be positive integers; re-run train`);
   }

@@ -4,7 +4,7 @@
  * `weights.safetensors` + `config.json` (loadable from Python, see scripts/load_weights.py) and
  * `log.parquet` (one row per epoch/iteration: epoch, loss, r2, l0, dead_fraction, extras).
  */
-import { z } from "zod";
+import type { z } from "zod";
 import { defineStage, type StageContext } from "../pipeline/stage.ts";
 import { UserError } from "../pipeline/errors.ts";
 import { readEmbeddings } from "../data/embeddings_io.ts";
@@ -12,26 +12,14 @@ import { writeDictionary } from "../data/dictionary_io.ts";
 import { writeSafetensors } from "../data/safetensors.ts";
 import { writeTable } from "../data/table_io.ts";
 import type { EpochLog } from "../learn/learner.ts";
-import { allMethods, fitMethod, parseMethodOptions } from "../learn/registry.ts";
+import { fitMethod, parseMethodOptions } from "../learn/registry.ts";
 import { deadFraction, meanL0, reconstructionR2 } from "../learn/metrics.ts";
 import { decodeAll, encodeAll, trainedFiles } from "../learn/trained.ts";
 import { openBackend } from "../learn/stage_backend.ts";
 import { datasetFiles } from "./dataset.ts";
+import { trainParamsSchema } from "./config/train.ts";
 
-/** Parameters of one train instance. */
-export const trainParamsSchema = z.strictObject({
-  method: z.enum(allMethods),
-  /** Target ℓ0 (codes per row). */
-  k: z.number().int().positive(),
-  /** Number of concepts; null: round(expansionFactor · d). */
-  c: z.number().int().positive().nullable().default(null),
-  expansionFactor: z.number().positive().default(8),
-  seed: z.number().int().nonnegative().default(0),
-  /** Diet label (informational; the data come from the `diet` input). */
-  diet: z.string().default("natural"),
-  /** Method options (validated by the method). */
-  options: z.record(z.string(), z.unknown()).default({}),
-});
+export { trainParamsSchema };
 
 /** Validated train parameters. */
 export type TrainParams = z.infer<typeof trainParamsSchema>;

@@ -176,11 +176,12 @@ Deno.test("sae: bad options and inputs throw one-line UserErrors naming the para
   await withBackend(async (b) => {
     await assert.rejects(
       fitSae("topk", world.x, world.n, world.d, { ...base, lr: -1 }, b),
-      (e: unknown) => e instanceof UserError && /'lr'/.test(e.message) && !e.message.includes("\n"),
+      (e: unknown) =>
+        e instanceof UserError && /train\.options\.lr/.test(e.message) && !e.message.includes("\n"),
     );
     await assert.rejects(
       fitSae("topk", world.x, world.n, world.d, { ...base, k: 100 }, b),
-      (e: unknown) => e instanceof UserError && /'k'/.test(e.message),
+      (e: unknown) => e instanceof UserError && /train\.k/.test(e.message),
     );
     await assert.rejects(
       fitSae("nope" as SaeMethod, world.x, world.n, world.d, base, b),

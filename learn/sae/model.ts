@@ -7,11 +7,14 @@
 import type { Backend, SparseCodes, Tensor } from "../../kernels/backend.ts";
 import type { EpochLog, FittedDictionary, HostSparseCodes } from "../learner.ts";
 import { UserError } from "../../pipeline/errors.ts";
-import { type SaeMethod, saeMethods } from "./options.ts";
+import { type SaeMethod, saeMethods, saeVariant } from "./variants/mod.ts";
+import type { SaeEncoding } from "./variant.ts";
 
 /** Host-side weights of an SAE (row-major float32). */
 export interface SaeWeights {
   method: SaeMethod;
+  /** Inference rule (the variant's {@link SaeEncoding}). */
+  encoding: SaeEncoding;
   /** Number of concepts. */
   c: number;
   /** Embedding dimension. */
@@ -50,6 +53,7 @@ export async function encodeSae(
     throw new UserError(`encode: input has ${x.length} values, expected n·d = ${n}·${d}`);
   }
   const rows = Math.min(chunkRows(c), Math.max(1, n));
+  const perRow = w.encoding === "topk_per_row";
   const W = backend.upload(w.wEnc, [d, c]);
   const b = backend.upload(w.bEnc, [c]);
   const bDec = w.bDec ? backend.upload(w.bDec, [d]) : null;
@@ -64,7 +68,7 @@ export async function encodeSae(
       const m = Math.min(rows, n - start);
       let s = sized.get(m);
       if (!s) {
-        const cap = w.method === "topk" ? m * w.k : m * c;
+        const cap = perRow ? m * w.k : m * c;
         s = {
           xb: backend.zeros([m, d]),
           pre: backend.zeros([m, c]),
@@ -81,7 +85,7 @@ export async function encodeSae(
         backend.write(s.xb, centred);
       } else backend.write(s.xb, chunk);
       backend.linear(s.xb, W, b, s.pre);
-      if (w.method === "topk") backend.topkRows(s.pre, w.k, s.z);
+      if (perRow) backend.topkRows(s.pre, w.k, s.z);
       else backend.threshold(s.pre, theta!, s.z);
       const ptr = (await backend.read(s.z.rowPtr)) as Int32Array;
       const nnz = ptr[m];
@@ -179,15 +183,6 @@ export function saeDictionary(w: SaeWeights, log: EpochLog[] = []): FittedDictio
   };
 }
 
-/** The inference rule of each method, for the exported config. */
-const encodingOf: Record<SaeMethod, string> = {
-  relu: "relu",
-  topk: "topk_per_row",
-  batchtopk: "global_threshold",
-  jumprelu: "per_concept_threshold",
-  matryoshka: "global_threshold",
-};
-
 /**
  * Named tensors (W_enc d×c, b_enc c, W_dec c×d, b_dec d when on, threshold c or 1 when the
  * method has one) and a JSON config describing how to encode:
@@ -212,7 +207,7 @@ export function exportSae(w: SaeWeights): {
       d: w.d,
       k: w.k,
       decoder_bias: w.bDec !== null,
-      encoding: encodingOf[w.method],
+      encoding: w.encoding,
     },
   };
 }
@@ -269,13 +264,15 @@ export function loadSae(
   const m = method as SaeMethod;
   const hasBias = config.decoder_bias === true || "b_dec" in tensors;
   let threshold: Float32Array | null = null;
-  if (m === "jumprelu") threshold = tensorOf(tensors, "threshold", [c]);
-  else if (m === "batchtopk" || m === "matryoshka") threshold = tensorOf(tensors, "threshold", [1]);
-  else if (m === "relu") {
+  const encoding = saeVariant(m)!.encoding;
+  if (encoding === "per_concept_threshold") threshold = tensorOf(tensors, "threshold", [c]);
+  else if (encoding === "global_threshold") threshold = tensorOf(tensors, "threshold", [1]);
+  else if (encoding === "relu") {
     threshold = tensors.threshold ? tensorOf(tensors, "threshold", [1]) : new Float32Array(1);
   }
   return saeDictionary({
     method: m,
+    encoding,
     c,
     d,
     k,

@@ -1,9 +1,38 @@
 /** The `train` section of the study configuration (see README "Configuration"). */
 import { z } from "zod";
-import { allMethods, methodUsesK } from "../../learn/registry.ts";
 import { sweep } from "../../pipeline/sweep.ts";
+import { allMethods, isSaeMethod, methodUsesK } from "../../learn/registry.ts";
 
 const positiveInt = z.number().int().positive();
+
+/**
+ * Concepts per embedding dimension: c = round(expansionFactor · d). method.md's default is 8;
+ * the study's is 4 (c = 512 for the default world's d = 128 and its 160 planted directions):
+ * half the cost per step, and the recovery of the planted world is as good. The one definition
+ * of the key, for the study's `train` section and the train stage's parameters alike.
+ */
+const expansionFactor = z.number().positive().default(4);
+
+/** A method name (SAE variant or baseline; learn/registry.ts). */
+const method = z.enum(allMethods);
+
+/** Parameters of one `train` stage instance (tasks/train.ts). */
+export const trainParamsSchema = z.strictObject({
+  method,
+  /** Target ℓ0 (codes per row). */
+  k: z.number().int().positive(),
+  /** Number of concepts; null: round(expansionFactor · d). */
+  c: z.number().int().positive().nullable().default(null),
+  expansionFactor,
+  seed: z.number().int().nonnegative().default(0),
+  /** Diet label (informational; the data come from the `diet` input). */
+  diet: z.string().default("natural"),
+  /** Method options (validated by the method). */
+  options: z.record(z.string(), z.unknown()).default({}),
+});
+
+/** Parameters of one `train` stage instance, as the study builds them (every key present). */
+export type TrainRunParams = z.infer<typeof trainParamsSchema>;
 
 /**
  * Schema of the `train` section; every key has a default so an empty section is valid.
@@ -12,18 +41,8 @@ const positiveInt = z.number().int().positive();
  * `lr` plus `options.<method>`; baselines receive `options.<method>` only.
  */
 export const trainSection = z.strictObject({
-  /** Methods to train (SAE variants and baselines). */
-  methods: z.array(z.enum(allMethods)).min(1).default([
-    "relu",
-    "topk",
-    "batchtopk",
-    "jumprelu",
-    "matryoshka",
-    "pca",
-    "kmeans",
-    "seminmf",
-    "omp",
-  ]),
+  /** Methods to train (SAE variants and baselines); default: every method of learn/registry.ts. */
+  methods: z.array(method).min(1).default(() => [...allMethods]),
   /**
    * Sparsity sweep: target ℓ0 (codes per row) of each run. method.md's sweep also has 64; the
    * default world plants ~7 concepts per row, so 4–32 brackets it and keeps the study in minutes.
@@ -31,12 +50,8 @@ export const trainSection = z.strictObject({
   k: z.array(positiveInt).min(1).default([4, 8, 16, 32]),
   /** Seeds: one run per seed (the stability runs; the Pareto sweep uses the first). */
   seeds: z.array(z.number().int().nonnegative()).min(1).default([0, 1, 2]),
-  /**
-   * Concepts per embedding dimension: c = round(expansionFactor · d). method.md's default is 8;
-   * the study's is 4 (c = 512 for the default world's d = 128 and its 160 planted directions):
-   * half the cost per step, and the recovery of the planted world is as good.
-   */
-  expansionFactor: z.number().positive().default(4),
+  /** Concepts per embedding dimension (see {@link trainParamsSchema}). */
+  expansionFactor,
   /** Fixed number of concepts (overrides expansionFactor when set). */
   c: positiveInt.nullable().default(null),
   /**
@@ -57,7 +72,7 @@ export const trainSection = z.strictObject({
    */
   primary: z.strictObject({
     /** Method of the primary run. */
-    method: z.enum(allMethods).default("batchtopk"),
+    method: method.default("batchtopk"),
     /** Target ℓ0 (codes per row) of the primary run. */
     k: positiveInt.default(8),
   }).default(() => ({ method: "batchtopk" as const, k: 8 })),
@@ -70,19 +85,6 @@ export const trainSection = z.strictObject({
 
 /** Validated `train` section. */
 export type TrainSection = z.infer<typeof trainSection>;
-
-/** Parameters of one `train` stage instance (see tasks/train.ts `trainParamsSchema`). */
-export interface TrainRunParams {
-  method: string;
-  k: number;
-  c: number | null;
-  expansionFactor: number;
-  seed: number;
-  diet: string;
-  options: Record<string, unknown>;
-}
-
-const saeLike = new Set(["relu", "topk", "batchtopk", "jumprelu", "matryoshka"]);
 
 /**
  * Study-level option defaults, applied under `train.options.<method>` (a key given there wins).
@@ -101,7 +103,7 @@ export const STUDY_OPTION_DEFAULTS: Readonly<Record<string, Record<string, unkno
 export function trainGrid(section: TrainSection, diet = "natural"): TrainRunParams[] {
   const ks = [...new Set(section.k)].sort((a, b) => a - b);
   const options = new Map(section.methods.map((method) => [method, {
-    ...(saeLike.has(method)
+    ...(isSaeMethod(method)
       ? { epochs: section.epochs, batchSize: section.batchSize, lr: section.lr }
       : {}),
     ...(STUDY_OPTION_DEFAULTS[method] ?? {}),

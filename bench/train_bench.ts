@@ -1,0 +1,276 @@
+/**
+ * The SAE trainer itself at paper scale (issue #16): `train.paper_scale` is `fitSae` (the
+ * trainer's real loop: batch gathering, host syncs, dead-concept tracking and AuxK, logs) on
+ * 480,000 × 768 rows of a planted world, batchtopk with c = 6144, k = 32 and the study's own
+ * defaults for everything else (batch 512, lr 5e-3, the method's options), reported as samples/s
+ * (the median step) and as a ratio to its floor: the encoder GEMM of the samples processed at the
+ * best GEMM rate measured in the same run. Beside it, the isolated step (`batchTopkStep` of
+ * bench/kernels_bench.ts, the op sequence alone on one resident random batch, median of 7) at
+ * the same batch size (`train_step.batchtopk.cpu.b<B>`), and the same pair at method.md's batch
+ * 4096 (`.b4096`). Both carry a per-op profile (ms per step).
+ *
+ * The world is the study's default shape at d = 768, as in the issue's run: 160 planted unit
+ * directions (Zipf frequencies), 7 per row, so most of the 6144 concepts have nothing to learn,
+ * die, and AuxK runs on the steps after the tracker is armed, as in real training at this scale.
+ * Steps: the trainer runs until the dead-concept tracker has seen `deadAfterRows` (min(n,
+ * 50,000)) rows, is timed over the next `MEASURED_ROWS` rows (about 98 steps at 512, 12 at 4096:
+ * about 200 and 25 steps in all, fewer than an epoch, 937 steps at 512), then stopped.
+ * `--quick`: 48,000 rows at d = 256, c = 2048. The planted rows are generated here (a cheap
+ * sampler: Zipf-frequent directions, coefficients 0.5 + U[0, 1)², pooled noise, rows
+ * L2-normalised) rather than by data/synthetic_world.ts, which takes minutes at this size.
+ */
+import type { Backend, SparseCodes, Tensor } from "../kernels/backend.ts";
+import { createBackend } from "../kernels/select.ts";
+import { fitSae } from "../learn/sae/mod.ts";
+import { Rng } from "../data/random.ts";
+import { normalizeRows } from "../data/rows.ts";
+import { trainSection } from "../tasks/config/train.ts";
+import {
+  type BatchTopkState,
+  batchTopkStep,
+  gemmGflops,
+  loadAverage,
+  newBatchTopkState,
+  timedBackend,
+} from "./kernels_bench.ts";
+import type { Benchmark, BenchResult } from "./types.ts";
+
+/** Rows timed after the dead-concept tracker is armed. */
+const MEASURED_ROWS = 50_000;
+
+/** Median of a non-empty list. */
+function median(v: number[]): number {
+  const s = [...v].sort((a, b) => a - b);
+  const h = s.length >> 1;
+  return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2;
+}
+
+/** Thrown from the step hook to end a timed run early. */
+class StopRun extends Error {}
+
+/**
+ * A planted world: n rows (n×d), each the sum of `active` of m unit directions drawn with Zipf
+ * frequencies (exponent 0.6, with repeats merged), coefficients 0.5 + U[0, 1)², plus one of 1024
+ * pooled noise vectors (norm ≈ 0.2), L2-normalised. Deterministic for a seed.
+ */
+export function plantedRows(
+  n: number,
+  d: number,
+  m: number,
+  active: number,
+  seed: number,
+): { x: Float32Array; directions: Float32Array } {
+  const rng = new Rng(seed);
+  const dirs = normalizeRows(rng.fillNormal(new Float32Array(m * d)), m, d);
+  const pool = 1024;
+  const noise = rng.fillNormal(new Float32Array(pool * d), 0.2 / Math.sqrt(d));
+  const cdf = new Float64Array(m);
+  let s = 0;
+  for (let j = 0; j < m; j++) cdf[j] = s += (j + 1) ** -0.6;
+  for (let j = 0; j < m; j++) cdf[j] /= s;
+  const x = new Float32Array(n * d);
+  for (let i = 0; i < n; i++) {
+    const row = x.subarray(i * d, (i + 1) * d);
+    const p = rng.int(pool);
+    row.set(noise.subarray(p * d, (p + 1) * d));
+    for (let a = 0; a < active; a++) {
+      const u = rng.uniform();
+      let lo = 0, hi = m - 1;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (cdf[mid] < u) lo = mid + 1;
+        else hi = mid;
+      }
+      const coef = 0.5 + rng.uniform() ** 2;
+      const dir = dirs.subarray(lo * d, (lo + 1) * d);
+      for (let q = 0; q < d; q++) row[q] += coef * dir[q];
+    }
+  }
+  normalizeRows(x, n, d);
+  return { x, directions: dirs };
+}
+
+/** Release the tensors of an isolated-step state. */
+function disposeState(be: Backend, s: BatchTopkState): void {
+  for (const v of Object.values(s)) {
+    if (typeof v !== "object" || v === null) continue;
+    if ("capacity" in v) be.disposeSparse(v as SparseCodes);
+    else be.dispose(v as Tensor);
+  }
+}
+
+interface Scale {
+  n: number;
+  d: number;
+  c: number;
+  k: number;
+  /** Planted directions and directions per row. */
+  m: number;
+  active: number;
+}
+
+const FULL: Scale = { n: 480_000, d: 768, c: 6144, k: 32, m: 160, active: 7 };
+const QUICK: Scale = { n: 48_000, d: 256, c: 2048, k: 32, m: 160, active: 7 };
+
+/** What one timed trainer run measured. */
+interface TrainerRun {
+  /** Median seconds per measured step. */
+  sec: number;
+  /** Mean seconds per measured step. */
+  mean: number;
+  steps: number;
+  auxSteps: number;
+  /** Milliseconds per measured step, per backend op. */
+  ops: Record<string, number>;
+}
+
+/** Time `fitSae` over the rows after the dead tracker is armed (see module doc). */
+async function timeTrainer(
+  be: Backend,
+  x: Float32Array,
+  sc: Scale,
+  B: number,
+  lr: number,
+  epochs: number,
+): Promise<TrainerRun> {
+  const { be: timed, totals } = timedBackend(be);
+  const armed = Math.ceil(Math.min(sc.n, 50_000) / B) + 2;
+  const measured = Math.max(8, Math.round(MEASURED_ROWS / B));
+  let t0 = 0, aux0 = 0, last = 0;
+  const times: number[] = [];
+  let result: TrainerRun | null = null;
+  const auxCalls = () => totals.get("topkRows") ?? 0;
+  let auxCount = 0;
+  // topkRows is AuxK's only op in a batchtopk step: count the steps that called it
+  let lastAux = 0;
+  try {
+    await fitSae(
+      "batchtopk",
+      x,
+      sc.n,
+      sc.d,
+      {
+        c: sc.c,
+        k: sc.k,
+        seed: 0,
+        batchSize: B,
+        lr,
+        epochs,
+      },
+      timed,
+      {
+        onStep(step) {
+          const now = performance.now();
+          if (step > armed) times.push((now - last) / 1000);
+          last = now;
+          const a = auxCalls();
+          if (a !== lastAux) auxCount++;
+          lastAux = a;
+          if (step === armed) {
+            t0 = performance.now();
+            aux0 = auxCount;
+            totals.clear();
+            lastAux = 0;
+          }
+          if (step === armed + measured) {
+            const mean = (performance.now() - t0) / 1000 / measured;
+            const ops: Record<string, number> = {};
+            for (const [op, ms] of totals) ops[op] = Math.round(ms / measured * 100) / 100;
+            result = { sec: median(times), mean, steps: measured, auxSteps: auxCount - aux0, ops };
+            throw new StopRun();
+          }
+        },
+      },
+    );
+  } catch (e) {
+    if (!(e instanceof StopRun)) throw e;
+  }
+  if (!result) throw new Error("train bench: the run ended before the measured steps");
+  return result;
+}
+
+async function paperScaleGroup(
+  quick: boolean,
+  log: (line: string) => void,
+): Promise<BenchResult[]> {
+  const sc = quick ? QUICK : FULL;
+  const study = trainSection.parse({});
+  const t0 = performance.now();
+  log(`train.paper_scale: generating ${sc.n}×${sc.d} planted rows …`);
+  const { x } = plantedRows(sc.n, sc.d, sc.m, sc.active, 5);
+  log(`  ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  const be = await createBackend("cpu", { log });
+  const out: BenchResult[] = [];
+  try {
+    let gflops = 0;
+    const batches = [...new Set([study.batchSize, 4096])];
+    for (const B of batches) {
+      // floor and isolated step in alternation with the trainer, so that they see the same load
+      gflops = Math.max(gflops, await gemmGflops(be, 4096, sc.d, sc.c, 2));
+      const s = newBatchTopkState(be, sc.d, sc.c, B, sc.k);
+      const { be: timed, totals } = timedBackend(be);
+      const isoTimes: number[] = [];
+      const isoTotals = new Map<string, number>();
+      for (let t = 0; t < 8; t++) {
+        totals.clear();
+        const a = performance.now();
+        await batchTopkStep(timed, s, t);
+        if (t === 0) continue; // warm-up
+        isoTimes.push((performance.now() - a) / 1000);
+        for (const [op, ms] of totals) isoTotals.set(op, (isoTotals.get(op) ?? 0) + ms);
+      }
+      const iso = median(isoTimes);
+      const isoOps = Object.fromEntries(
+        [...isoTotals].map(([op, ms]) => [op, Math.round(ms / isoTimes.length * 100) / 100]),
+      );
+      disposeState(be, s);
+      log(`  isolated step at B=${B}: ${(iso * 1000).toFixed(1)} ms`);
+      const run = await timeTrainer(be, x, sc, B, study.lr, study.epochs);
+      log(`  trainer at B=${B}: ${(run.sec * 1000).toFixed(1)} ms/step (${run.auxSteps} AuxK)`);
+      gflops = Math.max(gflops, await gemmGflops(be, 4096, sc.d, sc.c, 2));
+      const floor = (2 * B * sc.d * sc.c) / (gflops * 1e9);
+      const suffix = B === study.batchSize ? "" : `.b${B}`;
+      const shape = `n=${sc.n} d=${sc.d} c=${sc.c} k=${sc.k} B=${B}`;
+      out.push({
+        name: `train.paper_scale${suffix}`,
+        value: run.sec,
+        unit: "s",
+        backend: be.name,
+        samples_per_s: B / run.sec,
+        mean_samples_per_s: B / run.mean,
+        floor,
+        floor_ratio: run.sec / floor,
+        isolated_step_s: iso,
+        isolated_samples_per_s: B / iso,
+        ratio_to_isolated: run.sec / iso,
+        target_ratio_to_isolated: 1.3,
+        measured_steps: run.steps,
+        auxk_steps: run.auxSteps,
+        gemm_gflops: gflops,
+        shape,
+        op_ms_per_step: JSON.stringify(run.ops),
+        isolated_op_ms: JSON.stringify(isoOps),
+        load_average: loadAverage(),
+      });
+      out.push({
+        name: `train_step.batchtopk.cpu.b${B}`,
+        value: iso,
+        unit: "s",
+        backend: be.name,
+        samples_per_s: B / iso,
+        floor,
+        floor_ratio: iso / floor,
+        shape: `d=${sc.d} c=${sc.c} B=${B} k=${sc.k}`,
+        load_average: loadAverage(),
+      });
+    }
+  } finally {
+    be.close();
+  }
+  return out;
+}
+
+/** The trainer benchmark at paper scale (`--filter paper_scale`). */
+export const benchmarks: Benchmark[] = [
+  { group: "train.paper_scale", run: ({ quick, log }) => paperScaleGroup(quick, log) },
+];

@@ -1,0 +1,125 @@
+/**
+ * JumpReLU SAE (method.md §2): z_ij = pre_ij·1[pre_ij > θ_j] with learned per-concept
+ * thresholds θ and an ℓ0 penalty λ·(1/B)·#{z ≠ 0} steered toward the target ℓ0 by a
+ * multiplicative controller (learn/sae/controller.ts). θ learns through a straight-through
+ * estimator with a rectangle kernel of bandwidth ε:
+ * ∂θ_j = −(θ_j/ε)·Σ_{i: |pre_ij−θ_j|<ε/2} g_ij − (λ/(B·ε))·#{i: |pre_ij−θ_j|<ε/2}, computed from
+ * the band (θ−ε/2, θ+ε/2] = A \ B with A = {pre > θ−ε/2}, B = {pre > θ+ε/2}.
+ */
+import { z } from "zod";
+import type { SparseCodes, Tensor } from "../../../kernels/backend.ts";
+import type { SaeVariant } from "../variant.ts";
+import { controllerOptionsShape, PenaltyController } from "../controller.ts";
+
+/** jumprelu's options (the controller's are shared with relu). */
+export const jumpreluOptions = {
+  ...controllerOptionsShape,
+  /** Bandwidth ε of the rectangle kernel of the straight-through estimator. */
+  jumpBandwidth: z.number().positive().default(1e-3),
+  /** Initial threshold θ of every concept. */
+  jumpThetaInit: z.number().positive().default(1e-3),
+  /** Lower bound kept on θ after each step (thresholds stay positive). */
+  jumpThetaMin: z.number().positive().default(1e-6),
+  /** Fixed ℓ0 penalty coefficient; null: a controller steers it toward the target ℓ0. */
+  jumpL0Penalty: z.number().nonnegative().nullable().default(null),
+  /**
+   * Initial coefficient of the controlled ℓ0 penalty. null: scaled to the data, λ₀ = θ₀² with θ₀
+   * as for `reluLambda` (the squared error saved by one code of size θ₀).
+   */
+  jumpL0PenaltyInit: z.number().positive().nullable().default(null),
+  /** Target ℓ0 of the controller (null: k). */
+  jumpTargetL0: z.number().positive().nullable().default(null),
+};
+
+/** The JumpReLU SAE. */
+export const jumprelu: SaeVariant<typeof jumpreluOptions, "jumprelu"> = {
+  name: "jumprelu",
+  options: jumpreluOptions,
+  encoding: "per_concept_threshold",
+  codesPerRow: "c",
+  start(run, o) {
+    const { b, v, B, c } = run;
+    const eps = o.jumpBandwidth;
+    const ctl = new PenaltyController(
+      o,
+      o.jumpL0Penalty ?? o.jumpL0PenaltyInit ?? NaN,
+      o.jumpTargetL0 ?? run.k,
+      o.jumpL0Penalty === null,
+      "thetaSquared",
+    );
+    const theta = run.param(b.upload(new Float32Array(c).fill(o.jumpThetaInit), [c]), false);
+    let zA: SparseCodes | null = null;
+    let zB: SparseCodes | null = null;
+    /** lo = θ − ε/2, hi = θ + ε/2 (scratch [c]). */
+    const band = () => {
+      const lo = v.scratch("jump.lo", [c]);
+      const hi = v.scratch("jump.hi", [c]);
+      b.axpby(1, theta, -eps / 2, v.constant([c], 1), lo);
+      b.axpby(1, theta, eps / 2, v.constant([c], 1), hi);
+      return { lo, hi };
+    };
+    /** ∂θ = −(θ/ε)·sBand − (λ/(B·ε))·nBand. */
+    const thetaGrad = (sBand: Tensor, nBand: Tensor) => {
+      const gT = run.gradOf(theta);
+      v.mul(theta, sBand, gT);
+      b.axpby(-1 / eps, gT, -ctl.lambda / (B * eps), nBand, gT);
+    };
+    return {
+      init: (batch) => ctl.initFromData(run, batch),
+      sparsify() {
+        const { lo, hi } = band();
+        b.threshold(run.pre, theta, run.z);
+        zA ??= run.sparse(B, c, B * c);
+        zB ??= run.sparse(B, c, B * c);
+        b.threshold(run.pre, lo, zA);
+        b.threshold(run.pre, hi, zB);
+      },
+      afterGradients() {
+        // the band's g_ij and counts: A \ B
+        const gA = v.scratch("jump.gA", [zA!.capacity]);
+        const gBv = v.scratch("jump.gB", [zB!.capacity]);
+        const sBand = v.scratch("jump.s", [c]);
+        const nBand = v.scratch("jump.n", [c]);
+        b.sparseSample(run.r, run.D, zA!, gA);
+        b.sparseSample(run.r, run.D, zB!, gBv);
+        b.sparseColumnSum(zA!, gA, sBand, 0);
+        b.axpby(-1, gBv, 0, gBv, gBv);
+        b.sparseColumnSum(zB!, gBv, sBand, 1);
+        b.sparseColumnSum(zA!, run.onesCap, nBand, 0);
+        b.sparseColumnSum(zB!, v.constant([zB!.capacity], -1), nBand, 1);
+        thetaGrad(sBand, nBand);
+      },
+      dense: {
+        threshold: () => theta,
+        gradient(gf) {
+          const { lo, hi } = band();
+          const tmp = v.scratch("dense.tmp", [B, c]);
+          const sBand = v.scratch("jump.s", [c]);
+          const nBand = v.scratch("jump.n", [c]);
+          const s2 = v.scratch("jump.s2", [c]);
+          const n2 = v.scratch("jump.n2", [c]);
+          b.maskAbove(run.pre, lo, gf, tmp);
+          b.columnSum(tmp, sBand, 0);
+          b.maskAbove(run.pre, hi, gf, tmp);
+          b.columnSum(tmp, s2, 0);
+          b.axpby(1, sBand, -1, s2, sBand);
+          b.countAbove(run.pre, lo, nBand, 0);
+          b.countAbove(run.pre, hi, n2, 0);
+          b.axpby(1, nBand, -1, n2, nBand);
+          thetaGrad(sBand, nBand);
+        },
+      },
+      afterUpdate: () => v.clampMin(theta, o.jumpThetaMin),
+      sync: (l0) => ctl.update(l0, run.rowsSeen, run.totalSteps, B),
+      async log(extra, rows, fired) {
+        const th = (await b.read(theta)) as Float32Array;
+        let s = 0;
+        for (let j = 0; j < c; j++) s += th[j];
+        extra.thetaMean = s / c;
+        extra.lambda = ctl.lambda;
+        return ctl.lambda * fired / rows;
+      },
+      threshold: async () => Float32Array.from((await b.read(theta)) as Float32Array),
+    };
+  },
+};

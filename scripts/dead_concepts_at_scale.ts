@@ -1,0 +1,185 @@
+/**
+ * Dead concepts at scale (issue #16 item 5): a planted world at d = 768 with 3,072 planted
+ * directions (1,024 image/text twin pairs, 512 image-only, 512 text-only), an SAE with c = 6,144
+ * trained with the study's defaults (batch 512, lr 5e-3, 30 epochs; method options at their
+ * defaults), then: the dead fraction (concepts that fire on no training row at the end), and
+ * planted recovery by frequency decile (best cosine of each planted direction over the
+ * dictionary rows; decile 1 = the most frequent tenth of the directions, by their row counts).
+ *
+ * Usage: `deno run -A scripts/dead_concepts_at_scale.ts [--images 50000] [--captions 1]
+ *   [--epochs 30] [--batch 512] [--lr 5e-3] [--k 32] [--c 6144] [--method batchtopk]
+ *   [--set key=value ...] [--json out.json] [--cache /tmp/world]` (`--cache`: keep the generated
+ *   world in /tmp/world.bin + .json and reuse it). `--set` passes an SAE option (number, boolean,
+ *   null or string). The world has images·(1 + captions) rows (default 100,000: smaller than the
+ *   paper's 600,000 so that it generates and trains in minutes; the question is whether concepts
+ *   die and why, which a world where every planted direction occurs on hundreds of rows answers).
+ */
+import { generateWorld, type WorldParams } from "../data/synthetic_world.ts";
+import { worldSection } from "../tasks/config/dataset.ts";
+import { createBackend } from "../kernels/select.ts";
+import { fitSae, type SaeMethod } from "../learn/sae/mod.ts";
+import type { Backend } from "../kernels/backend.ts";
+
+function arg(name: string, fallback: string): string {
+  const i = Deno.args.indexOf(`--${name}`);
+  return i >= 0 ? Deno.args[i + 1] : fallback;
+}
+
+function sets(): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  Deno.args.forEach((a, i) => {
+    if (a !== "--set") return;
+    const [k, v] = Deno.args[i + 1].split("=");
+    out[k] = v === "true"
+      ? true
+      : v === "false"
+      ? false
+      : v === "null"
+      ? null
+      : isNaN(Number(v))
+      ? v
+      : Number(v);
+  });
+  return out;
+}
+
+/**
+ * Best cosine of each planted direction (m×d, unit rows) over the dictionary rows (c×d, unit
+ * rows): one GEMM on the backend (the float64 loops of analysis/truth_checks.ts take minutes here).
+ */
+async function bestCosines(
+  be: Backend,
+  dirs: Float32Array,
+  m: number,
+  dict: Float32Array,
+  c: number,
+  d: number,
+): Promise<Float64Array> {
+  const a = be.upload(dirs, [m, d]), b = be.upload(dict, [c, d]), out = be.zeros([m, c]);
+  be.gemm(a, b, out, { transB: true });
+  const cos = (await be.read(out)) as Float32Array;
+  for (const t of [a, b, out]) be.dispose(t);
+  const best = new Float64Array(m).fill(-1);
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < c; j++) best[i] = Math.max(best[i], cos[i * c + j]);
+  }
+  return best;
+}
+
+/** The planted world (rows, directions, row count of each direction), cached in `cache` if set. */
+async function world(p: WorldParams, cache: string) {
+  if (cache) {
+    try {
+      const meta = JSON.parse(await Deno.readTextFile(`${cache}.json`));
+      const buf = await Deno.readFile(`${cache}.bin`);
+      const f32 = new Float32Array(buf.buffer, 0, (meta.n + meta.m) * meta.d);
+      const x = f32.subarray(0, meta.n * meta.d);
+      const directions = f32.subarray(meta.n * meta.d);
+      const freq = Float64Array.from(meta.freq as number[]);
+      console.error(`world from ${cache}.bin`);
+      return { n: meta.n as number, d: meta.d as number, m: meta.m as number, x, directions, freq };
+    } catch {
+      // generate below
+    }
+  }
+  const t0 = performance.now();
+  console.error(`generating ${p.images * (1 + p.captionsPerImage)} rows at d = ${p.d} …`);
+  const w = generateWorld(p, 0);
+  const { n, d, vectors: x } = w.set;
+  const m = w.truth.m;
+  console.error(`  ${((performance.now() - t0) / 1000).toFixed(1)} s; ${m} planted directions`);
+  // row count of each planted direction
+  const freq = new Float64Array(m);
+  const ra = w.truth.rowActive;
+  for (let e = 0; e < ra.rowPtr[n]; e++) freq[ra.index[e]]++;
+  const directions = w.truth.directions;
+  if (cache) {
+    const all = new Float32Array((n + m) * d);
+    all.set(x);
+    all.set(directions, n * d);
+    await Deno.writeFile(`${cache}.bin`, new Uint8Array(all.buffer));
+    await Deno.writeTextFile(`${cache}.json`, JSON.stringify({ n, d, m, freq: Array.from(freq) }));
+  }
+  return { n, d, x, m, directions, freq };
+}
+
+async function main(): Promise<void> {
+  const images = Number(arg("images", "50000"));
+  const captions = Number(arg("captions", "1"));
+  const epochs = Number(arg("epochs", "30"));
+  const batchSize = Number(arg("batch", "512"));
+  const lr = Number(arg("lr", "5e-3"));
+  const k = Number(arg("k", "32"));
+  const c = Number(arg("c", "6144"));
+  const method = arg("method", "batchtopk") as SaeMethod;
+  const out = arg("json", "");
+  const p = worldSection.parse({
+    d: 768,
+    images,
+    captionsPerImage: captions,
+    sharedConcepts: 1024,
+    imageConcepts: 512,
+    textConcepts: 512,
+  });
+  const { n, d, x, m, directions, freq } = await world(p, arg("cache", ""));
+  const be = await createBackend("cpu");
+  const t1 = performance.now();
+  let f;
+  let best: Float64Array;
+  try {
+    const opts = { c, k, seed: 0, epochs, batchSize, lr, ...sets() };
+    console.error(`training ${method} ${JSON.stringify(opts)} on ${n}×${d}`);
+    f = await fitSae(method, x, n, d, opts, be, {
+      onEpoch: (e) =>
+        console.error(
+          `  epoch ${e.epoch}: r2 ${e.r2.toFixed(4)} l0 ${e.l0.toFixed(1)} dead ${
+            e.deadFraction.toFixed(3)
+          } tracked ${e.extra?.deadTracked ?? "-"} (${
+            ((performance.now() - t1) / 1000).toFixed(0)
+          } s)`,
+        ),
+    });
+    best = await bestCosines(be, directions, m, f.dictionary, f.c, f.d);
+  } finally {
+    be.close();
+  }
+  const trainS = (performance.now() - t1) / 1000;
+  const order = Array.from({ length: m }, (_, i) => i).sort((a, b) => freq[b] - freq[a] || a - b);
+  const deciles = [];
+  for (let q = 0; q < 10; q++) {
+    const idx = order.slice(Math.floor(q * m / 10), Math.floor((q + 1) * m / 10));
+    const cos = idx.map((i) => best[i]).sort((a, b) => a - b);
+    deciles.push({
+      decile: q + 1,
+      rows_min: freq[idx[idx.length - 1]],
+      rows_max: freq[idx[0]],
+      recovered_09: cos.filter((v) => v >= 0.9).length / cos.length,
+      median_cos: cos[Math.floor(cos.length / 2)],
+    });
+  }
+  const half = order.slice(0, m / 2).map((i) => best[i]);
+  const last = f.log[f.log.length - 1];
+  const report = {
+    n,
+    d,
+    c,
+    k,
+    method,
+    epochs,
+    batchSize,
+    lr,
+    options: sets(),
+    train_s: trainS,
+    r2: last.r2,
+    l0: last.l0,
+    dead_fraction: last.deadFraction,
+    dead_tracked: last.extra?.deadTracked,
+    frequent_half_recovered_09: half.filter((v) => v >= 0.9).length / half.length,
+    all_recovered_09: Array.from(best).filter((v) => v >= 0.9).length / m,
+    deciles,
+  };
+  console.log(JSON.stringify(report, null, 1));
+  if (out) await Deno.writeTextFile(out, JSON.stringify(report, null, 1) + "\n");
+}
+
+if (import.meta.main) await main();
