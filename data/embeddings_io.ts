@@ -103,8 +103,11 @@ export class EmbeddingsWriter {
     return this.#rows;
   }
 
-  /** Append the rows of `set` (same d and same presence of `source` as the writer). */
-  async append(set: EmbeddingSet): Promise<void> {
+  /**
+   * Append the rows of `set` (same d and same presence of `source` as the writer).
+   * @param onProgress called after each row group with the rows of `set` written so far
+   */
+  async append(set: EmbeddingSet, onProgress?: (rows: number) => void): Promise<void> {
     checkSetForWrite(this.path, set, this.d, this.hasSource, this.#rows);
     const cols = [
       set.ids,
@@ -118,6 +121,7 @@ export class EmbeddingsWriter {
       for (let s = 0; s < set.n; s += this.#rowGroupSize) {
         const e = Math.min(set.n, s + this.#rowGroupSize);
         await this.#w.write(columnsSliceToTable(this.#schema, cols, s, e));
+        onProgress?.(e);
       }
     } catch (e) {
       await this.#w.abort();
@@ -211,15 +215,16 @@ function checkSetForWrite(
 /**
  * Write an {@link EmbeddingSet} to `path` (row group by row group).
  * @param opts.rowGroupSize rows per row group (default {@link defaultEmbeddingRowGroupSize})
+ * @param opts.onProgress called after each row group with the rows written so far
  */
 export async function writeEmbeddings(
   path: string,
   set: EmbeddingSet,
-  opts: { rowGroupSize?: number } = {},
+  opts: { rowGroupSize?: number; onProgress?: (rows: number) => void } = {},
 ): Promise<void> {
   const w = await EmbeddingsWriter.create(path, set.d, set.source !== undefined, opts);
   try {
-    await w.append(set);
+    await w.append(set, opts.onProgress);
   } catch (e) {
     await w.abort();
     throw e;
@@ -237,6 +242,8 @@ export interface ReadEmbeddingsOptions {
   expectDim?: number;
   /** Read the optional `source` column when present (default true). */
   source?: boolean;
+  /** Called after each row group with the file rows read so far and the file's row count. */
+  onProgress?: (rows: number, total: number) => void;
 }
 
 const REQUIRED: [string, ColumnType][] = [
@@ -472,6 +479,7 @@ export async function readEmbeddings(
       const grp = await readGroup(src, g, d, cols, base);
       at += copyKept(grp, keepMask(grp, opts), out, at);
       base += grp.n;
+      opts.onProgress?.(base, src.numRows);
     }
     if (at !== n) throw new UserError(`${path}: the file changed while it was read; re-run`);
     const seen = new Map<string, number>();

@@ -49,17 +49,20 @@ export function createStageLog(opts: StageLogOptions): StageLog {
 
 function barProgress(label: string, total: number, unit: string): Progress {
   const bar = new cliProgress.SingleBar({
-    format: `  ${label} [{bar}] {percentage}% {value}/{total} ${unit} eta {eta_formatted} {extra}`,
+    format:
+      `  ${label} [{bar}] {percentage}% {value}/{total} ${unit} {rate} eta {eta_formatted} {extra}`,
     stream: process.stderr,
     hideCursor: true,
     clearOnComplete: false,
   }, cliProgress.Presets.shades_classic);
-  bar.start(total, 0, { extra: "" });
+  const start = performance.now();
+  bar.start(total, 0, { extra: "", rate: "" });
   let value = 0;
   return {
     tick(n = 1, extra = "") {
       value += n;
-      bar.update(value, { extra });
+      const s = (performance.now() - start) / 1000;
+      bar.update(value, { extra, rate: s > 0 ? `${formatCount(value / s)} ${unit}/s` : "" });
     },
     done() {
       bar.stop();
@@ -67,30 +70,75 @@ function barProgress(label: string, total: number, unit: string): Progress {
   };
 }
 
-function lineProgress(
+/** Plain progress lines: at most one per 10% step or per `everyMs`, none in the first `quietMs`. */
+export interface LineProgressOptions {
+  /** Print at least this often while work goes on (default 5000 ms). */
+  everyMs?: number;
+  /** Stay silent (but for the final line) while the work is younger than this (default 1000 ms). */
+  quietMs?: number;
+  /** Clock in ms (default performance.now; tests pass a fake one). */
+  now?: () => number;
+}
+
+/**
+ * Progress as plain lines for logs and non-terminal stderr: `label: value/total unit (p%),
+ * rate unit/s, eta Ns extra` whenever a new 10% step is reached or `everyMs` passed (none while
+ * the work is younger than `quietMs`), and one final `label: value/total unit in Ts (rate)`.
+ */
+export function lineProgress(
   label: string,
   total: number,
   unit: string,
   sink: (l: string) => void,
+  opts: LineProgressOptions = {},
 ): Progress {
-  const start = performance.now();
+  const now = opts.now ?? (() => performance.now());
+  const everyMs = opts.everyMs ?? 5000, quietMs = opts.quietMs ?? 1000;
+  const start = now();
   let value = 0;
   let lastPrint = start;
+  let lastDecile = 0;
   let lastExtra = "";
+  const u = unit ? ` ${unit}` : "";
   return {
     tick(n = 1, extra = "") {
       value += n;
       lastExtra = extra;
-      const now = performance.now();
-      if (now - lastPrint > 5000) {
-        lastPrint = now;
-        const pct = total > 0 ? Math.round((100 * value) / total) : 0;
-        sink(`  ${label}: ${value}/${total} ${unit} (${pct}%) ${extra}`.trimEnd());
-      }
+      const t = now();
+      const decile = total > 0 ? Math.floor((10 * value) / total) : 0;
+      if (t - start < quietMs || (decile <= lastDecile && t - lastPrint < everyMs)) return;
+      lastPrint = t;
+      lastDecile = Math.max(lastDecile, decile);
+      if (total > 0 && value >= total) return; // the final line says it
+      const rate = value / ((t - start) / 1000);
+      const pct = total > 0 ? ` (${Math.floor((100 * value) / total)}%)` : "";
+      const eta = total > 0 && rate > 0 ? `, eta ${formatSeconds((total - value) / rate)}` : "";
+      sink(
+        `  ${label}: ${value}/${total}${u}${pct}, ${formatCount(rate)}${u}/s${eta} ${extra}`
+          .trimEnd(),
+      );
     },
     done() {
-      const s = ((performance.now() - start) / 1000).toFixed(1);
-      sink(`  ${label}: ${value}/${total} ${unit} in ${s}s ${lastExtra}`.trimEnd());
+      const s = (now() - start) / 1000;
+      const rate = s > 0 ? ` (${formatCount(value / s)}${u}/s)` : "";
+      sink(`  ${label}: ${value}/${total}${u} in ${s.toFixed(1)}s${rate} ${lastExtra}`.trimEnd());
     },
   };
+}
+
+/** 1234567 → "1.23M", 45100 → "45.1k", 12.3 → "12.3". */
+export function formatCount(x: number): string {
+  if (!Number.isFinite(x)) return "?";
+  const a = Math.abs(x);
+  if (a >= 1e9) return `${(x / 1e9).toPrecision(3)}G`;
+  if (a >= 1e6) return `${(x / 1e6).toPrecision(3)}M`;
+  if (a >= 1e3) return `${(x / 1e3).toPrecision(3)}k`;
+  return a >= 100 ? x.toFixed(0) : x.toPrecision(3);
+}
+
+/** 75 → "75s", 130 → "2m10s". */
+export function formatSeconds(s: number): string {
+  if (!Number.isFinite(s)) return "?";
+  const r = Math.round(s);
+  return r < 60 ? `${r}s` : `${Math.floor(r / 60)}m${String(r % 60).padStart(2, "0")}s`;
 }

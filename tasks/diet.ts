@@ -9,7 +9,8 @@ import { z } from "zod";
 import type { Stage } from "../pipeline/stage.ts";
 import { DEFAULT_DIET_RATIOS, dietRatio, type DietsSection } from "./config/diets.ts";
 import type { EmbeddingSet } from "../data/embeddings.ts";
-import { readEmbeddings, writeEmbeddings } from "../data/embeddings_io.ts";
+import { readEmbeddings, readEmbeddingsInfo, writeEmbeddings } from "../data/embeddings_io.ts";
+import { withProgress } from "../pipeline/progress.ts";
 import { selectDiet } from "../data/diets.ts";
 
 /** Parameters of one diet instance. */
@@ -61,10 +62,23 @@ export const dietStage: Stage<DietParams> = {
   async run(ctx) {
     const p = ctx.params;
     const src = join(ctx.inputs.dataset.dir, "embeddings.parquet");
-    const train = await readEmbeddings(src, { split: "train" });
+    const train = await withProgress(
+      ctx.log,
+      "read train rows",
+      (await readEmbeddingsInfo(src)).n,
+      "rows",
+      (advance) => readEmbeddings(src, { split: "train", onProgress: advance }),
+    );
     const sel = selectDiet(train.modality, p.ratio, p.total, p.seed, p.autoRatios);
     const out = subset(train, sel.rows);
-    await writeEmbeddings(join(ctx.outDir, "embeddings.parquet"), out);
+    await withProgress(
+      ctx.log,
+      "write embeddings.parquet",
+      out.n,
+      "rows",
+      (advance) =>
+        writeEmbeddings(join(ctx.outDir, "embeddings.parquet"), out, { onProgress: advance }),
+    );
     ctx.setMeta("n", out.n);
     ctx.setMeta("d", out.d);
     ctx.setMeta("images", sel.images);
