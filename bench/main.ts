@@ -12,6 +12,7 @@ export const BENCH_MODULES: readonly string[] = [
   "./sae_bench.ts",
   "./match_bench.ts",
   "./embed_bench.ts",
+  "./data_bench.ts",
 ];
 
 /** Load the benchmarks of every module in the list that exists. */

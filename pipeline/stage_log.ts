@@ -1,6 +1,6 @@
 /**
  * The log and progress reporting given to running stages. On a terminal (stderr is a TTY) a
- * progress bar is drawn; otherwise plain lines are printed at most every few seconds. Everything
+ * progress bar is drawn; otherwise plain lines at each 10% step (or every 30 s), with rate and ETA. Everything
  * goes to stderr so that stdout carries only the results (and the `--json` line).
  */
 import cliProgress from "cli-progress";
@@ -72,7 +72,7 @@ function barProgress(label: string, total: number, unit: string): Progress {
 
 /** Plain progress lines: at most one per 10% step or per `everyMs`, none in the first `quietMs`. */
 export interface LineProgressOptions {
-  /** Print at least this often while work goes on (default 5000 ms). */
+  /** Print at least this often while work goes on (default 30,000 ms). */
   everyMs?: number;
   /** Stay silent (but for the final line) while the work is younger than this (default 1000 ms). */
   quietMs?: number;
@@ -93,7 +93,7 @@ export function lineProgress(
   opts: LineProgressOptions = {},
 ): Progress {
   const now = opts.now ?? (() => performance.now());
-  const everyMs = opts.everyMs ?? 5000, quietMs = opts.quietMs ?? 1000;
+  const everyMs = opts.everyMs ?? 30000, quietMs = opts.quietMs ?? 1000;
   const start = now();
   let value = 0;
   let lastPrint = start;
