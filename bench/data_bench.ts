@@ -3,8 +3,9 @@
  * - `dataset.world_600k` (rows/s): the synthetic world of 300,000 images × 1 caption at d = 768
  *   (`--quick`: 10,000 images) generated with the `gemm` generator its size resolves to, then
  *   written as `embeddings.parquet` — what the `dataset` stage does. Beside it the phases, the
- *   rows/s of each, and the floor: the same number of bytes written by one `Deno.writeFile` in
- *   the same run (the disk/page-cache rate), with the ratio to it.
+ *   rows/s of each, and the floor: the noise GEMM (2·rows·d² flops) at the backend's GEMM rate
+ *   measured in the same run, plus the table's bytes at the rate one `Deno.writeFile` of as many
+ *   bytes reaches in the same run (disk/page cache), with the ratio to it.
  * - `diet.world_600k` (rows/s): the train rows read back from that table and written again (a
  *   `diet` stage at the natural ratio keeps them all), beside its floor (read + write of the bytes).
  */
@@ -15,12 +16,31 @@ import { generateWorldOn } from "../data/synthetic_world.ts";
 import { readEmbeddings, writeEmbeddings } from "../data/embeddings_io.ts";
 import { assignSplits } from "../data/splits.ts";
 import { createBackend } from "../kernels/select.ts";
+import type { Backend } from "../kernels/backend.ts";
 
 /** Seconds of `f`. */
 async function timed<T>(f: () => Promise<T> | T): Promise<[T, number]> {
   const t0 = performance.now();
   const v = await f();
   return [v, (performance.now() - t0) / 1000];
+}
+
+/** Flop/s of the backend's GEMM on a block of the noise product (2048 × d times d × d). */
+async function gemmRate(backend: Backend, d: number): Promise<number> {
+  const n = 2048;
+  const a = backend.upload(new Float32Array(n * d).fill(0.5), [n, d]);
+  const b = backend.upload(new Float32Array(d * d).fill(0.25), [d, d]);
+  const c = backend.zeros([n, d]);
+  let best = Infinity;
+  for (let r = 0; r < 3; r++) {
+    const [, s] = await timed(async () => {
+      backend.gemm(a, b, c, { beta: 1 });
+      await backend.read(c);
+    });
+    best = Math.min(best, s);
+  }
+  for (const t of [a, b, c]) backend.dispose(t);
+  return (2 * n * d * d) / best;
 }
 
 /** Bytes/s of writing and then reading back `bytes` bytes as one file in `dir`. */
@@ -48,13 +68,15 @@ async function worldCase(quick: boolean, log: (l: string) => void): Promise<Benc
     const [, write] = await timed(() => writeEmbeddings(path, set));
     const bytes = (await Deno.stat(path)).size;
     const disk = await diskRates(dir, bytes);
+    const flops = await gemmRate(backend, d);
     log(`data: read back the train rows`);
     const [train, read] = await timed(() => readEmbeddings(path, { split: "train" }));
     const dietPath = join(dir, "diet.parquet");
     const [, dietWrite] = await timed(() => writeEmbeddings(dietPath, train));
     const dietBytes = (await Deno.stat(dietPath)).size;
     const n = set.n, total = gen + write;
-    const floor = bytes / disk.write;
+    const gemmFloor = (2 * set.n * d * d) / flops;
+    const floor = gemmFloor + bytes / disk.write;
     const dietTotal = read + dietWrite;
     const dietFloor = bytes / disk.read + dietBytes / disk.write;
     const name = quick ? "world_20k" : "world_600k";
@@ -74,6 +96,9 @@ async function worldCase(quick: boolean, log: (l: string) => void): Promise<Benc
       bytes,
       floor_s: floor,
       floor_ratio: total / floor,
+      gemm_floor_s: gemmFloor,
+      gemm_gflops: flops / 1e9,
+      write_floor_s: bytes / disk.write,
       disk_write_mb_per_s: disk.write / 1e6,
     }, {
       name: `diet.${name}`,
