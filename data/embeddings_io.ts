@@ -8,6 +8,7 @@ import * as arrow from "apache-arrow";
 import { UserError } from "../pipeline/errors.ts";
 import type { EmbeddingSet, Modality, Split } from "./embeddings.ts";
 import { openParquet, type ParquetSource, ParquetStreamWriter } from "./parquet_file.ts";
+import { openVectorColumn, type VectorColumn } from "./parquet_vectors.ts";
 import {
   allocColumn,
   arrowTypeMatches,
@@ -319,17 +320,34 @@ interface Group {
   source: (string | null)[] | null;
 }
 
-/** Decode row group g (only `cols`) and validate it; `rowBase` = file row of its first row. */
+/**
+ * Decode row group g (only `cols`) and validate it; `rowBase` = file row of its first row.
+ * The `vector` column goes through `direct` when given and it can decode the group (else the
+ * general reader), into `vectorBuf` when that is large enough.
+ */
 async function readGroup(
   src: ParquetSource,
   g: number,
   d: number,
   cols: string[],
   rowBase: number,
+  direct: VectorColumn | null = null,
+  vectorBuf: Float32Array | null = null,
 ): Promise<Group> {
   const path = src.path;
   const n = src.rowGroupRows[g];
-  const t = await src.readRowGroup(g, cols);
+  let vector: F32ListColumn | null = null;
+  if (direct && cols.includes("vector")) {
+    const values = vectorBuf && vectorBuf.length >= n * d
+      ? vectorBuf.subarray(0, n * d)
+      : new Float32Array(n * d);
+    let ok = false;
+    try {
+      ok = direct.readRowGroup(g, values, 0);
+    } catch { /* corrupt: the general reader reports it */ }
+    if (ok) vector = { listSize: d, values };
+  }
+  const t = await src.readRowGroup(g, vector ? cols.filter((c) => c !== "vector") : cols);
   const get = (name: string, type: ColumnType) => {
     const vec = t.getChild(name);
     if (!vec) {
@@ -350,7 +368,7 @@ async function readGroup(
     pairIds: cols.includes("pair_id") ? get("pair_id", "utf8") as (string | null)[] : [],
     modality: get("modality", "utf8") as (string | null)[],
     split: get("split", "utf8") as (string | null)[],
-    vector: cols.includes("vector") ? get("vector", "fsl_f32") as F32ListColumn : null,
+    vector: vector ?? (cols.includes("vector") ? get("vector", "fsl_f32") as F32ListColumn : null),
     source: cols.includes("source") ? get("source", "utf8") as (string | null)[] : null,
   };
   const bad = (col: string, i: number, msg: string) =>
@@ -457,6 +475,7 @@ export async function readEmbeddings(
   opts: ReadEmbeddingsOptions = {},
 ): Promise<EmbeddingSet> {
   const { src, d, hasSource } = await openEmbeddings(path, opts.expectDim);
+  let direct: VectorColumn | null = null;
   try {
     const cols = allColumns(hasSource, opts);
     const filtered = opts.split !== undefined || opts.modality !== undefined;
@@ -475,8 +494,10 @@ export async function readEmbeddings(
     const out = emptySet(n, d, cols.includes("source"));
     let at = 0;
     let base = 0;
+    direct = openVectorColumn(path, "vector", d);
+    const buf = new Float32Array(Math.max(0, ...src.rowGroupRows) * d);
     for (let g = 0; g < src.rowGroupRows.length; g++) {
-      const grp = await readGroup(src, g, d, cols, base);
+      const grp = await readGroup(src, g, d, cols, base, direct, buf);
       at += copyKept(grp, keepMask(grp, opts), out, at);
       base += grp.n;
       opts.onProgress?.(base, src.numRows);
@@ -496,6 +517,7 @@ export async function readEmbeddings(
     }
     return out;
   } finally {
+    direct?.close();
     src.close();
   }
 }
@@ -510,11 +532,13 @@ export async function* readEmbeddingBatches(
   opts: ReadEmbeddingsOptions = {},
 ): AsyncGenerator<EmbeddingSet> {
   const { src, d, hasSource } = await openEmbeddings(path, opts.expectDim);
+  let direct: VectorColumn | null = null;
   try {
     const cols = allColumns(hasSource, opts);
     let base = 0;
+    direct = openVectorColumn(path, "vector", d);
     for (let g = 0; g < src.rowGroupRows.length; g++) {
-      const grp = await readGroup(src, g, d, cols, base);
+      const grp = await readGroup(src, g, d, cols, base, direct);
       base += grp.n;
       const keep = keepMask(grp, opts);
       let k = grp.n;
@@ -528,6 +552,7 @@ export async function* readEmbeddingBatches(
       yield out;
     }
   } finally {
+    direct?.close();
     src.close();
   }
 }
