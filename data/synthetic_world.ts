@@ -187,18 +187,21 @@ export interface GenerateWorldOptions {
 }
 
 /** The planted structure, drawn first: directions, offsets, noise basis and spectrum. */
-interface Plan {
+interface Plan extends
+  Pick<
+    GroundTruth,
+    | "directions"
+    | "directionConcept"
+    | "directionModality"
+    | "conceptKind"
+    | "conceptFrequency"
+    | "twins"
+    | "twinCosine"
+  > {
   coneDir: Float64Array;
   gapDir: Float64Array;
-  /** m×d float32 (the stored truth) and the same values as float64. */
-  directions: Float32Array;
+  /** The directions (m×d) as float64: the same values as the float32 truth. */
   dir64: Float64Array;
-  directionConcept: Int32Array;
-  directionModality: Modality[];
-  conceptKind: ("shared" | "image" | "text")[];
-  conceptFrequency: Float64Array;
-  twins: [number, number][];
-  twinCosine: Float64Array;
   fS: Float64Array;
   fI: Float64Array;
   fT: Float64Array;
