@@ -14,6 +14,7 @@ export const BENCH_MODULES: readonly string[] = [
   "./match_bench.ts",
   "./embed_bench.ts",
   "./raw_inputs_bench.ts",
+  "./data_bench.ts",
 ];
 
 /** Load the benchmarks of every module in the list that exists. */

@@ -8,6 +8,7 @@ import * as arrow from "apache-arrow";
 import { UserError } from "../pipeline/errors.ts";
 import type { EmbeddingSet, Modality, Split } from "./embeddings.ts";
 import { openParquet, type ParquetSource, ParquetStreamWriter } from "./parquet_file.ts";
+import { openVectorColumn, type VectorColumn } from "./parquet_vectors.ts";
 import {
   allocColumn,
   arrowTypeMatches,
@@ -103,8 +104,11 @@ export class EmbeddingsWriter {
     return this.#rows;
   }
 
-  /** Append the rows of `set` (same d and same presence of `source` as the writer). */
-  async append(set: EmbeddingSet): Promise<void> {
+  /**
+   * Append the rows of `set` (same d and same presence of `source` as the writer).
+   * @param onProgress called after each row group with the rows of `set` written so far
+   */
+  async append(set: EmbeddingSet, onProgress?: (rows: number) => void): Promise<void> {
     checkSetForWrite(this.path, set, this.d, this.hasSource, this.#rows);
     const cols = [
       set.ids,
@@ -118,6 +122,7 @@ export class EmbeddingsWriter {
       for (let s = 0; s < set.n; s += this.#rowGroupSize) {
         const e = Math.min(set.n, s + this.#rowGroupSize);
         await this.#w.write(columnsSliceToTable(this.#schema, cols, s, e));
+        onProgress?.(e);
       }
     } catch (e) {
       await this.#w.abort();
@@ -211,15 +216,16 @@ function checkSetForWrite(
 /**
  * Write an {@link EmbeddingSet} to `path` (row group by row group).
  * @param opts.rowGroupSize rows per row group (default {@link defaultEmbeddingRowGroupSize})
+ * @param opts.onProgress called after each row group with the rows written so far
  */
 export async function writeEmbeddings(
   path: string,
   set: EmbeddingSet,
-  opts: { rowGroupSize?: number } = {},
+  opts: { rowGroupSize?: number; onProgress?: (rows: number) => void } = {},
 ): Promise<void> {
   const w = await EmbeddingsWriter.create(path, set.d, set.source !== undefined, opts);
   try {
-    await w.append(set);
+    await w.append(set, opts.onProgress);
   } catch (e) {
     await w.abort();
     throw e;
@@ -237,6 +243,8 @@ export interface ReadEmbeddingsOptions {
   expectDim?: number;
   /** Read the optional `source` column when present (default true). */
   source?: boolean;
+  /** Called after each row group with the file rows read so far and the file's row count. */
+  onProgress?: (rows: number, total: number) => void;
 }
 
 const REQUIRED: [string, ColumnType][] = [
@@ -312,17 +320,34 @@ interface Group {
   source: (string | null)[] | null;
 }
 
-/** Decode row group g (only `cols`) and validate it; `rowBase` = file row of its first row. */
+/**
+ * Decode row group g (only `cols`) and validate it; `rowBase` = file row of its first row.
+ * The `vector` column goes through `direct` when given and it can decode the group (else the
+ * general reader), into `vectorBuf` when that is large enough.
+ */
 async function readGroup(
   src: ParquetSource,
   g: number,
   d: number,
   cols: string[],
   rowBase: number,
+  direct: VectorColumn | null = null,
+  vectorBuf: Float32Array | null = null,
 ): Promise<Group> {
   const path = src.path;
   const n = src.rowGroupRows[g];
-  const t = await src.readRowGroup(g, cols);
+  let vector: F32ListColumn | null = null;
+  if (direct && cols.includes("vector")) {
+    const values = vectorBuf && vectorBuf.length >= n * d
+      ? vectorBuf.subarray(0, n * d)
+      : new Float32Array(n * d);
+    let ok = false;
+    try {
+      ok = direct.readRowGroup(g, values, 0);
+    } catch { /* corrupt: the general reader reports it */ }
+    if (ok) vector = { listSize: d, values };
+  }
+  const t = await src.readRowGroup(g, vector ? cols.filter((c) => c !== "vector") : cols);
   const get = (name: string, type: ColumnType) => {
     const vec = t.getChild(name);
     if (!vec) {
@@ -343,7 +368,7 @@ async function readGroup(
     pairIds: cols.includes("pair_id") ? get("pair_id", "utf8") as (string | null)[] : [],
     modality: get("modality", "utf8") as (string | null)[],
     split: get("split", "utf8") as (string | null)[],
-    vector: cols.includes("vector") ? get("vector", "fsl_f32") as F32ListColumn : null,
+    vector: vector ?? (cols.includes("vector") ? get("vector", "fsl_f32") as F32ListColumn : null),
     source: cols.includes("source") ? get("source", "utf8") as (string | null)[] : null,
   };
   const bad = (col: string, i: number, msg: string) =>
@@ -450,6 +475,7 @@ export async function readEmbeddings(
   opts: ReadEmbeddingsOptions = {},
 ): Promise<EmbeddingSet> {
   const { src, d, hasSource } = await openEmbeddings(path, opts.expectDim);
+  let direct: VectorColumn | null = null;
   try {
     const cols = allColumns(hasSource, opts);
     const filtered = opts.split !== undefined || opts.modality !== undefined;
@@ -468,10 +494,13 @@ export async function readEmbeddings(
     const out = emptySet(n, d, cols.includes("source"));
     let at = 0;
     let base = 0;
+    direct = openVectorColumn(path, "vector", d);
+    const buf = new Float32Array(Math.max(0, ...src.rowGroupRows) * d);
     for (let g = 0; g < src.rowGroupRows.length; g++) {
-      const grp = await readGroup(src, g, d, cols, base);
+      const grp = await readGroup(src, g, d, cols, base, direct, buf);
       at += copyKept(grp, keepMask(grp, opts), out, at);
       base += grp.n;
+      opts.onProgress?.(base, src.numRows);
     }
     if (at !== n) throw new UserError(`${path}: the file changed while it was read; re-run`);
     const seen = new Map<string, number>();
@@ -488,6 +517,7 @@ export async function readEmbeddings(
     }
     return out;
   } finally {
+    direct?.close();
     src.close();
   }
 }
@@ -502,11 +532,13 @@ export async function* readEmbeddingBatches(
   opts: ReadEmbeddingsOptions = {},
 ): AsyncGenerator<EmbeddingSet> {
   const { src, d, hasSource } = await openEmbeddings(path, opts.expectDim);
+  let direct: VectorColumn | null = null;
   try {
     const cols = allColumns(hasSource, opts);
     let base = 0;
+    direct = openVectorColumn(path, "vector", d);
     for (let g = 0; g < src.rowGroupRows.length; g++) {
-      const grp = await readGroup(src, g, d, cols, base);
+      const grp = await readGroup(src, g, d, cols, base, direct);
       base += grp.n;
       const keep = keepMask(grp, opts);
       let k = grp.n;
@@ -520,6 +552,7 @@ export async function* readEmbeddingBatches(
       yield out;
     }
   } finally {
+    direct?.close();
     src.close();
   }
 }

@@ -10,7 +10,10 @@ import type { Stage, StageContext } from "../pipeline/stage.ts";
 import { type DatasetSection, datasetSection } from "./config/dataset.ts";
 import type { EmbeddingSet } from "../data/embeddings.ts";
 import type { GroundTruth } from "../data/ground_truth.ts";
-import { generateWorld } from "../data/synthetic_world.ts";
+import { generateWorld, generateWorldOn } from "../data/synthetic_world.ts";
+import type { Backend } from "../kernels/backend.ts";
+import { progressCallback } from "../pipeline/progress.ts";
+import { openBackend } from "../learn/stage_backend.ts";
 import { importNpy } from "../data/import_npy.ts";
 import { importParquet } from "../data/import_parquet.ts";
 import { centreRows, normaliseRows, validateImportedRows } from "../data/import_validate.ts";
@@ -44,16 +47,34 @@ function fileOf(ctx: StageContext<DatasetSection>, role: "path" | "textPath" | "
 /**
  * Build, validate and split the rows of a dataset configuration (no I/O besides reading inputs).
  * @param warn receives warnings (e.g. how many rows were not unit-norm)
+ * @param world.backend opens the compute backend (needed by a world whose generator is `gemm`)
+ * @param world.onProgress rows of the synthetic world generated so far, and the total
  */
 export async function loadDataset(
   p: DatasetSection,
   files: { path: string; textPath: string; pairs: string },
   warn: (line: string) => void,
+  world: {
+    backend?: () => Promise<Backend>;
+    onProgress?: (rows: number, total: number) => void;
+  } = {},
 ): Promise<{ set: EmbeddingSet; truth: GroundTruth | null }> {
   let set: EmbeddingSet;
   let truth: GroundTruth | null = null;
   if (p.kind === "synthetic") {
-    const w = generateWorld(p.world, p.seed);
+    const opts = { onProgress: world.onProgress };
+    let w;
+    if (p.world.generator === "gemm") {
+      if (!world.backend) throw new RangeError("loadDataset: generator `gemm` needs a backend");
+      const backend = await world.backend();
+      try {
+        w = await generateWorldOn(p.world, p.seed, backend, opts);
+      } finally {
+        backend.close();
+      }
+    } else {
+      w = generateWorld(p.world, p.seed, opts);
+    }
     set = w.set;
     truth = w.truth;
     if (p.expectDim > 0 && set.d !== p.expectDim) {
@@ -107,12 +128,29 @@ export const datasetStage: Stage<DatasetSection> = {
   outputs: [datasetFiles.embeddings],
   async run(ctx) {
     const p = ctx.params;
-    const { set, truth } = await loadDataset(p, {
-      path: fileOf(ctx, "path"),
-      textPath: fileOf(ctx, "textPath"),
-      pairs: fileOf(ctx, "pairs"),
-    }, (line) => ctx.log.warn(line));
-    await writeEmbeddings(join(ctx.outDir, datasetFiles.embeddings), set);
+    const w = p.world;
+    const bar = p.kind === "synthetic"
+      ? ctx.log.progress("generate", w.images * (1 + w.captionsPerImage), "rows")
+      : null;
+    const { set, truth } = await loadDataset(
+      p,
+      {
+        path: fileOf(ctx, "path"),
+        textPath: fileOf(ctx, "textPath"),
+        pairs: fileOf(ctx, "pairs"),
+      },
+      (line) => ctx.log.warn(line),
+      {
+        backend: () => openBackend(ctx),
+        onProgress: bar ? progressCallback(bar) : undefined,
+      },
+    );
+    bar?.done();
+    const wbar = ctx.log.progress(`write ${datasetFiles.embeddings}`, set.n, "rows");
+    await writeEmbeddings(join(ctx.outDir, datasetFiles.embeddings), set, {
+      onProgress: progressCallback(wbar),
+    });
+    wbar.done();
     if (truth) await writeGroundTruth(ctx.outDir, truth);
     const counts = countSplits(set.modality, set.split);
     const retrieval = topOneRetrieval(set, 500);

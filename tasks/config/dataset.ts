@@ -4,6 +4,7 @@
  * table, or a Parquet embeddings table), how they are split and normalised.
  */
 import { z } from "zod";
+import { defaultWorldGenerator } from "../../data/synthetic_world.ts";
 
 /**
  * Every knob of the synthetic VLM world (method.md §8; data/synthetic_world.ts). Defaults are
@@ -56,7 +57,18 @@ export const worldSection = z.strictObject({
   noiseDecay: z.number().min(0).default(0.5),
   /** L2-normalise every row (as real VLM embeddings are). */
   normalise: z.boolean().default(true),
-});
+  /**
+   * How rows are produced (data/synthetic_world.ts `WorldGenerator`): `float64` (the reference,
+   * scalar JS: minutes at 600,000 × 768) or `gemm` (float32 blocks on the compute backend:
+   * seconds). Unset: `float64` up to 10^10 noise multiply-adds (rows·d²), else `gemm` — filled in
+   * when the config is resolved, so the choice is part of the stage key.
+   */
+  generator: z.enum(["float64", "gemm"]).optional(),
+}).transform((w) =>
+  w.generator !== undefined || defaultWorldGenerator(w) === "float64"
+    ? w
+    : { ...w, generator: "gemm" as const }
+);
 
 /** Validated world knobs. */
 export type WorldSection = z.infer<typeof worldSection>;
