@@ -12,6 +12,7 @@ import { readTable } from "../data/table_io.ts";
 import { paretoFiles } from "./pareto.ts";
 import { claimsFiles } from "./claims.ts";
 import { validateFiles } from "./validate.ts";
+import { labelsFiles } from "./labels.ts";
 import { compareFiles } from "./compare.ts";
 
 async function readJson<T>(path: string): Promise<T | null> {
@@ -100,7 +101,7 @@ export async function studyReport(summaries: StageSummary[]): Promise<StudyRepor
   if (data) {
     const m = await readJson<{ meta: Record<string, unknown> }>(join(data.dir, "manifest.json"));
     const meta = m?.meta ?? {};
-    const parts = [`${meta.n ?? "?"} rows`, `d=${meta.d ?? "?"}`];
+    const parts = [`${meta.n ?? meta.rows ?? "?"} rows`, `d=${meta.d ?? "?"}`];
     if (typeof meta.centroid_distance === "number") {
       parts.push(`modality gap ${fmt(meta.centroid_distance)}`);
     }
@@ -170,5 +171,33 @@ export async function studyReport(summaries: StageSummary[]): Promise<StudyRepor
       );
     }
   }
+  const map = one("map");
+  const primaryLabels = map && summaries.find((s) => s.id === map.id.replace(/^map/, "labels"));
+  const labels = primaryLabels
+    ? await readJson<LabelsSummary>(join(primaryLabels.dir, labelsFiles.summary))
+    : null;
+  if (labels) {
+    const all = labels.truth_accuracy?.all, captioned = labels.truth_accuracy?.captioned;
+    const pct = (t: { named: number; matched: number }) =>
+      `${t.named}/${t.matched} (${(100 * t.named / t.matched).toFixed(1)}%)`;
+    const truth = captioned && all && captioned.matched > 0
+      ? `; named after the planted concept they match: ${pct(captioned)} of those with captions, ${
+        pct(all)
+      } of all matched`
+      : "";
+    lines.push(
+      `Concept labels (primary run): ${labels.labelled} of ${labels.concepts} concepts named${truth}. Browse: deno task serve`,
+    );
+  }
   return { text: lines.join("\n"), json };
+}
+
+/** The parts of a labels summary.json the run summary reads (tasks/labels.ts). */
+interface LabelsSummary {
+  concepts: number;
+  labelled: number;
+  truth_accuracy?: {
+    all?: { named: number; matched: number };
+    captioned?: { named: number; matched: number };
+  } | null;
 }
