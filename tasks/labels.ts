@@ -158,7 +158,7 @@ async function run(ctx: StageContext<LabelsParams, typeof inputs>): Promise<void
   if (p.tower === "auto" && model && corpus.terms.length > 0) {
     vocab = vocabularyOf(corpus.terms, corpus.count, { max: p.towerVocabulary });
     if (vocab.length > 0) {
-      const encoder = await openTextTower(model);
+      const encoder = await openTextTower(model, dataset.meta);
       let emb: Float32Array;
       try {
         ctx.log.info(`labels: embedding ${vocab.length} vocabulary entries with the text tower`);

@@ -16,7 +16,7 @@ import type { Backend } from "../kernels/backend.ts";
  */
 export function textQuery(): {
   activations(
-    embed: { params: Record<string, unknown> },
+    embed: { params: Record<string, unknown>; meta?: Record<string, unknown> },
     train: { dir: string },
     text: string,
   ): Promise<Float32Array>;
@@ -29,7 +29,7 @@ export function textQuery(): {
     async activations(embed, train, text) {
       const model = embed.params.model as Record<string, unknown>;
       const key = JSON.stringify(model);
-      if (!encoders.has(key)) encoders.set(key, openTextTower(model));
+      if (!encoders.has(key)) encoders.set(key, openTextTower(model, embed.meta));
       const encoder = await encoders.get(key)!;
       if (!models.has(train.dir)) models.set(train.dir, loadTrained(train.dir));
       const fitted = await models.get(train.dir)!;
