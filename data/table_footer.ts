@@ -2,8 +2,9 @@
  * Row count and per-column value counts of a Parquet file from its footer alone, read
  * synchronously (a few kilobytes, whatever the file's size): the study checks an imported table
  * against its configuration when the plan is built, before any stage runs. The footer is Thrift
- * compact protocol (parquet-format's `FileMetaData`); this reads only what it needs.
+ * compact protocol (parquet-format's `FileMetaData`); it is decoded by data/thrift_compact.ts.
  */
+import { readThriftStruct, type ThriftStruct } from "./thrift_compact.ts";
 
 /** What the footer says about a file. */
 export interface ParquetFooterCounts {
@@ -11,93 +12,6 @@ export interface ParquetFooterCounts {
   rows: number;
   /** Sum over row groups of each leaf column's `num_values`, by dotted path (`vector.list.element`). */
   values: Map<string, number>;
-}
-
-type Thrift = number | boolean | Uint8Array | Thrift[] | Map<number, Thrift> | null;
-
-/** A cursor over Thrift compact-protocol bytes. */
-class Compact {
-  pos = 0;
-  constructor(private readonly b: Uint8Array) {}
-  byte(): number {
-    if (this.pos >= this.b.length) throw new RangeError("parquet footer: unexpected end");
-    return this.b[this.pos++];
-  }
-  varint(): number {
-    let out = 0, scale = 1;
-    for (;;) {
-      const x = this.byte();
-      out += (x & 0x7f) * scale;
-      if (!(x & 0x80)) return out;
-      scale *= 128;
-      if (scale > 2 ** 70) throw new RangeError("parquet footer: varint too long");
-    }
-  }
-  zigzag(): number {
-    const n = this.varint();
-    return n % 2 === 0 ? n / 2 : -(n + 1) / 2;
-  }
-  value(type: number): Thrift {
-    switch (type) {
-      case 1:
-        return true;
-      case 2:
-        return false;
-      case 3:
-        return this.byte();
-      case 4:
-      case 5:
-      case 6:
-        return this.zigzag();
-      case 7:
-        this.pos += 8;
-        return null;
-      case 8: {
-        const n = this.varint();
-        const out = this.b.subarray(this.pos, this.pos + n);
-        this.pos += n;
-        return out;
-      }
-      case 9:
-      case 10: {
-        const h = this.byte();
-        const size = (h >> 4) === 15 ? this.varint() : h >> 4;
-        const et = h & 15;
-        const out: Thrift[] = [];
-        for (let i = 0; i < size; i++) {
-          out.push(et === 1 || et === 2 ? this.byte() === 1 : this.value(et));
-        }
-        return out;
-      }
-      case 11: {
-        const size = this.varint();
-        if (size > 0) {
-          const h = this.byte();
-          for (let i = 0; i < size; i++) {
-            this.value(h >> 4);
-            this.value(h & 15);
-          }
-        }
-        return null;
-      }
-      case 12:
-        return this.struct();
-      default:
-        throw new RangeError(`parquet footer: unknown thrift type ${type}`);
-    }
-  }
-  struct(): Map<number, Thrift> {
-    const out = new Map<number, Thrift>();
-    let last = 0;
-    for (;;) {
-      const h = this.byte();
-      if (h === 0) return out;
-      const delta = h >> 4;
-      const id = delta === 0 ? this.zigzag() : last + delta;
-      last = id;
-      out.set(id, this.value(h & 15));
-    }
-  }
 }
 
 /**
@@ -128,13 +42,13 @@ export function readParquetFooterCounts(path: string): ParquetFooterCounts | nul
       if (n === null || n === 0) return null;
       got += n;
     }
-    const fmd = new Compact(meta).struct();
+    const [fmd] = readThriftStruct(meta, 0);
     const rows = Number(fmd.get(3) ?? 0);
     const values = new Map<string, number>();
     const text = new TextDecoder();
-    for (const rg of (fmd.get(4) as Map<number, Thrift>[] | undefined) ?? []) {
-      for (const cc of (rg.get(1) as Map<number, Thrift>[] | undefined) ?? []) {
-        const md = cc.get(3) as Map<number, Thrift> | undefined;
+    for (const rg of (fmd.get(4) as ThriftStruct[] | undefined) ?? []) {
+      for (const cc of (rg.get(1) as ThriftStruct[] | undefined) ?? []) {
+        const md = cc.get(3) as ThriftStruct | undefined;
         if (!md) continue;
         const path = ((md.get(3) as Uint8Array[] | undefined) ?? []).map((p) => text.decode(p))
           .join(".");

@@ -18,6 +18,7 @@
 import { z } from "zod";
 import { defineStage, type StageContext } from "../pipeline/stage.ts";
 import { UserError } from "../pipeline/errors.ts";
+import { exists } from "../pipeline/cache.ts";
 import { readEmbeddings } from "../data/embeddings_io.ts";
 import { readCodes } from "../data/codes_io.ts";
 import { readDictionary } from "../data/dictionary_io.ts";
@@ -73,15 +74,6 @@ export type LabelsParams = z.infer<typeof labelsParams>;
 function captionEvidence(terms: readonly LabelTerm[]): string {
   return terms.map((t) => `${t.term} z=${t.z.toFixed(2)} n=${t.count}/N=${t.corpusCount}`)
     .join("; ");
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Mean of the rows of `x` (n×d) where `keep[r]`. */
