@@ -7,7 +7,9 @@
  * best GEMM rate measured in the same run. Beside it, the isolated step (`batchTopkStep` of
  * bench/kernels_bench.ts, the op sequence alone on one resident random batch, median of 7) at
  * the same batch size (`train_step.batchtopk.cpu.b<B>`), and the same pair at method.md's batch
- * 4096 (`.b4096`). Both carry a per-op profile (ms per step).
+ * 4096 (`.b4096`). Both carry a per-op profile (ms per step). `train.paper_scale.auxk` is the
+ * trainer at the study's batch with a dead-concept window of 8 batches, so that AuxK runs on
+ * every measured step (as late in a long run, once concepts have died).
  *
  * The world is the study's default shape at d = 768, as in the issue's run: 160 planted unit
  * directions (Zipf frequencies), 7 per row, so most of the 6144 concepts have nothing to learn,
@@ -132,6 +134,7 @@ async function timeTrainer(
   B: number,
   lr: number,
   epochs: number,
+  deadAfterRows: number | null = null,
 ): Promise<TrainerRun> {
   const { be: timed, totals } = timedBackend(be);
   const armed = Math.ceil(Math.min(sc.n, 50_000) / B) + 2;
@@ -156,6 +159,7 @@ async function timeTrainer(
         batchSize: B,
         lr,
         epochs,
+        deadAfterRows,
       },
       timed,
       {
@@ -225,33 +229,42 @@ async function paperScaleGroup(
       );
       disposeState(be, s);
       log(`  isolated step at B=${B}: ${(iso * 1000).toFixed(1)} ms`);
-      const run = await timeTrainer(be, x, sc, B, study.lr, study.epochs);
-      log(`  trainer at B=${B}: ${(run.sec * 1000).toFixed(1)} ms/step (${run.auxSteps} AuxK)`);
+      // The study's own dead-concept window, and (at the study's batch) a short one (8 batches)
+      // so that AuxK runs on every measured step, as late in a long run where concepts have died.
+      const windows: (number | null)[] = B === study.batchSize ? [null, 8 * B] : [null];
+      const runs = [];
+      for (const w of windows) {
+        const run = await timeTrainer(be, x, sc, B, study.lr, study.epochs, w);
+        log(`  trainer at B=${B}: ${(run.sec * 1000).toFixed(1)} ms/step (${run.auxSteps} AuxK)`);
+        runs.push({ run, suffix: w === null ? "" : ".auxk" });
+      }
       gflops = Math.max(gflops, await gemmGflops(be, 4096, sc.d, sc.c, 2));
       const floor = (2 * B * sc.d * sc.c) / (gflops * 1e9);
-      const suffix = B === study.batchSize ? "" : `.b${B}`;
       const shape = `n=${sc.n} d=${sc.d} c=${sc.c} k=${sc.k} B=${B}`;
-      out.push({
-        name: `train.paper_scale${suffix}`,
-        value: run.sec,
-        unit: "s",
-        backend: be.name,
-        samples_per_s: B / run.sec,
-        mean_samples_per_s: B / run.mean,
-        floor,
-        floor_ratio: run.sec / floor,
-        isolated_step_s: iso,
-        isolated_samples_per_s: B / iso,
-        ratio_to_isolated: run.sec / iso,
-        target_ratio_to_isolated: 1.3,
-        measured_steps: run.steps,
-        auxk_steps: run.auxSteps,
-        gemm_gflops: gflops,
-        shape,
-        op_ms_per_step: JSON.stringify(run.ops),
-        isolated_op_ms: JSON.stringify(isoOps),
-        load_average: loadAverage(),
-      });
+      for (const { run, suffix: aux } of runs) {
+        const suffix = (B === study.batchSize ? "" : `.b${B}`) + aux;
+        out.push({
+          name: `train.paper_scale${suffix}`,
+          value: run.sec,
+          unit: "s",
+          backend: be.name,
+          samples_per_s: B / run.sec,
+          mean_samples_per_s: B / run.mean,
+          floor,
+          floor_ratio: run.sec / floor,
+          isolated_step_s: iso,
+          isolated_samples_per_s: B / iso,
+          ratio_to_isolated: run.sec / iso,
+          target_ratio_to_isolated: 1.3,
+          measured_steps: run.steps,
+          auxk_steps: run.auxSteps,
+          gemm_gflops: gflops,
+          shape,
+          op_ms_per_step: JSON.stringify(run.ops),
+          isolated_op_ms: JSON.stringify(isoOps),
+          load_average: loadAverage(),
+        });
+      }
       out.push({
         name: `train_step.batchtopk.cpu.b${B}`,
         value: iso,
