@@ -24,6 +24,7 @@ import { encodeTopK } from "../analysis/null_dictionary.ts";
 import { Rng } from "../data/random.ts";
 import { normalizeRows } from "../data/rows.ts";
 import { importNpy } from "../data/import_npy.ts";
+import { exists, missing } from "./helpers/prerequisites.ts";
 
 const COCO = "../shared/data/coco500-clip-vitb16";
 
@@ -186,13 +187,8 @@ Deno.test("labels: on the synthetic world, labels name the matched planted conce
 
 Deno.test({
   name: "labels: on COCO-500, a concept whose top captions share a word has it in its label",
+  ignore: missing("coco500", await exists(`${COCO}/pairs.json`)),
   async fn() {
-    try {
-      await Deno.stat(`${COCO}/pairs.json`);
-    } catch {
-      console.warn(`analysis_labels_test: ${COCO} absent; COCO-500 check skipped`);
-      return;
-    }
     const set = await importNpy({
       path: `${COCO}/image_text_embeddings.npy`,
       pairs: `${COCO}/pairs.json`,

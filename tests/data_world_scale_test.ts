@@ -12,6 +12,7 @@ import {
   type WorldParams,
 } from "../data/synthetic_world.ts";
 import { Rng } from "../data/random.ts";
+import { plantedDeviation } from "./helpers/planted_world.ts";
 import { worldSection } from "../tasks/config/dataset.ts";
 import { createBackend } from "../kernels/select.ts";
 import { lineProgress } from "../pipeline/stage_log.ts";
@@ -27,25 +28,6 @@ function world(over: Partial<WorldParams> = {}): WorldParams {
     maxFrequency: 0.3,
     ...over,
   });
-}
-
-/** Largest |row − planted sum| over a world without normalisation (noise must be 0). */
-function plantedDeviation(p: WorldParams, w: ReturnType<typeof generateWorld>): number {
-  const { set, truth } = w;
-  const d = set.d, g = truth.gapDirection!, c = truth.coneDirection!;
-  const { rowPtr, index, value } = truth.rowActive;
-  let worst = 0;
-  for (let r = 0; r < set.n; r++) {
-    const sign = set.modality[r] === "image" ? 0.5 : -0.5;
-    for (let i = 0; i < d; i++) {
-      let x = p.cone * c[i] + sign * p.gap * g[i];
-      for (let k = rowPtr[r]; k < rowPtr[r + 1]; k++) {
-        x += value[k] * truth.directions[index[k] * d + i];
-      }
-      worst = Math.max(worst, Math.abs(x - set.vectors[r * d + i]));
-    }
-  }
-  return worst;
 }
 
 Deno.test("world gemm: rows are the planted sum (noise 0) to float32 rounding; truth as float64's", async () => {

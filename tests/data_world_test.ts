@@ -4,6 +4,7 @@
  * the truth tables round trip, and the `dataset` stage on a synthetic world.
  */
 import assert from "node:assert/strict";
+import { plantedDeviation } from "./helpers/planted_world.ts";
 import { testContext } from "./helpers/stage_context.ts";
 import { join } from "node:path";
 import { generateWorld, type WorldParams, zipfFrequencies } from "../data/synthetic_world.ts";
@@ -95,21 +96,9 @@ Deno.test("world: twin cosines are exact, within the configured range, mean near
 
 Deno.test("world: rows are exactly the planted sum when noise is 0 (truth matches the rows)", () => {
   const p = smallWorld({ noise: 0, normalise: false, images: 200 });
-  const { set, truth } = generateWorld(p, 11);
-  const d = set.d;
-  const g = truth.gapDirection!, c = truth.coneDirection!;
-  const { rowPtr, index, value } = truth.rowActive;
-  let worst = 0;
-  for (let r = 0; r < set.n; r++) {
-    const sign = set.modality[r] === "image" ? 0.5 : -0.5;
-    for (let i = 0; i < d; i++) {
-      let x = p.cone * c[i] + sign * p.gap * g[i];
-      for (let k = rowPtr[r]; k < rowPtr[r + 1]; k++) {
-        x += value[k] * truth.directions[index[k] * d + i];
-      }
-      worst = Math.max(worst, Math.abs(x - set.vectors[r * d + i]));
-    }
-  }
+  const planted = generateWorld(p, 11);
+  const d = planted.set.d;
+  const worst = plantedDeviation(p, planted);
   assert.ok(worst < 1e-4, `max deviation ${worst}`);
   // Normalised world: unit rows.
   const w = generateWorld(smallWorld({ images: 100 }), 11);

@@ -10,6 +10,9 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { Page } from "playwright-core";
 import { haveChromium, withBrowser } from "./helpers/chromium.ts";
+import { missing } from "./helpers/prerequisites.ts";
+
+const noChromium = missing("chromium", haveChromium);
 import { PNG } from "pngjs";
 import jpeg from "jpeg-js";
 import { conceptWord, makeFixtureCache } from "../explorer/testing/fixture_cache.ts";
@@ -123,7 +126,7 @@ function naturalWidth(selector: string): string {
 Deno.test({
   name:
     "explorer atlas: primary first, natural order, dead toggle, labels, search, thumbnails, map, no clipped SVG",
-  ignore: !haveChromium,
+  ignore: noChromium,
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
@@ -330,7 +333,7 @@ Deno.test({
 
 Deno.test({
   name: "explorer atlas: free-text search through a text tower (serve)",
-  ignore: !haveChromium,
+  ignore: noChromium,
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
@@ -395,7 +398,7 @@ Deno.test({
 
 Deno.test({
   name: "explorer atlas: the static report works over file:// (order, search, thumbnails, map)",
-  ignore: !haveChromium,
+  ignore: noChromium,
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
