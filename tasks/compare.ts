@@ -204,7 +204,7 @@ async function run(ctx: CompareContext): Promise<void> {
     const dataIn = data.get(space)![0];
     dims.set(space, {
       d: Number(dataIn?.meta.d ?? NaN),
-      rows: Number(dataIn?.meta.n ?? dataIn?.meta.rows ?? NaN),
+      rows: Number(dataIn?.meta.n ?? NaN),
     });
     for (const a of pareto.get(space)!) {
       const path = `${a.dir}/${paretoFiles.table}`;

@@ -284,6 +284,8 @@ async function run(ctx: StageContext<EmbedParams>): Promise<void> {
       (id) => split.get(id)!,
     );
     ctx.setMeta("d", result.d);
+    // `n`, as every producer of an embeddings table records it (dataset, diet); `rows` as before.
+    ctx.setMeta("n", rows);
     ctx.setMeta("rows", rows);
     ctx.setMeta("n_images", pairs.images.length);
     ctx.setMeta("n_texts", pairs.captions.length);

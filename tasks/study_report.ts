@@ -101,7 +101,7 @@ export async function studyReport(summaries: StageSummary[]): Promise<StudyRepor
   if (data) {
     const m = await readJson<{ meta: Record<string, unknown> }>(join(data.dir, "manifest.json"));
     const meta = m?.meta ?? {};
-    const parts = [`${meta.n ?? meta.rows ?? "?"} rows`, `d=${meta.d ?? "?"}`];
+    const parts = [`${meta.n ?? "?"} rows`, `d=${meta.d ?? "?"}`];
     if (typeof meta.centroid_distance === "number") {
       parts.push(`modality gap ${fmt(meta.centroid_distance)}`);
     }
