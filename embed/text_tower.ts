@@ -1,6 +1,7 @@
 /** The text tower of an embed model entry, for labels and free-text queries. */
 import { resolve } from "node:path";
 import { DualEncoder } from "./dual_encoder.ts";
+import { UserError } from "../pipeline/errors.ts";
 import { hubSettingsFromEnv } from "./hub_client.ts";
 import { snapshotDir } from "./hub_cache.ts";
 
@@ -30,7 +31,14 @@ export function openTextTower(
   meta: Record<string, unknown> = {},
 ): Promise<DualEncoder> {
   const m = model as Record<string, never>;
-  const folder = textTowerFolder(model, meta) ?? resolve(String(model.path));
+  const folder = textTowerFolder(model, meta);
+  if (folder === null) {
+    throw new UserError(
+      `text tower: model ${
+        String(model.name ?? "")
+      } has neither a path nor an embedded hub commit; re-run its embed stage`,
+    );
+  }
   return DualEncoder.load(folder, {
     variant: m.variant,
     overrides: {
