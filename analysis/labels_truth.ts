@@ -4,7 +4,7 @@
  * caption label names it — so that label accuracy can be scored against the planted truth.
  */
 import type { GroundTruth } from "../data/ground_truth.ts";
-import { bestMatches } from "./truth_checks.ts";
+import { bestMatches, type CosineScreen } from "./truth_checks.ts";
 
 /** The planted concept a learned concept matches. */
 export interface TruthLabel {
@@ -26,9 +26,17 @@ export function plantedName(id: number): string {
   return `c${id}`;
 }
 
-/** Best planted match of every row of `dict` (c×d, unit rows). */
-export function truthLabels(truth: GroundTruth, dict: Float32Array, c: number): TruthLabel[] {
-  const bm = bestMatches(dict, c, truth.directions, truth.m, truth.d);
+/**
+ * Best planted match of every row of `dict` (c×d, unit rows); `screen` (a float32 GEMM) makes it
+ * GEMM-fast with the same result (see {@link bestMatches}).
+ */
+export function truthLabels(
+  truth: GroundTruth,
+  dict: Float32Array,
+  c: number,
+  screen?: CosineScreen,
+): TruthLabel[] {
+  const bm = bestMatches(dict, c, truth.directions, truth.m, truth.d, screen);
   return Array.from({ length: c }, (_, j) => {
     const p = bm.index[j];
     const concept = p >= 0 ? truth.directionConcept[p] : -1;

@@ -22,10 +22,12 @@ import { UserError } from "../pipeline/errors.ts";
 import { Rng } from "../data/random.ts";
 import { readEmbeddings } from "../data/embeddings_io.ts";
 import { readTable } from "../data/table_io.ts";
+import { type CsrCodes, largestPerRow } from "../data/csr_codes.ts";
 import { reconstructionR2 } from "../learn/metrics.ts";
 import { sparseDecode } from "../learn/baselines/ops.ts";
 import {
   nullK,
+  type NullModel,
   nullModel,
   randomDictionary,
   scoreBlockReference,
@@ -123,6 +125,33 @@ async function run(ctx: StageContext<ClaimsConfig, typeof inputs>): Promise<void
     })
     : null;
   const products = await syncProducts();
+  const anyMatches = ctx.inputLists.seedMatches.length + ctx.inputLists.dietMatches.length > 0;
+  // The null's per-row top-k codes on the eval rows: one encoding (the GEMM of every eval row with
+  // the random dictionary) at the largest k the claims use, smaller k as its per-row prefixes
+  // (largestPerRow: the same codes as encoding at that k).
+  let nullTop: NullModel | null = null;
+  const nullAt = (k: number, kMax: number): { codes: CsrCodes; dictionary: Float32Array } => {
+    const set = evalSet!;
+    if (!nullTop) {
+      const bar = ctx.log.progress("claims: null encoding", set.n, "rows");
+      const scores = products.scores ?? scoreBlockReference;
+      try {
+        nullTop = nullModel(set.vectors, set.n, set.d, c, {
+          seed: p.null.seed,
+          k: Math.max(kMax, anyMatches ? kNull : 0),
+          scores: (x, rows, d, dict, cc) => {
+            const s = scores(x, rows, d, dict, cc);
+            bar.tick(rows);
+            return s;
+          },
+        });
+      } finally {
+        bar.done();
+      }
+    }
+    const codes = k === nullTop.k ? nullTop.codes : largestPerRow(nullTop.codes, k);
+    return { codes, dictionary: nullTop.dictionary };
+  };
   if (evals.length > 0) {
     const points: ParetoPoint[] = [];
     for (const e of evals) {
@@ -150,13 +179,8 @@ async function run(ctx: StageContext<ClaimsConfig, typeof inputs>): Promise<void
       const backend = ks.length > 0 ? await openBackend(ctx) : null;
       try {
         for (const k of ks) {
-          const nul = nullModel(set.vectors, set.n, set.d, c, {
-            seed: p.null.seed,
-            k,
-            scores: products.scores,
-          });
-          const z = nul.codes;
-          const xhat = await sparseDecode(backend!, z, nul.dictionary, set.d);
+          const { codes: z, dictionary } = nullAt(k, Math.max(...ks));
+          const xhat = await sparseDecode(backend!, z, dictionary, set.d);
           const r2 = reconstructionR2(set.vectors, xhat, set.n, set.d).r2;
           nullPoints.push({ method: "null", l0: z.rowPtr[z.rows] / z.rows, r2 });
         }
@@ -170,16 +194,10 @@ async function run(ctx: StageContext<ClaimsConfig, typeof inputs>): Promise<void
   // Null of the stability gap: two random dictionaries (seeds s, s+1) matched exactly, frequencies
   // from the first one's top-k codes on the eval rows; without the dataset, a label-shuffle null.
   let randomNullGap: number | null = null;
-  const anyMatches = ctx.inputLists.seedMatches.length + ctx.inputLists.dietMatches.length > 0;
   if (anyMatches && evalSet && c > 0) {
     const { d } = evalSet;
-    const nul = nullModel(evalSet.vectors, evalSet.n, d, c, {
-      seed: p.null.seed,
-      k: kNull,
-      scores: products.scores,
-    });
-    const a = nul.dictionary, b = randomDictionary(c, d, p.null.seed + 1);
-    const z = nul.codes;
+    const { codes: z, dictionary: a } = nullAt(kNull, kNull);
+    const b = randomDictionary(c, d, p.null.seed + 1);
     const freq = new Float64Array(c);
     for (let e = 0; e < z.rowPtr[z.rows]; e++) if (z.value[e] > 0) freq[z.index[e]] += 1 / z.rows;
     const sim = (products.scores ?? scoreBlockReference)(a, c, d, b, c);

@@ -39,6 +39,7 @@ import {
   vocabularyOf,
 } from "../analysis/labels_text_tower.ts";
 import { labelAccuracy, type TruthLabel, truthLabels } from "../analysis/labels_truth.ts";
+import { syncProducts } from "../analysis/sync_products.ts";
 import { openTextTower } from "../embed/text_tower.ts";
 import { datasetFiles } from "./dataset.ts";
 import { trainedFiles } from "../learn/trained.ts";
@@ -187,7 +188,7 @@ async function run(ctx: StageContext<LabelsParams, typeof inputs>): Promise<void
   let truth: TruthLabel[] | null = null;
   if (await exists(`${dataset.dir}/${TRUTH_FILES.directions}`)) {
     const gt: GroundTruth = await readGroundTruth(dataset.dir);
-    if (gt.d === d) truth = truthLabels(gt, dict.directions, c);
+    if (gt.d === d) truth = truthLabels(gt, dict.directions, c, (await syncProducts()).scores);
   }
 
   const label = captionLabel.map((l, j) => l || towerLabel?.[j] || "");

@@ -15,9 +15,10 @@
 import { defineStage, type StageContext } from "../pipeline/stage.ts";
 import { UserError } from "../pipeline/errors.ts";
 import { readGroundTruth } from "../data/ground_truth_io.ts";
-import { readEmbeddings } from "../data/embeddings_io.ts";
 import { readDictionary } from "../data/dictionary_io.ts";
 import { readTable } from "../data/table_io.ts";
+import type { Modality } from "../data/embeddings.ts";
+import { syncProducts } from "../analysis/sync_products.ts";
 import {
   bridgeTwinPrecision,
   check,
@@ -65,16 +66,18 @@ async function run(ctx: StageContext<ValidateConfig, typeof inputs>): Promise<vo
     dicts.push({ dict: t.directions, c: t.c });
   }
   const primary = dicts[0];
+  // float32 BLAS screens the cosine argmaxes; results equal the float64 loops (bestMatches)
+  const screen = (await syncProducts()).scores;
   const checks: ValidationCheck[] = [];
   checks.push(check(
     "planted_recovered",
-    recoveredFraction(truth, primary.dict, primary.c, p.recoveryCosine),
+    recoveredFraction(truth, primary.dict, primary.c, p.recoveryCosine, screen),
     p.recoveredMin,
   ));
   if (dicts.length >= 2) {
     checks.push(check(
       "stability_frequent_minus_rare",
-      plantedStabilityGap(truth, dicts).gap,
+      plantedStabilityGap(truth, dicts, screen).gap,
       p.stabilityGapMin,
     ));
   } else ctx.log.warn("validate: one run only; the stability check needs ≥ 2 runs");
@@ -85,7 +88,15 @@ async function run(ctx: StageContext<ValidateConfig, typeof inputs>): Promise<vo
     const pairs = Array.from(t.concept_image, (i, q) => ({ i, j: t.concept_text[q] }));
     checks.push(check(
       "bridge_twin_precision",
-      bridgeTwinPrecision(truth, primary.dict, primary.c, pairs, p.bridgeN, p.recoveryCosine),
+      bridgeTwinPrecision(
+        truth,
+        primary.dict,
+        primary.c,
+        pairs,
+        p.bridgeN,
+        p.recoveryCosine,
+        screen,
+      ),
       p.bridgePrecisionMin,
     ));
   }
@@ -94,12 +105,12 @@ async function run(ctx: StageContext<ValidateConfig, typeof inputs>): Promise<vo
       `${concepts.dir}/${conceptsFiles.concepts}`,
       primary.c,
     );
-    const set = await readEmbeddings(`${dataset.dir}/${datasetFiles.embeddings}`, {
-      source: false,
-    });
+    // the modality and split columns only (not the vectors)
+    const path = `${dataset.dir}/${datasetFiles.embeddings}`;
+    const set = await readTable(path, { modality: "utf8", split: "utf8" });
     const evalRows: number[] = [];
-    for (let i = 0; i < set.n; i++) if (set.split[i] === "eval") evalRows.push(i);
-    const planted = plantedModalityScores(truth, set.modality, evalRows);
+    for (let i = 0; i < set.split.length; i++) if (set.split[i] === "eval") evalRows.push(i);
+    const planted = plantedModalityScores(truth, set.modality as Modality[], evalRows);
     const gap = Math.abs(
       unimodalFractionOf(learned, p.unimodalThreshold) -
         unimodalFractionOf(planted, p.unimodalThreshold),
