@@ -7,12 +7,13 @@
  * (`--filter sae`).
  *
  * Each figure also states the floor of the path the step took (`path`, `path_gemms`,
- * `path_floor`, `path_floor_ratio`): a short run from initialisation codes half the entries of
- * relu / jumprelu (`density` ≈ 0.5), so the trainer takes its dense path — five GEMMs of the
- * encoder's size (encoder, decode Zd·D, ∂D = Zdᵀ·G, G·Dᵀ, ∂W = Sᵀ·X), a floor ratio of 5 at the
- * least against the encoder GEMM alone; the sparse variants' path does one. `.cpu_sparse`
- * figures (`train_step.jumprelu.cpu_sparse`) start jumprelu at thresholds that code ≈ k of the c
- * concepts per row (its sparse path, as in training once ℓ0 nears its target).
+ * `path_floor`, `path_floor_ratio`): relu / jumprelu start at the target ℓ0 (option
+ * `startAtTarget`, ≈ k of the c concepts per row) and take the sparse path like the top-k
+ * variants — one GEMM of the encoder's size. The `.cpu_plain` figures
+ * (`train_step.relu.cpu_plain`, `train_step.jumprelu.cpu_plain`) are the plain start
+ * (`startAtTarget: false`), which codes half of all entries (`density` ≈ 0.5) so that the trainer
+ * takes its dense path — five GEMMs of the encoder's size (encoder, decode Zd·D, ∂D = Zdᵀ·G,
+ * G·Dᵀ, ∂W = Sᵀ·X), a floor ratio of 5 at the least against the encoder GEMM alone.
  */
 import { createBackend } from "../kernels/select.ts";
 import { fitSae, type SaeMethod, saeMethods } from "../learn/sae/mod.ts";
@@ -31,11 +32,11 @@ async function saeGroup(quick: boolean, log: (line: string) => void): Promise<Be
   const out: BenchResult[] = [];
   try {
     let gflops = await gemmGflops(be, B, d, c, 2);
-    // thresholds at the (1 − k/c) quantile of pre ~ N(0, 1/d) (unit rows, x of norm ≈ 1)
-    const thetaK = Math.SQRT2 * inverseErfc(2 * k / c) / Math.sqrt(d);
     type Run = [SaeMethod, string, Record<string, unknown>];
     const runs: Run[] = (saeMethods as readonly SaeMethod[]).map((m): Run => [m, "", {}]);
-    runs.push(["jumprelu", "_sparse", { jumpThetaInit: thetaK }]);
+    for (const m of ["relu", "jumprelu"] as const) {
+      runs.push([m, "_plain", { startAtTarget: false }]);
+    }
     for (const [method, suffix, extra] of runs) {
       const times: number[] = [];
       let l0 = NaN;
@@ -87,26 +88,6 @@ async function saeGroup(quick: boolean, log: (line: string) => void): Promise<Be
     be.close();
   }
   return out;
-}
-
-/** erfc⁻¹(y) for y in (0, 2), by bisection (a bench's one-off, not a hot path). */
-function inverseErfc(y: number): number {
-  let lo = -6, hi = 6;
-  for (let it = 0; it < 80; it++) {
-    const mid = (lo + hi) / 2;
-    if (erfc(mid) > y) lo = mid;
-    else hi = mid;
-  }
-  return (lo + hi) / 2;
-}
-
-/** erfc by the Abramowitz–Stegun 7.1.26 approximation (error < 1.5e-7). */
-function erfc(x: number): number {
-  const z = Math.abs(x), t = 1 / (1 + 0.3275911 * z);
-  const p = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 +
-            t * (-1.453152027 + t * 1.061405429))));
-  const r = p * Math.exp(-z * z);
-  return x >= 0 ? r : 2 - r;
 }
 
 /** The SAE step benchmarks. */
