@@ -18,7 +18,14 @@
 import { createBackend } from "../kernels/select.ts";
 import { fitSae, type SaeMethod, saeMethods } from "../learn/sae/mod.ts";
 import { Rng } from "../data/random.ts";
-import { gemmGflops, loadAverage } from "./kernels_bench.ts";
+import {
+  batchTopkStep,
+  gemmGflops,
+  loadAverage,
+  newBatchTopkState,
+  timedBackend,
+} from "./kernels_bench.ts";
+import { type Backend, encodeBatchTopkDense } from "../kernels/backend.ts";
 import type { Benchmark, BenchResult } from "./types.ts";
 
 /** Steps per measured run (the first is a warm-up; the best of the others is reported). */
@@ -90,9 +97,88 @@ async function saeGroup(quick: boolean, log: (line: string) => void): Promise<Be
   return out;
 }
 
+/**
+ * The float32 BatchTopK step pass by pass against its floor (`--filter passes`):
+ * `train_step.batchtopk.cpu.pass.<op>` (unit ms, best of 5 steps; `floor_fraction` = the pass
+ * over the floor) for the isolated step of bench/kernels_bench.ts at the study scale (d = 768,
+ * c = 6144, B = 4096, k = 32), with the fused encoder split into its float32 passes — the GEMM
+ * into the pre-activations (`gemm`) and the batch top-k selection over them (`batchTopk`), the
+ * path of a CPU without AMX — and `…pass.total` (`floor_ratio`: the step over the floor, the
+ * encoder GEMM at the best GEMM rate measured around it). `--quick`: d = 256, c = 2048, B = 1024.
+ */
+async function batchTopkPassesGroup(
+  quick: boolean,
+  log: (line: string) => void,
+): Promise<BenchResult[]> {
+  const [d, c, B, k] = quick ? [256, 2048, 1024, 32] : [768, 6144, 4096, 32];
+  const reps = quick ? 2 : 5;
+  const base = await createBackend("cpu", { log });
+  const out: BenchResult[] = [];
+  try {
+    let gflops = await gemmGflops(base, B, d, c, 2);
+    const s = newBatchTopkState(base, d, c, B, k);
+    const { be: timed, totals } = timedBackend(base);
+    // the float32 path, pass by pass (encodeBatchTopkDense over the timed backend)
+    const split = new Proxy(timed, {
+      get(target, prop, receiver) {
+        if (prop !== "encodeBatchTopk") return Reflect.get(target, prop, receiver);
+        return (...a: Parameters<Backend["encodeBatchTopk"]>) => encodeBatchTopkDense(timed, ...a);
+      },
+    });
+    const best = new Map<string, number>();
+    let bestStep = Infinity;
+    for (let t = 0; t <= reps; t++) {
+      totals.clear();
+      const t0 = performance.now();
+      await batchTopkStep(split, s, t);
+      const ms = performance.now() - t0;
+      if (t === 0) continue; // warm-up
+      bestStep = Math.min(bestStep, ms);
+      for (const [op, v] of totals) best.set(op, Math.min(best.get(op) ?? Infinity, v));
+    }
+    for (const v of Object.values(s)) {
+      if (typeof v !== "object" || v === null) continue;
+      if ("capacity" in v) base.disposeSparse(v);
+      else base.dispose(v);
+    }
+    gflops = Math.max(gflops, await gemmGflops(base, B, d, c, 2));
+    const floorMs = (2 * B * d * c) / (gflops * 1e6);
+    const common = {
+      unit: "ms",
+      backend: base.name,
+      floor_ms: floorMs,
+      gemm_gflops: gflops,
+      shape: `d=${d} c=${c} B=${B} k=${k}`,
+      load_average: loadAverage(),
+    };
+    for (const [op, v] of [...best].sort((a, b) => b[1] - a[1])) {
+      out.push({
+        name: `train_step.batchtopk.cpu.pass.${op}`,
+        value: v,
+        floor_fraction: v / floorMs,
+        ...common,
+      });
+    }
+    out.push({
+      name: "train_step.batchtopk.cpu.pass.total",
+      value: bestStep,
+      floor_ratio: bestStep / floorMs,
+      target_floor_ratio: 1.25,
+      ...common,
+    });
+  } finally {
+    base.close();
+  }
+  return out;
+}
+
 /** The SAE step benchmarks. */
 export const benchmarks: Benchmark[] = [
   // not "train_step": `--filter train_step` must select only the study-scale kernel step
   // (bench/kernels_bench.ts), whose figure has the same name at d = 768, c = 6144
   { group: "sae.cpu.steps", run: ({ quick, log }) => saeGroup(quick, log) },
+  {
+    group: "sae.cpu.batchtopk_passes",
+    run: ({ quick, log }) => batchTopkPassesGroup(quick, log),
+  },
 ];
