@@ -26,6 +26,7 @@ import {
   timedBackend,
 } from "./kernels_bench.ts";
 import { type Backend, encodeBatchTopkDense } from "../kernels/backend.ts";
+import { disposeState } from "./train_bench.ts";
 import type { Benchmark, BenchResult } from "./types.ts";
 
 /** Steps per measured run (the first is a warm-up; the best of the others is reported). */
@@ -136,11 +137,7 @@ async function batchTopkPassesGroup(
       bestStep = Math.min(bestStep, ms);
       for (const [op, v] of totals) best.set(op, Math.min(best.get(op) ?? Infinity, v));
     }
-    for (const v of Object.values(s)) {
-      if (typeof v !== "object" || v === null) continue;
-      if ("capacity" in v) base.disposeSparse(v);
-      else base.dispose(v);
-    }
+    disposeState(base, s);
     gflops = Math.max(gflops, await gemmGflops(base, B, d, c, 2));
     const floorMs = (2 * B * d * c) / (gflops * 1e6);
     const common = {

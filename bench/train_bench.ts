@@ -93,7 +93,7 @@ export function plantedRows(
 }
 
 /** Release the tensors of an isolated-step state. */
-function disposeState(be: Backend, s: BatchTopkState): void {
+export function disposeState(be: Backend, s: BatchTopkState): void {
   for (const v of Object.values(s)) {
     if (typeof v !== "object" || v === null) continue;
     if ("capacity" in v) be.disposeSparse(v as SparseCodes);
