@@ -93,7 +93,7 @@ export function plantedRows(
 }
 
 /** Release the tensors of an isolated-step state. */
-function disposeState(be: Backend, s: BatchTopkState): void {
+export function disposeState(be: Backend, s: BatchTopkState): void {
   for (const v of Object.values(s)) {
     if (typeof v !== "object" || v === null) continue;
     if ("capacity" in v) be.disposeSparse(v as SparseCodes);
@@ -283,7 +283,110 @@ async function paperScaleGroup(
   return out;
 }
 
-/** The trainer benchmark at paper scale (`--filter paper_scale`). */
+/**
+ * The penalised variants over the first part of a real run (`train.run.<method>`, unit s: the mean
+ * step): `fitSae` from initialisation with the study's defaults (batch 512, lr 5e-3, 30 epochs,
+ * so the warm-up and the controller's first moves fall inside) on a planted world at the SAE
+ * issue's d = 512, c = 4096, k = 32, stopped after `RUN_STEPS` steps. It reports the fraction of
+ * those steps that took the dense path (`dense_fraction`, from the backend's dense-code op), the
+ * ℓ0 of the last sync window (`last_window_l0`) and the ratio to the floor (the encoder GEMM of the batch at the best
+ * GEMM rate measured in the same run). `.plain` is the same run with `startAtTarget: false`, the
+ * plain start (b_enc = 0, half of all entries coded) for comparison. `--quick`: d = 128, c = 1024.
+ */
+async function penalisedRunGroup(
+  quick: boolean,
+  log: (line: string) => void,
+): Promise<BenchResult[]> {
+  const [d, c, k, steps] = quick ? [128, 1024, 16, 40] : [512, 4096, 32, RUN_STEPS];
+  const study = trainSection.parse({});
+  const B = study.batchSize, n = B * 200; // more rows than steps: no epoch end inside
+  const { x } = plantedRows(n, d, 160, 7, 9);
+  const be = await createBackend("cpu", { log });
+  const out: BenchResult[] = [];
+  try {
+    let gflops = await gemmGflops(be, B, d, c, 2);
+    for (const method of ["relu", "jumprelu"] as const) {
+      for (const startAtTarget of [true, false]) {
+        let denseOps = 0, last = performance.now(), l0 = NaN;
+        const times: number[] = [];
+        const counted = new Proxy(be, {
+          get(target, prop, receiver) {
+            const v = Reflect.get(target, prop, receiver);
+            if (typeof v !== "function") return v;
+            if (prop === "thresholdDense") {
+              return (...a: unknown[]) => (denseOps++, v.apply(target, a));
+            }
+            if (prop === "read") {
+              // the sync's read of the window's fire counts ([c]): ℓ0 of the window
+              return async (t: Tensor) => {
+                const r = await v.apply(target, [t]);
+                if (t.shape.length === 1 && t.shape[0] === c) {
+                  let s = 0;
+                  for (const q of r as Float32Array) s += q;
+                  l0 = s / (2 * B); // the default syncEvery: 2 batches a window
+                }
+                return r;
+              };
+            }
+            return v.bind(target);
+          },
+        }) as Backend;
+        log(`  ${method}${startAtTarget ? "" : " (plain start)"}: ${steps} steps …`);
+        try {
+          await fitSae(
+            method,
+            x,
+            n,
+            d,
+            { c, k, seed: 0, batchSize: B, lr: study.lr, epochs: study.epochs, startAtTarget },
+            counted,
+            {
+              onStep(step) {
+                const now = performance.now();
+                times.push((now - last) / 1000);
+                last = now;
+                if (step === steps) throw new StopRun();
+              },
+            },
+          );
+        } catch (e) {
+          if (!(e instanceof StopRun)) throw e;
+        }
+        gflops = Math.max(gflops, await gemmGflops(be, B, d, c, 1));
+        const floor = (2 * B * d * c) / (gflops * 1e9);
+        const mean = times.reduce((a, b) => a + b, 0) / times.length;
+        out.push({
+          name: `train.run.${method}${startAtTarget ? "" : ".plain"}`,
+          value: mean,
+          unit: "s",
+          backend: be.name,
+          samples_per_s: B / mean,
+          median_step_s: median(times),
+          dense_fraction: denseOps / times.length,
+          last_window_l0: l0,
+          floor,
+          floor_ratio: mean / floor,
+          gemm_gflops: gflops,
+          steps: times.length,
+          shape: `n=${n} d=${d} c=${c} k=${k} B=${B}`,
+          load_average: loadAverage(),
+        });
+      }
+    }
+  } finally {
+    be.close();
+  }
+  return out;
+}
+
+/** Steps of each `train.run.<method>` figure. */
+const RUN_STEPS = 150;
+
+/**
+ * The trainer benchmarks: at paper scale (`--filter paper_scale`) and the penalised variants'
+ * run from initialisation (`--filter train.run`).
+ */
 export const benchmarks: Benchmark[] = [
   { group: "train.paper_scale", run: ({ quick, log }) => paperScaleGroup(quick, log) },
+  { group: "train.run", run: ({ quick, log }) => penalisedRunGroup(quick, log) },
 ];

@@ -60,7 +60,15 @@ Deno.test("sae topk with k = c trains exactly like an ℓ1-free relu (non-positi
       x,
       n,
       d,
-      { ...common, k: 4, reluLambda: 1e-30, reluControl: false, denseAbove: 1 },
+      // the plain start (b_enc = 0), as topk
+      {
+        ...common,
+        k: 4,
+        reluLambda: 1e-30,
+        reluControl: false,
+        denseAbove: 1,
+        startAtTarget: false,
+      },
       be,
     );
     let md = 0;

@@ -16,15 +16,18 @@ export const jumpreluOptions = {
   ...controllerOptionsShape,
   /** Bandwidth ε of the rectangle kernel of the straight-through estimator. */
   jumpBandwidth: z.number().positive().default(1e-3),
-  /** Initial threshold θ of every concept. */
+  /**
+   * Initial threshold θ of every concept; with `startAtTarget`, the least initial θ (concepts
+   * whose start threshold t_j is lower get θ = this and b_enc = θ − t_j).
+   */
   jumpThetaInit: z.number().positive().default(1e-3),
   /** Lower bound kept on θ after each step (thresholds stay positive). */
   jumpThetaMin: z.number().positive().default(1e-6),
   /** Fixed ℓ0 penalty coefficient; null: a controller steers it toward the target ℓ0. */
   jumpL0Penalty: z.number().nonnegative().nullable().default(null),
   /**
-   * Initial coefficient of the controlled ℓ0 penalty. null: scaled to the data, λ₀ = θ₀² with θ₀
-   * as for `reluLambda` (the squared error saved by one code of size θ₀).
+   * Initial coefficient of the controlled ℓ0 penalty. null: scaled to the data, λ₀ = 2θ₀² (θ₀²
+   * with `startAtTarget: false`) with θ₀ as for `reluLambda` (see learn/sae/controller.ts).
    */
   jumpL0PenaltyInit: z.number().positive().nullable().default(null),
   /** Target ℓ0 of the controller (null: k). */
@@ -65,7 +68,15 @@ export const jumprelu: SaeVariant<typeof jumpreluOptions, "jumprelu"> = {
       b.axpby(-1 / eps, gT, -ctl.lambda / (B * eps), nBand, gT);
     };
     return {
-      init: (batch) => ctl.initFromData(run, batch),
+      async init(batch) {
+        // start at the target ℓ0: θ_j = max(t_j, jumpThetaInit), b_enc_j = θ_j − t_j, so that
+        // pre + b_enc > θ ⇔ pre > t (target/c of each concept's rows) with θ positive
+        const t = await ctl.init(run, batch);
+        if (!t) return;
+        const th = t.map((x) => Math.max(x, o.jumpThetaInit));
+        b.write(theta, th);
+        b.write(run.bEnc, th.map((x, j) => x - t[j]));
+      },
       sparsify() {
         const { lo, hi } = band();
         b.threshold(run.pre, theta, run.z);

@@ -1,7 +1,8 @@
 /**
  * ReLU SAE (method.md §2): Z = ReLU(pre) with an ℓ1 penalty λ·(1/B)·Σ|z| steered toward the
  * target ℓ0 by a multiplicative controller (learn/sae/controller.ts). ∂pre gains λ/B on every
- * active entry. Trains through dense GEMMs while the code density is high.
+ * active entry. Starts at the target ℓ0 (b_enc from the data, option `startAtTarget`) and trains
+ * through dense GEMMs while the code density is high.
  */
 import { z } from "zod";
 import type { SaeVariant } from "../variant.ts";
@@ -11,8 +12,9 @@ import { controllerOptionsShape, PenaltyController } from "../controller.ts";
 export const reluOptions = {
   /**
    * Initial (or, without the controller, fixed) ℓ1 coefficient λ. null: scaled to the data,
-   * λ₀ = θ₀, the smallest value a batch top-k at the target ℓ0 keeps of the initial
-   * pre-activations of one batch (the code size at the target sparsity).
+   * λ₀ = 2θ₀ (θ₀ with `startAtTarget: false`), θ₀ the smallest value a batch top-k at the target
+   * ℓ0 keeps of the initial pre-activations of one batch (the code size at the target sparsity;
+   * see learn/sae/controller.ts).
    */
   reluLambda: z.number().positive().nullable().default(null),
   /** Steer λ toward a target ℓ0 (multiplicative controller, every `syncEvery` steps). */
@@ -40,7 +42,11 @@ export const relu: SaeVariant<typeof reluOptions, "relu"> = {
     const l1 = run.keep(b.zeros([c]));
     const zero = v.constant([1], 0);
     return {
-      init: (batch) => ctl.initFromData(run, batch),
+      async init(batch) {
+        // start at the target ℓ0: b_enc = −t (pre − t > 0 on target/c of each concept's rows)
+        const t = await ctl.init(run, batch);
+        if (t) b.write(run.bEnc, t.map((x) => -x));
+      },
       sparsify: () => b.threshold(run.pre, zero, run.z),
       codeStats: () => b.sparseColumnSum(run.z, run.z.value, l1, 1),
       codeGradient: (vals) => b.axpby(1, vals, ctl.lambda / B, run.onesCap, vals),
