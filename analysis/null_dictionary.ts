@@ -57,6 +57,8 @@ export interface EncodeTopKOptions {
   block?: number;
   /** Score provider (default {@link scoreBlockReference}). */
   scores?: ScoreBlockFn;
+  /** Called with the rows done after each block. */
+  onProgress?: (done: number) => void;
 }
 
 /**
@@ -115,6 +117,7 @@ export function encodeTopK(
       }
       rowPtr[start + r + 1] = nnz;
     }
+    opts.onProgress?.(start + rows);
   }
   return { rows: n, cols: c, rowPtr, index: index.slice(0, nnz), value: value.slice(0, nnz) };
 }
@@ -155,9 +158,18 @@ export function nullModel(
   n: number,
   d: number,
   c: number,
-  opts: { seed: number; k: number; scores?: ScoreBlockFn },
+  opts: {
+    seed: number;
+    k: number;
+    scores?: ScoreBlockFn;
+    /** Called with the rows encoded so far. */
+    onProgress?: (done: number) => void;
+  },
 ): NullModel {
   const dictionary = randomDictionary(c, d, opts.seed);
-  const codes = encodeTopK(x, n, d, dictionary, c, opts.k, { scores: opts.scores });
+  const codes = encodeTopK(x, n, d, dictionary, c, opts.k, {
+    scores: opts.scores,
+    onProgress: opts.onProgress,
+  });
   return { dictionary, codes, k: opts.k, seed: opts.seed };
 }
