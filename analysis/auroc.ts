@@ -36,9 +36,16 @@ export function auroc(
     if (positive[i]) pos[a++] = scores[i];
     else neg[b++] = scores[i];
   }
-  pos.sort();
-  neg.sort();
-  // For each positive s (ascending): below = #neg < s, upTo = #neg ≤ s.
+  return sortedAuroc(pos.sort(), neg.sort());
+}
+
+/**
+ * AUROC from the ascending positive and negative scores (both non-empty): for each positive s,
+ * below = #neg < s and upTo = #neg ≤ s, U = Σ below + ½·(upTo − below), AUROC = U / (n⁺·n⁻).
+ * U is a sum of integers and halves, exact in float64 whatever the order.
+ */
+function sortedAuroc(pos: ArrayLike<number>, neg: ArrayLike<number>): number {
+  const nPos = pos.length, nNeg = neg.length;
   let below = 0, upTo = 0;
   let u = 0;
   for (let a = 0; a < nPos; a++) {
@@ -57,7 +64,7 @@ const RADIX_SIZE = 2048;
 /**
  * Exact AUROC of many float32 score columns against one label vector, at O(n) per column:
  * the scores become order-preserving 32-bit keys (−0 and +0 one key, as `<` sees them) sorted
- * by a three-pass radix sort per class, then merged as {@link auroc} does. Every column's U is a
+ * by a three-pass radix sort per class, then merged as {@link auroc} does (one merge serves both). Every column's U is a
  * sum of integers and halves, so the result is bit-identical to {@link auroc} of the same
  * scores. Holds its scratch (≈ 9·n bytes) between columns.
  */
@@ -117,17 +124,7 @@ export class AurocColumns {
       if (positive[i] === 1) pos[a++] = key;
       else neg[b++] = key;
     }
-    const p = this.sort(pos, this.tmpPos);
-    const q = this.sort(neg, this.tmpNeg);
-    let below = 0, upTo = 0, u = 0;
-    for (let a = 0; a < nPos; a++) {
-      const s = p[a];
-      while (below < nNeg && q[below] < s) below++;
-      if (upTo < below) upTo = below;
-      while (upTo < nNeg && q[upTo] <= s) upTo++;
-      u += below + 0.5 * (upTo - below);
-    }
-    return u / (nPos * nNeg);
+    return sortedAuroc(this.sort(pos, this.tmpPos), this.sort(neg, this.tmpNeg));
   }
 
   /** LSD radix sort of `a` (ascending); returns the array holding the result (`a` or `tmp`). */
