@@ -116,6 +116,10 @@ async function run(ctx: StageContext<ModalityConfig, typeof inputs>): Promise<vo
         tolerance: p.nullspaceTolerance,
         maxDirections: p.nullspaceMaxDirections,
         seed: p.seed,
+        onFit: (k, acc) =>
+          ctx.log.info(
+            `modality: nullspace, ${k} direction(s) out, probe accuracy ${acc.toFixed(3)}`,
+          ),
       },
     });
     for (let r = 0; r < sub.k; r++) {
