@@ -94,11 +94,13 @@ export function encodeTopK(
     const s = scoreFn(x.subarray(start * d, (start + rows) * d), rows, d, dict, c);
     for (let r = 0; r < rows; r++) {
       let size = 0;
+      // A score enters when it beats `floor`: 0 until the list is full, then its smallest value
+      // (one comparison per score; NaN never enters).
+      let floor = 0;
       const o = r * c;
       for (let j = 0; j < c; j++) {
         const v = s[o + j];
-        if (!(v > 0)) continue;
-        if (size === kk && v <= topVal[size - 1]) continue;
+        if (!(v > floor)) continue;
         // Insert into the descending list (strict >, so lower j wins ties).
         let p = size < kk ? size++ : kk - 1;
         while (p > 0 && topVal[p - 1] < v) {
@@ -108,6 +110,7 @@ export function encodeTopK(
         }
         topVal[p] = v;
         topIdx[p] = j;
+        if (size === kk) floor = topVal[kk - 1];
       }
       const order = Array.from({ length: size }, (_, q) => q).sort((a, b) => topIdx[a] - topIdx[b]);
       for (const q of order) {
