@@ -13,7 +13,7 @@
  * - `summary.json`: options, pair counts, unimodal top-pair values, and the null model's figures
  */
 import { defineStage, type StageContext } from "../pipeline/stage.ts";
-import { readEmbeddings } from "../data/embeddings_io.ts";
+import { readEmbeddings, readEmbeddingsInfo } from "../data/embeddings_io.ts";
 import { readDictionary } from "../data/dictionary_io.ts";
 import { readCodes } from "../data/codes_io.ts";
 import { readModalityScores } from "../data/concepts_io.ts";
@@ -53,11 +53,15 @@ async function run(ctx: StageContext<BridgeConfig, typeof inputs>): Promise<void
   const { train, encode, dataset, concepts } = ctx.inputs;
   const dict = await readDictionary(`${train.dir}/${trainedFiles.dictionary}`);
   const { c, d } = dict;
-  const set = await readEmbeddings(`${dataset.dir}/${datasetFiles.embeddings}`, {
-    split: "eval",
-    expectDim: d,
-    source: false,
-  });
+  const src = `${dataset.dir}/${datasetFiles.embeddings}`;
+  const set = await withProgress(
+    ctx.log,
+    "read eval rows",
+    (await readEmbeddingsInfo(src)).n,
+    "rows",
+    (advance) =>
+      readEmbeddings(src, { split: "eval", expectDim: d, source: false, onProgress: advance }),
+  );
   const codes = await readCodes(`${encode.dir}/${encodeFiles.codes}`, set.n, c);
   const m = await readModalityScores(`${concepts.dir}/${conceptsFiles.concepts}`, c);
   const products = await syncProducts();
