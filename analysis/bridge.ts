@@ -1,15 +1,18 @@
 /**
  * The Bridge Score of method.md §7: B = E_pairs[z_imgᵀ·z_txt] ⊙ (D·Dᵀ), a c×c matrix computed
- * sparsely. Co-activations are accumulated in a hash map over the (i, j) pairs that actually fire
- * together, and cos(D_i, D_j) is computed only for those pairs: memory ∝ co-active pairs, never c².
+ * by blocks of image-side concepts, never held whole: for a block of rows i, the co-activations
+ * Σ_p z_img,p,i·z_txt,p,j are accumulated from the sparse codes (the image codes by concept, so
+ * each product is added once, pairs in ascending order) into a block×c array, the block's cosines
+ * come from one product D_block·Dᵀ (an injectable BLAS GEMM), and one pass over the block gives
+ * the values, self-bridges, bridge mass and top-pair candidates. Time O(Σ_p k_img·k_txt + c²·d
+ * by GEMM + c²); memory O(block·c + nnz).
  *
  * Normalisations:
  * - `raw`:         B_ij = C_ij · cos_ij, C_ij = E_p[z_img,p,i · z_txt,p,j]
  * - `correlation`: B_ij = C_ij · cos_ij / sqrt(E_p[z_img,i²] · E_p[z_txt,j²])
  * - `centred`:     B_ij = (C_ij − μ_i·ν_j) · cos_ij, μ = E_p[z_img], ν = E_p[z_txt] (cross-covariance).
- *   Its rank-one part is dense: one pass over D·Dᵀ by blocks of rows (block×c at a time, through
- *   an injectable BLAS product) sums the bridge mass and searches the non-co-active top pairs;
- *   nothing c×c is ever held.
+ *   Its rank-one part is dense: the same pass covers every entry of an active row (the bridge
+ *   mass and the non-co-active top pairs).
  */
 import type { CsrCodes } from "../data/csr_codes.ts";
 import type { Modality } from "../data/embeddings.ts";
@@ -81,6 +84,17 @@ function gatherRows(codes: CsrCodes, groups: number[][]): CsrCodes {
   const val: number[] = [];
   const acc = new Map<number, number>();
   groups.forEach((g, p) => {
+    if (g.length === 1) {
+      // One row: its entries as stored (nonzero ones), in its order.
+      const r = g[0];
+      for (let e = codes.rowPtr[r]; e < codes.rowPtr[r + 1]; e++) {
+        if (codes.value[e] === 0) continue;
+        idx.push(codes.index[e]);
+        val.push(codes.value[e]);
+      }
+      rowPtr[p + 1] = idx.length;
+      return;
+    }
     acc.clear();
     for (const r of g) {
       for (let e = codes.rowPtr[r]; e < codes.rowPtr[r + 1]; e++) {
@@ -127,11 +141,26 @@ export interface BridgeOptions {
   imageMin?: number;
   /** j is text-dominant when m_j < this (default 0.5). */
   textMax?: number;
-  /** Row block of the dense centred-mass pass (default 256). */
+  /**
+   * Image-side concepts per block (default: as many as fit {@link BRIDGE_BLOCK_CELLS} entries,
+   * block·c): the co-activation accumulator holds block×c float64 sums.
+   */
   block?: number;
-  /** Cosine block provider for the centred mass (default: float64 JS loops). */
+  /** Cosine block provider (default: float64 JS loops; inject a BLAS product at scale). */
   cosineBlock?: CosineBlockFn;
+  /** Called with the image-side concepts done after each block. */
+  onProgress?: (done: number) => void;
 }
+
+/** Entries (block·c) of one block of the bridge pass: 4M, 36 MB of sums and marks. */
+export const BRIDGE_BLOCK_CELLS = 1 << 22;
+
+/**
+ * A block of the sparse normalisations takes its cosines from the block product only when more
+ * than 1/32 of its entries are co-active; below, float64 dots of those entries are cheaper (a JS
+ * dot runs at about 1/30 of the GEMM's rate per multiply-add).
+ */
+const DOTS_PER_PRODUCT = 32;
 
 /** One bridge entry. */
 export interface BridgePair {
@@ -168,61 +197,6 @@ export interface BridgeResult {
   meanText: Float64Array;
 }
 
-/** Co-activation sums keyed by (i, j): open addressing on float64 keys i·c + j. */
-class CoactivationMap {
-  keys: Float64Array;
-  sums: Float64Array;
-  size = 0;
-  mask: number;
-  /** @param c number of concepts (keys are i·c + j); @param capacityHint expected entries. */
-  constructor(readonly c: number, capacityHint: number) {
-    let cap = 1024;
-    while (cap < capacityHint * 2) cap *= 2;
-    this.keys = new Float64Array(cap).fill(-1);
-    this.sums = new Float64Array(cap);
-    this.mask = cap - 1;
-  }
-  slot(i: number, j: number, key: number): number {
-    let h = (Math.imul(i, 0x9e3779b1) ^ Math.imul(j, 0x85ebca6b)) >>> 0;
-    h = (h ^ (h >>> 15)) & this.mask;
-    while (this.keys[h] !== key && this.keys[h] !== -1) h = (h + 1) & this.mask;
-    return h;
-  }
-  add(i: number, j: number, key: number, v: number): void {
-    let h = this.slot(i, j, key);
-    if (this.keys[h] === -1) {
-      if ((this.size + 1) * 2 > this.keys.length) {
-        this.grow();
-        h = this.slot(i, j, key);
-      }
-      this.keys[h] = key;
-      this.size++;
-    }
-    this.sums[h] += v;
-  }
-  has(i: number, j: number, key: number): boolean {
-    return this.keys[this.slot(i, j, key)] === key;
-  }
-  grow(): void {
-    const oldKeys = this.keys, oldSums = this.sums;
-    const cap = oldKeys.length * 2;
-    this.keys = new Float64Array(cap).fill(-1);
-    this.sums = new Float64Array(cap);
-    this.mask = cap - 1;
-    this.size = 0;
-    for (let s = 0; s < oldKeys.length; s++) {
-      const key = oldKeys[s];
-      if (key === -1) continue;
-      const c = this.c;
-      const i = Math.floor(key / c), j = key - i * c;
-      const h = this.slot(i, j, key);
-      this.keys[h] = key;
-      this.sums[h] = oldSums[s];
-      this.size++;
-    }
-  }
-}
-
 function dotRows(dict: Float32Array, d: number, i: number, j: number): number {
   let s = 0;
   const a = i * d, b = j * d;
@@ -247,8 +221,8 @@ export function cosineBlockReference(
 
 /**
  * Compute the Bridge Score of aligned pair codes over dictionary `dict` (c×d, unit rows).
- * Memory O(co-active pairs + c); time O(Σ_p k_img·k_txt + U·d) for U co-active pairs, plus
- * O(c²·d) by blocks for the `centred` mass only.
+ * Memory O(block·c + nnz); time O(Σ_p k_img·k_txt + c²) plus the cosine products (c²·d, by
+ * blocks of rows, skipped for blocks with nothing co-active).
  */
 export function bridgeScores(
   paired: PairedCodes,
@@ -280,9 +254,7 @@ export function bridgeScores(
 
   const mu = new Float64Array(c), nu = new Float64Array(c);
   const e2i = new Float64Array(c), e2t = new Float64Array(c);
-  let hint = 0;
   for (let p = 0; p < P; p++) {
-    hint += (zi.rowPtr[p + 1] - zi.rowPtr[p]) * (zt.rowPtr[p + 1] - zt.rowPtr[p]);
     for (let e = zi.rowPtr[p]; e < zi.rowPtr[p + 1]; e++) {
       mu[zi.index[e]] += zi.value[e];
       e2i[zi.index[e]] += zi.value[e] * zi.value[e];
@@ -298,22 +270,6 @@ export function bridgeScores(
     e2i[j] /= P;
     e2t[j] /= P;
   }
-  // Start small (the hint over-counts repeated pairs) and grow by doubling.
-  const map = new CoactivationMap(c, Math.min(hint, 1 << 16));
-  for (let p = 0; p < P; p++) {
-    for (let a = zi.rowPtr[p]; a < zi.rowPtr[p + 1]; a++) {
-      const i = zi.index[a], vi = zi.value[a];
-      if (vi === 0) continue;
-      const base = i * c;
-      for (let b = zt.rowPtr[p]; b < zt.rowPtr[p + 1]; b++) {
-        const vj = zt.value[b];
-        if (vj === 0) continue;
-        const j = zt.index[b];
-        map.add(i, j, base + j, vi * vj);
-      }
-    }
-  }
-
   const value = (i: number, j: number, coact: number, cos: number): number => {
     if (norm === "raw") return coact * cos;
     if (norm === "centred") return (coact - mu[i] * nu[j]) * cos;
@@ -321,103 +277,149 @@ export function bridgeScores(
     return den > 0 ? (coact * cos) / den : 0;
   };
   const imgDom = (i: number) => opts.modalityScore[i] > imageMin;
-  const txtDom = (j: number) => opts.modalityScore[j] < textMax;
+  const textMask = new Uint8Array(c);
+  for (let j = 0; j < c; j++) textMask[j] = opts.modalityScore[j] < textMax ? 1 : 0;
 
+  // The image codes by concept (CSC): for concept i, the pairs p where it fires, p ascending.
+  const colPtr = new Int32Array(c + 1);
+  for (let e = 0; e < zi.rowPtr[P]; e++) if (zi.value[e] !== 0) colPtr[zi.index[e] + 1]++;
+  for (let i = 0; i < c; i++) colPtr[i + 1] += colPtr[i];
+  const colPair = new Int32Array(colPtr[c]);
+  const colValue = new Float64Array(colPtr[c]);
+  const fill = colPtr.slice(0, c);
+  for (let p = 0; p < P; p++) {
+    for (let e = zi.rowPtr[p]; e < zi.rowPtr[p + 1]; e++) {
+      if (zi.value[e] === 0) continue;
+      const q = fill[zi.index[e]]++;
+      colPair[q] = p;
+      colValue[q] = zi.value[e];
+    }
+  }
+
+  // Blocks of `block` image-side concepts: co-activation sums C_ij·P of the block's rows in a
+  // dense block×c accumulator (each sum adds its pairs in ascending p), then one cosine block
+  // and one pass over the block's entries for the values, top pairs, self-bridges and mass.
+  const block = Math.max(1, Math.min(c, opts.block ?? Math.floor(BRIDGE_BLOCK_CELLS / c)));
+  const acc = new Float64Array(block * c);
+  const mark = new Uint8Array(block * c);
+  // Marked entries in the order they were first hit; sorted, they visit a sparse block in
+  // (row, concept) order without scanning block×c.
+  let touched = new Int32Array(1024);
+  // Without an injected product (or in a sparse block), the sparse normalisations take float64
+  // dots of the co-active entries only; `centred` needs every entry of an active row.
+  const cosineBlock = opts.cosineBlock ?? (norm === "centred" ? cosineBlockReference : null);
   const selfBridge = new Float64Array(c);
   const selfCoactivation = new Float64Array(c);
   const massImage = new Float64Array(c);
   const massText = new Float64Array(c);
   const heap = new TopHeap(topN);
-  for (let s = 0; s < map.keys.length; s++) {
-    const key = map.keys[s];
-    if (key === -1) continue;
-    const i = Math.floor(key / c), j = key - i * c;
-    const coact = map.sums[s] / P;
-    const cos = dotRows(dict, d, i, j);
-    const v = value(i, j, coact, cos);
-    if (i === j) {
-      selfBridge[i] = v;
-      selfCoactivation[i] = coact;
-    } else if (v > 0 && imgDom(i) && txtDom(j)) {
-      heap.offer({ i, j, value: v, coactivation: coact, cosine: cos });
-    }
-    if (norm !== "centred") {
-      massImage[i] += Math.abs(v);
-      massText[j] += Math.abs(v);
-    }
-  }
-
-  if (norm === "centred") {
-    // Diagonal entries that never co-fire still carry −μ_i ν_i cos_ii.
-    for (let i = 0; i < c; i++) {
-      if (mu[i] * nu[i] !== 0 && !map.has(i, i, i * c + i)) {
-        selfBridge[i] = value(i, i, 0, dotRows(dict, d, i, i));
+  const centred = norm === "centred";
+  let coactivePairs = 0;
+  for (let start = 0; start < c; start += block) {
+    const count = Math.min(block, c - start);
+    let marked = 0;
+    let active = false;
+    for (let r = 0; r < count; r++) {
+      const i = start + r;
+      if (centred && mu[i] !== 0) active = true;
+      const o = r * c;
+      for (let e = colPtr[i]; e < colPtr[i + 1]; e++) {
+        const p = colPair[e], vi = colValue[e];
+        for (let b = zt.rowPtr[p]; b < zt.rowPtr[p + 1]; b++) {
+          const vj = zt.value[b];
+          if (vj === 0) continue;
+          const q = o + zt.index[b];
+          acc[q] += vi * vj;
+          if (mark[q] === 0) {
+            mark[q] = 1;
+            if (marked === touched.length) {
+              const grown = new Int32Array(2 * touched.length);
+              grown.set(touched);
+              touched = grown;
+            }
+            touched[marked++] = q;
+          }
+        }
       }
     }
-    // One pass over D·Dᵀ by blocks of rows (never c² at once) gives, per row i, the dense part
-    // −μ_i ν_j cos_ij of every entry: the bridge mass Σ_j |B_ij| and the top-pair candidates
-    // among the non-co-active (i, j) (co-active ones were offered above).
-    const block = opts.block ?? 256;
-    const cosineBlock = opts.cosineBlock ?? cosineBlockReference;
-    const rowCo = new Float64Array(c);
-    const rowMark = new Uint8Array(c);
-    const touched: number[] = [];
-    const byRow = new Map<number, number[]>();
-    for (let s = 0; s < map.keys.length; s++) {
-      const key = map.keys[s];
-      if (key === -1) continue;
-      const i = Math.floor(key / c);
-      const list = byRow.get(i);
-      if (list) list.push(s);
-      else byRow.set(i, [s]);
-    }
-    const active = (i: number) => mu[i] !== 0 || byRow.has(i);
-    const textMask = new Uint8Array(c);
-    for (let j = 0; j < c; j++) textMask[j] = txtDom(j) ? 1 : 0;
-    for (let start = 0; start < c; start += block) {
-      const count = Math.min(block, c - start);
-      let any = false;
-      for (let r = 0; r < count && !any; r++) any = active(start + r);
-      if (!any) continue; // a row that never fires has B_ij = 0 for every j
-      const cosB = cosineBlock(dict, c, d, start, count);
+    coactivePairs += marked;
+    // Centred: every entry of a row that fires (a block with none has B = 0 throughout).
+    if (centred && (marked > 0 || active)) {
+      const cosB = cosineBlock!(dict, c, d, start, count);
       for (let r = 0; r < count; r++) {
-        const i = start + r;
-        if (!active(i)) continue;
-        for (const s of byRow.get(i) ?? []) {
-          const j = map.keys[s] - i * c;
-          rowCo[j] = map.sums[s] / P;
-          rowMark[j] = 1;
-          touched.push(j);
-        }
+        const i = start + r, o = r * c;
         const searchRow = imgDom(i);
+        let rowActive = mu[i] !== 0;
+        for (let j = 0; j < c && !rowActive; j++) rowActive = mark[o + j] === 1;
+        if (!rowActive) continue; // a row that never fires has B_ij = 0 for every j
+        const mi = mu[i];
         let tau = heap.threshold();
         let m = 0;
-        const o = r * c;
-        const mi = mu[i];
         for (let j = 0; j < c; j++) {
-          const v = (rowCo[j] - mi * nu[j]) * cosB[o + j];
+          const coact = mark[o + j] === 1 ? acc[o + j] / P : 0;
+          const cos = cosB[o + j];
+          const v = (coact - mi * nu[j]) * cos;
           const a = v < 0 ? -v : v;
           m += a;
           massText[j] += a;
-          if (v > tau && searchRow && rowMark[j] === 0 && textMask[j] === 1 && j !== i) {
-            heap.offer({ i, j, value: v, coactivation: 0, cosine: cosB[o + j] });
+          if (j === i) {
+            selfBridge[i] = v;
+            selfCoactivation[i] = coact;
+          } else if (v > tau && searchRow && textMask[j] === 1) {
+            heap.offer({ i, j, value: v, coactivation: coact, cosine: cos });
             tau = heap.threshold();
           }
         }
         massImage[i] = m;
-        for (const j of touched) {
-          rowCo[j] = 0;
-          rowMark[j] = 0;
-        }
-        touched.length = 0;
       }
     }
+    if (!centred && marked > 0) {
+      // Marked entries in (row, concept) order: by a scan of the block, or by sorting the
+      // touched list when it is sparse (the same order either way).
+      const sparse = marked * 16 < count * c;
+      const cells = sparse ? touched.subarray(0, marked).sort() : null;
+      // Few co-active entries: their float64 dots cost less than the block product.
+      const cosB = cosineBlock && marked * DOTS_PER_PRODUCT >= count * c
+        ? cosineBlock(dict, c, d, start, count)
+        : null;
+      let tau = heap.threshold();
+      const visit = (q: number) => {
+        const r = Math.floor(q / c), j = q - r * c, i = start + r;
+        const coact = acc[q] / P;
+        const cos = cosB ? cosB[q] : dotRows(dict, d, i, j);
+        const v = value(i, j, coact, cos);
+        if (j === i) {
+          selfBridge[i] = v;
+          selfCoactivation[i] = coact;
+        } else if (v > tau && textMask[j] === 1 && imgDom(i)) {
+          heap.offer({ i, j, value: v, coactivation: coact, cosine: cos });
+          tau = heap.threshold();
+        }
+        const a = Math.abs(v);
+        massImage[i] += a;
+        massText[j] += a;
+      };
+      if (cells) { for (let e = 0; e < marked; e++) visit(cells[e]); }
+      else for (let q = 0; q < count * c; q++) if (mark[q] === 1) visit(q);
+    }
+    if (marked > 0) {
+      if (marked * 16 < count * c) {
+        for (let e = 0; e < marked; e++) {
+          acc[touched[e]] = 0;
+          mark[touched[e]] = 0;
+        }
+      } else {
+        acc.fill(0, 0, count * c);
+        mark.fill(0, 0, count * c);
+      }
+    }
+    opts.onProgress?.(start + count);
   }
 
   return {
     normalisation: norm,
     pairs: P,
-    coactivePairs: map.size,
+    coactivePairs,
     top: heap.sorted(),
     selfBridge,
     selfCoactivation,

@@ -59,16 +59,37 @@ export function fitLogisticProbe(
   const p = d + 1; // last entry: intercept
   const margin = new Float64Array(n);
 
+  const resid = new Float64Array(n);
+  // Four rows at a time: each row's margin is still summed over t in order, and each gradient
+  // entry still adds its rows in order, so the results are those of the plain loops bit for
+  // bit; the four independent sums only hide the add latency and a quarter of the grad traffic.
+  const n4 = n - (n % 4);
   const objective = (theta: Float64Array, grad: Float64Array): number => {
     grad.fill(0);
     const b = theta[d];
-    for (let i = 0; i < n; i++) {
+    for (let i = 0; i < n4; i += 4) {
+      let s0 = b, s1 = b, s2 = b, s3 = b;
+      const o0 = i * d, o1 = o0 + d, o2 = o1 + d, o3 = o2 + d;
+      for (let t = 0; t < d; t++) {
+        const w = theta[t];
+        s0 += x[o0 + t] * w;
+        s1 += x[o1 + t] * w;
+        s2 += x[o2 + t] * w;
+        s3 += x[o3 + t] * w;
+      }
+      margin[i] = s0;
+      margin[i + 1] = s1;
+      margin[i + 2] = s2;
+      margin[i + 3] = s3;
+    }
+    for (let i = n4; i < n; i++) {
       let s = b;
       const o = i * d;
       for (let t = 0; t < d; t++) s += x[o + t] * theta[t];
       margin[i] = s;
     }
     let loss = 0;
+    let g0 = 0;
     for (let i = 0; i < n; i++) {
       const yi = y[i] ? 1 : 0;
       const wi = yi ? wPos : wNeg;
@@ -78,7 +99,24 @@ export function fitLogisticProbe(
       loss += wi * (z > 0 ? z + Math.log1p(Math.exp(-z)) : Math.log1p(Math.exp(z)));
       const sig = 1 / (1 + Math.exp(-s));
       const r = wi * (sig - yi);
-      grad[d] += r;
+      resid[i] = r;
+      g0 += r;
+    }
+    grad[d] = g0;
+    for (let i = 0; i < n4; i += 4) {
+      const r0 = resid[i], r1 = resid[i + 1], r2 = resid[i + 2], r3 = resid[i + 3];
+      const o0 = i * d, o1 = o0 + d, o2 = o1 + d, o3 = o2 + d;
+      for (let t = 0; t < d; t++) {
+        let g = grad[t];
+        g += r0 * x[o0 + t];
+        g += r1 * x[o1 + t];
+        g += r2 * x[o2 + t];
+        g += r3 * x[o3 + t];
+        grad[t] = g;
+      }
+    }
+    for (let i = n4; i < n; i++) {
+      const r = resid[i];
       const o = i * d;
       for (let t = 0; t < d; t++) grad[t] += r * x[o + t];
     }

@@ -5,10 +5,14 @@
  * direction as a modality classifier (AUROC of ⟨a, D_j⟩ for image vs text).
  */
 import { UserError } from "../pipeline/errors.ts";
-import { auroc } from "./auroc.ts";
+import { AurocColumns } from "./auroc.ts";
 import { type ScoreBlockFn, scoreBlockReference } from "./null_dictionary.ts";
 import { fitLda, type GramFn } from "./lda.ts";
-import { fitLogisticProbe, type LogisticProbeOptions } from "./logistic_probe.ts";
+import {
+  fitLogisticProbe,
+  type LogisticProbe,
+  type LogisticProbeOptions,
+} from "./logistic_probe.ts";
 import { iterativeNullspace, type NullspaceOptions, orthonormalizeRows } from "./nullspace.ts";
 
 /** Construction of the modality subspace. */
@@ -69,6 +73,8 @@ export interface SubspaceOptions {
   ldaShrinkage?: number;
   /** XᵀX provider for LDA (BLAS-backed for large n). */
   gram?: GramFn;
+  /** `logistic` only: receives the fitted probe (callers that also need the probe reuse it). */
+  onLogisticFit?: (probe: LogisticProbe) => void;
 }
 
 /** Build the modality subspace of rows `x` (n×d), labels `y` (1 = image) with `method`. */
@@ -88,9 +94,12 @@ export function modalitySubspace(
     case "mean":
       w = meanDifferenceDirection(x, n, d, y);
       break;
-    case "logistic":
-      w = fitLogisticProbe(x, n, d, y, opts.probe).w;
+    case "logistic": {
+      const probe = fitLogisticProbe(x, n, d, y, opts.probe);
+      opts.onLogisticFit?.(probe);
+      w = probe.w;
       break;
+    }
     case "lda":
       w = fitLda(x, n, d, y, { shrinkage: opts.ldaShrinkage, gram: opts.gram }).w;
       break;
@@ -146,7 +155,8 @@ export function randomProjectionBaseline(k: number, d: number): number {
  * AUROC of each direction as an image-vs-text classifier: score of row a = ⟨a, D_j⟩ over rows
  * `x` (n×d), labels `y` (1 = image); `dirs` c×d. 1 = images score higher, 0 = texts do,
  * 0.5 = no separation. Returns Float64Array c. O(c·n·d) for the scores (through `scores`, by
- * blocks of `block` directions) plus O(c·n log n) for the ranks.
+ * blocks of `block` directions) plus O(c·n) for the exact ranks ({@link AurocColumns}, a radix
+ * sort per column); `onProgress` gets the directions done after each block.
  */
 export function directionAurocs(
   x: Float32Array,
@@ -155,20 +165,28 @@ export function directionAurocs(
   y: ArrayLike<number | boolean>,
   dirs: Float32Array,
   c: number,
-  opts: { scores?: ScoreBlockFn; block?: number } = {},
+  opts: { scores?: ScoreBlockFn; block?: number; onProgress?: (done: number) => void } = {},
 ): Float64Array {
   if (dirs.length !== c * d) throw new UserError(`direction AUROC: directions are not ${c}×${d}`);
   const scoreFn = opts.scores ?? scoreBlockReference;
   const block = opts.block ?? 256;
   const out = new Float64Array(c);
-  const col = new Float64Array(n);
+  const columns = new AurocColumns(y);
+  let cols = new Float32Array(0);
   for (let start = 0; start < c; start += block) {
     const cb = Math.min(block, c - start);
     const s = scoreFn(x, n, d, dirs.subarray(start * d, (start + cb) * d), cb);
-    for (let q = 0; q < cb; q++) {
-      for (let i = 0; i < n; i++) col[i] = s[i * cb + q];
-      out[start + q] = auroc(col, y);
+    // Each direction's n scores contiguous (a tiled transpose) before its column pass.
+    if (cols.length < cb * n) cols = new Float32Array(cb * n);
+    for (let i0 = 0; i0 < n; i0 += 64) {
+      const i1 = Math.min(n, i0 + 64);
+      for (let q = 0; q < cb; q++) {
+        const o = q * n;
+        for (let i = i0; i < i1; i++) cols[o + i] = s[i * cb + q];
+      }
     }
+    for (let q = 0; q < cb; q++) out[start + q] = columns.column(cols, q * n);
+    opts.onProgress?.(start + cb);
   }
   return out;
 }

@@ -57,6 +57,8 @@ export interface EncodeTopKOptions {
   block?: number;
   /** Score provider (default {@link scoreBlockReference}). */
   scores?: ScoreBlockFn;
+  /** Called with the rows done after each block. */
+  onProgress?: (done: number) => void;
 }
 
 /**
@@ -92,11 +94,13 @@ export function encodeTopK(
     const s = scoreFn(x.subarray(start * d, (start + rows) * d), rows, d, dict, c);
     for (let r = 0; r < rows; r++) {
       let size = 0;
+      // A score enters when it beats `floor`: 0 until the list is full, then its smallest value
+      // (one comparison per score; NaN never enters).
+      let floor = 0;
       const o = r * c;
       for (let j = 0; j < c; j++) {
         const v = s[o + j];
-        if (!(v > 0)) continue;
-        if (size === kk && v <= topVal[size - 1]) continue;
+        if (!(v > floor)) continue;
         // Insert into the descending list (strict >, so lower j wins ties).
         let p = size < kk ? size++ : kk - 1;
         while (p > 0 && topVal[p - 1] < v) {
@@ -106,6 +110,7 @@ export function encodeTopK(
         }
         topVal[p] = v;
         topIdx[p] = j;
+        if (size === kk) floor = topVal[kk - 1];
       }
       const order = Array.from({ length: size }, (_, q) => q).sort((a, b) => topIdx[a] - topIdx[b]);
       for (const q of order) {
@@ -115,6 +120,7 @@ export function encodeTopK(
       }
       rowPtr[start + r + 1] = nnz;
     }
+    opts.onProgress?.(start + rows);
   }
   return { rows: n, cols: c, rowPtr, index: index.slice(0, nnz), value: value.slice(0, nnz) };
 }
@@ -155,9 +161,18 @@ export function nullModel(
   n: number,
   d: number,
   c: number,
-  opts: { seed: number; k: number; scores?: ScoreBlockFn },
+  opts: {
+    seed: number;
+    k: number;
+    scores?: ScoreBlockFn;
+    /** Called with the rows encoded so far. */
+    onProgress?: (done: number) => void;
+  },
 ): NullModel {
   const dictionary = randomDictionary(c, d, opts.seed);
-  const codes = encodeTopK(x, n, d, dictionary, c, opts.k, { scores: opts.scores });
+  const codes = encodeTopK(x, n, d, dictionary, c, opts.k, {
+    scores: opts.scores,
+    onProgress: opts.onProgress,
+  });
   return { dictionary, codes, k: opts.k, seed: opts.seed };
 }

@@ -84,6 +84,8 @@ export interface NullspaceOptions {
   seed?: number;
   /** Options of each probe fit. */
   probe?: LogisticProbeOptions;
+  /** Called after each probe fit with the directions so far and its held-out accuracy. */
+  onFit?: (directions: number, accuracy: number) => void;
 }
 
 /** Result of {@link iterativeNullspace}. */
@@ -152,6 +154,7 @@ export function iterativeNullspace(
       yTest,
     );
     accuracies.push(acc);
+    opts.onFit?.(k, acc);
     if (acc <= 0.5 + tol && k > 0) {
       converged = true;
       break;

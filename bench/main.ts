@@ -15,6 +15,7 @@ export const BENCH_MODULES: readonly string[] = [
   "./embed_bench.ts",
   "./raw_inputs_bench.ts",
   "./data_bench.ts",
+  "./analysis_bench.ts",
 ];
 
 /** Load the benchmarks of every module in the list that exists. */

@@ -1,8 +1,8 @@
 /**
  * The `bridge` stage (method.md §7). Inputs: `train` (dictionary.parquet), `encode` (codes.parquet
  * of the eval rows), `dataset` (embeddings.parquet: pair ids and modalities of the eval rows),
- * `concepts` (concepts.parquet: modality_score per concept). Computes the Bridge Score sparsely,
- * and the same on the null dictionary (seeded random, same size, top-k codes on the eval rows).
+ * `concepts` (concepts.parquet: modality_score per concept). Computes the Bridge Score by blocks
+ * of concepts (analysis/bridge.ts), and the same on the null dictionary (seeded random, same size, top-k codes on the eval rows).
  *
  * Outputs:
  * - `bridge_pairs.parquet`: rank, concept_image, concept_text, bridge, coactivation, cosine,
@@ -13,11 +13,12 @@
  * - `summary.json`: options, pair counts, unimodal top-pair values, and the null model's figures
  */
 import { defineStage, type StageContext } from "../pipeline/stage.ts";
-import { readEmbeddings } from "../data/embeddings_io.ts";
+import { readEmbeddings, readEmbeddingsInfo } from "../data/embeddings_io.ts";
 import { readDictionary } from "../data/dictionary_io.ts";
 import { readCodes } from "../data/codes_io.ts";
 import { readModalityScores } from "../data/concepts_io.ts";
 import { writeTable } from "../data/table_io.ts";
+import { withProgress } from "../pipeline/progress.ts";
 import { trainedFiles } from "../learn/trained.ts";
 import { bridgeScores, pairCodes, unimodalPairValues } from "../analysis/bridge.ts";
 import { nullK, nullModel } from "../analysis/null_dictionary.ts";
@@ -52,11 +53,15 @@ async function run(ctx: StageContext<BridgeConfig, typeof inputs>): Promise<void
   const { train, encode, dataset, concepts } = ctx.inputs;
   const dict = await readDictionary(`${train.dir}/${trainedFiles.dictionary}`);
   const { c, d } = dict;
-  const set = await readEmbeddings(`${dataset.dir}/${datasetFiles.embeddings}`, {
-    split: "eval",
-    expectDim: d,
-    source: false,
-  });
+  const src = `${dataset.dir}/${datasetFiles.embeddings}`;
+  const set = await withProgress(
+    ctx.log,
+    "read eval rows",
+    (await readEmbeddingsInfo(src)).n,
+    "rows",
+    (advance) =>
+      readEmbeddings(src, { split: "eval", expectDim: d, source: false, onProgress: advance }),
+  );
   const codes = await readCodes(`${encode.dir}/${encodeFiles.codes}`, set.n, c);
   const m = await readModalityScores(`${concepts.dir}/${conceptsFiles.concepts}`, c);
   const products = await syncProducts();
@@ -68,26 +73,40 @@ async function run(ctx: StageContext<BridgeConfig, typeof inputs>): Promise<void
     cosineBlock: products.cosineBlock,
   } as const;
   const paired = pairCodes(codes, set.pairIds, set.modality, p.pairing);
-  const r = bridgeScores(paired, dict.directions, c, d, { ...opts, modalityScore: m });
+  const r = await withProgress(
+    ctx.log,
+    "bridge",
+    c,
+    "concepts",
+    (onProgress) =>
+      bridgeScores(paired, dict.directions, c, d, { ...opts, modalityScore: m, onProgress }),
+  );
   ctx.log.info(`bridge: ${r.pairs} pairs, ${r.coactivePairs} co-active concept pairs`);
 
   // Null model: same rows, random dictionary of the same size, top-k codes.
   const kNull = nullK(p.null.k, [train.params.k]);
-  const nul = nullModel(set.vectors, set.n, d, c, {
-    seed: p.null.seed,
-    k: kNull,
-    scores: products.scores,
-  });
+  const nul = await withProgress(
+    ctx.log,
+    "null codes",
+    set.n,
+    "rows",
+    (onProgress) =>
+      nullModel(set.vectors, set.n, d, c, {
+        seed: p.null.seed,
+        k: kNull,
+        scores: products.scores,
+        onProgress,
+      }),
+  );
   const nullM = conceptStatistics(nul.codes, imageFlags(set.modality)).modalityScore;
-  const nr = bridgeScores(
-    pairCodes(nul.codes, set.pairIds, set.modality, p.pairing),
-    nul.dictionary,
+  const nullPaired = pairCodes(nul.codes, set.pairIds, set.modality, p.pairing);
+  const nr = await withProgress(
+    ctx.log,
+    "null bridge",
     c,
-    d,
-    {
-      ...opts,
-      modalityScore: nullM,
-    },
+    "concepts",
+    (onProgress) =>
+      bridgeScores(nullPaired, nul.dictionary, c, d, { ...opts, modalityScore: nullM, onProgress }),
   );
 
   const t = p.unimodalThreshold;
@@ -150,7 +169,9 @@ async function run(ctx: StageContext<BridgeConfig, typeof inputs>): Promise<void
 /** The `bridge` stage (inputs `train`, `encode`, `dataset`, `concepts`; params = `analysis.bridge`). */
 export const bridgeStage = defineStage({
   name: "bridge",
-  version: 1,
+  // 2: co-activations by blocks of concepts, cosines from the BLAS block product (float32) and
+  // the bridge mass summed in concept order (values agree with version 1 to ~1e-6 relative).
+  version: 2,
   description: "Bridge Score: top image→text concept pairs, self-bridges, bridge mass (+ null)",
   inputs,
   params: bridgeConfig,

@@ -17,9 +17,10 @@
 import { defineStage, type StageContext } from "../pipeline/stage.ts";
 import { UserError } from "../pipeline/errors.ts";
 import { randomUnitRows } from "../data/rows.ts";
-import { readEmbeddings } from "../data/embeddings_io.ts";
+import { readEmbeddings, readEmbeddingsInfo } from "../data/embeddings_io.ts";
 import { readDictionary } from "../data/dictionary_io.ts";
 import { f32List, writeTable } from "../data/table_io.ts";
+import { withProgress } from "../pipeline/progress.ts";
 import type { Column } from "../data/table_io.ts";
 import { trainedFiles } from "../learn/trained.ts";
 import { auroc } from "../analysis/auroc.ts";
@@ -56,9 +57,14 @@ async function run(ctx: StageContext<ModalityConfig, typeof inputs>): Promise<vo
   const p = ctx.params;
   const { train, dataset } = ctx.inputs;
   const dict = await readDictionary(`${train.dir}/${trainedFiles.dictionary}`);
-  const set = await readEmbeddings(`${dataset.dir}/${datasetFiles.embeddings}`, {
-    expectDim: dict.d,
-  });
+  const src = `${dataset.dir}/${datasetFiles.embeddings}`;
+  const set = await withProgress(
+    ctx.log,
+    "read rows",
+    (await readEmbeddingsInfo(src)).n,
+    "rows",
+    (advance) => readEmbeddings(src, { expectDim: dict.d, onProgress: advance }),
+  );
   const { c, d } = dict;
   const products = await syncProducts();
   ctx.log.info(`modality: c=${c} d=${d}, products via ${products.name}`);
@@ -81,11 +87,19 @@ async function run(ctx: StageContext<ModalityConfig, typeof inputs>): Promise<vo
   const yEval = imageFlags(evalRows.map((r) => set.modality[r]));
 
   const kNull = nullK(p.null.k, [train.params.k]);
-  const nul = nullModel(xEval, evalRows.length, d, c, {
-    seed: p.null.seed,
-    k: kNull,
-    scores: products.scores,
-  });
+  const nul = await withProgress(
+    ctx.log,
+    "null codes",
+    evalRows.length,
+    "rows",
+    (onProgress) =>
+      nullModel(xEval, evalRows.length, d, c, {
+        seed: p.null.seed,
+        k: kNull,
+        scores: products.scores,
+        onProgress,
+      }),
+  );
   const nullDict = nul.dictionary;
   const nullModality = conceptStatistics(nul.codes, yEval).modalityScore;
 
@@ -94,16 +108,23 @@ async function run(ctx: StageContext<ModalityConfig, typeof inputs>): Promise<vo
   const projLearned: Record<string, Float64Array> = {};
   const projNull: Record<string, Float64Array> = {};
   const methods: Record<string, unknown> = {};
+  // The full probe below is the `logistic` construction's fit (same rows, labels and options).
+  let logisticFit: ReturnType<typeof fitLogisticProbe> | undefined;
   const bar = ctx.log.progress("subspaces", p.methods.length);
   for (const method of p.methods) {
     const sub = modalitySubspace(method, xFit, fitRows.length, d, yFit, {
       probe: { l2: p.l2 },
+      onLogisticFit: (fit) => (logisticFit = fit),
       ldaShrinkage: p.ldaShrinkage,
       gram: products.gram,
       nullspace: {
         tolerance: p.nullspaceTolerance,
         maxDirections: p.nullspaceMaxDirections,
         seed: p.seed,
+        onFit: (k, acc) =>
+          ctx.log.info(
+            `modality: nullspace, ${k} direction(s) out, probe accuracy ${acc.toFixed(3)}`,
+          ),
       },
     });
     for (let r = 0; r < sub.k; r++) {
@@ -130,16 +151,28 @@ async function run(ctx: StageContext<ModalityConfig, typeof inputs>): Promise<vo
 
   // Concepts, null concepts, the full probe and random directions as classifiers on eval rows.
   const nEval = evalRows.length;
-  const learnedAuc = directionAurocs(xEval, nEval, d, yEval, dict.directions, c, {
-    scores: products.scores,
-  });
-  const nullAuc = directionAurocs(xEval, nEval, d, yEval, nullDict, c, { scores: products.scores });
-  const probe = fitLogisticProbe(xFit, fitRows.length, d, yFit, { l2: p.l2 });
-  const probeAuc = auroc(probeScores(xEval, nEval, d, probe.w, probe.b), yEval);
   const rand = randomUnitRows(p.randomDirections, d, p.seed + 7);
-  const randAuc = p.randomDirections > 0
-    ? directionAurocs(xEval, nEval, d, yEval, rand, p.randomDirections, { scores: products.scores })
-    : new Float64Array(0);
+  const classified = await withProgress(
+    ctx.log,
+    "classifiers",
+    2 * c + p.randomDirections,
+    "directions",
+    (advance) => {
+      const at = (base: number) => ({
+        scores: products.scores,
+        onProgress: (k: number) => advance(base + k),
+      });
+      const learned = directionAurocs(xEval, nEval, d, yEval, dict.directions, c, at(0));
+      const nulls = directionAurocs(xEval, nEval, d, yEval, nullDict, c, at(c));
+      const random = p.randomDirections > 0
+        ? directionAurocs(xEval, nEval, d, yEval, rand, p.randomDirections, at(2 * c))
+        : new Float64Array(0);
+      return { learned, nulls, random };
+    },
+  );
+  const { learned: learnedAuc, nulls: nullAuc, random: randAuc } = classified;
+  const probe = logisticFit ?? fitLogisticProbe(xFit, fitRows.length, d, yFit, { l2: p.l2 });
+  const probeAuc = auroc(probeScores(xEval, nEval, d, probe.w, probe.b), yEval);
 
   await writeTable(`${ctx.outDir}/${modalityFiles.subspaces}`, {
     method: subMethod,
