@@ -126,8 +126,9 @@ async function runTrain(ctx: StageContext<TrainParams, typeof inputs>): Promise<
 export const trainStage = defineStage({
   name: "train",
   // 2: encoder as c×d rows, native sparse kernels; 3: fused optimiser passes (last bits);
-  // 4: batch top-k through the fused (screened) encoder
-  version: 4,
+  // 4: batch top-k through the fused (screened) encoder; 5: AuxK's encoder gradient straight
+  // through the ReLU (dead concepts with no positive pre-activation revive)
+  version: 5,
   description: "fit one dictionary (SAE variant or baseline) on the training rows of a diet",
   inputs,
   params: trainParamsSchema,
