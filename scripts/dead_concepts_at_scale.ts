@@ -2,19 +2,23 @@
  * Dead concepts at scale (issue #16 item 5): a planted world at d = 768 with 3,072 planted
  * directions (1,024 image/text twin pairs, 512 image-only, 512 text-only), an SAE with c = 6,144
  * trained with the study's defaults (batch 512, lr 5e-3, 30 epochs; method options at their
- * defaults), then: the dead fraction (concepts that fire on no training row at the end), and
- * planted recovery by frequency decile (best cosine of each planted direction over the
- * dictionary rows; decile 1 = the most frequent tenth of the directions, by their row counts).
+ * defaults),
+ * then: the dead fraction (concepts that fire on no training row at the end), planted recovery
+ * by frequency decile (best cosine of each planted direction over the dictionary rows; decile 1
+ * = the most frequent tenth of the directions, by their row counts), and diagnostics of the
+ * silent concepts (b_enc, ‖w_j‖, cos(w_j, d_j), largest pre-activation on 8192 rows).
  *
  * Usage: `deno run -A scripts/dead_concepts_at_scale.ts [--images 50000] [--captions 1]
  *   [--epochs 30] [--batch 512] [--lr 5e-3] [--k 32] [--c 6144] [--method batchtopk]
+ *   [--d 768] [--shared 1024] [--image-only 512] [--text-only 512]
  *   [--set key=value ...] [--json out.json] [--cache /tmp/world]` (`--cache`: keep the generated
- *   world in /tmp/world.bin + .json and reuse it). `--set` passes an SAE option (number, boolean,
- *   null or string). The world has images·(1 + captions) rows (default 100,000: smaller than the
+ *   world in /tmp/world.bin + .json and reuse it; `--epochs 0` only generates it). `--set` passes
+ *   an SAE option (number, boolean, null or string). The smaller worlds of the sweeps in the
+ *   README come from `--d`, `--shared`, `--image-only`, `--text-only`. The world has images·(1 + captions) rows (default 100,000: smaller than the
  *   paper's 600,000 so that it generates and trains in minutes; the question is whether concepts
  *   die and why, which a world where every planted direction occurs on hundreds of rows answers).
  */
-import { generateWorld, type WorldParams } from "../data/synthetic_world.ts";
+import { generateWorldOn, type WorldParams } from "../data/synthetic_world.ts";
 import { worldSection } from "../tasks/config/dataset.ts";
 import { createBackend } from "../kernels/select.ts";
 import { fitSae, type SaeMethod } from "../learn/sae/mod.ts";
@@ -66,8 +70,70 @@ async function bestCosines(
   return best;
 }
 
+/** Quantiles (10/50/90%) of `v` rounded to 4 digits; null when empty. */
+function quantiles(v: number[]): number[] | null {
+  if (v.length === 0) return null;
+  const s = [...v].sort((a, b) => a - b);
+  return [0.1, 0.5, 0.9].map((q) => Number(s[Math.floor(q * (s.length - 1))].toFixed(4)));
+}
+
+/**
+ * Why concepts are silent: on the first 8192 rows, the concepts that fire (inference encode) and
+ * those that do not, with quantiles of b_enc, ‖w_j‖, cos(w_j, d_j) and the largest
+ * pre-activation ⟨x, w_j⟩ + b_j over the sample.
+ */
+async function diagnostics(
+  be: Backend,
+  f: Awaited<ReturnType<typeof fitSae>>,
+  x: Float32Array,
+  n: number,
+  d: number,
+): Promise<Record<string, unknown>> {
+  const ns = Math.min(n, 8192), c = f.c;
+  const sample = x.subarray(0, ns * d);
+  const z = await f.encode(sample, ns, be);
+  const fires = new Float64Array(c);
+  for (let e = 0; e < z.rowPtr[ns]; e++) fires[z.index[e]]++;
+  const t = f.exportWeights().tensors;
+  const wEnc = t.W_enc.data as Float32Array, bEnc = t.b_enc.data as Float32Array;
+  const wDec = t.W_dec.data as Float32Array;
+  const a = be.upload(sample, [ns, d]), w = be.upload(wEnc, [d, c]), pre = be.zeros([ns, c]);
+  be.gemm(a, w, pre);
+  const p = (await be.read(pre)) as Float32Array;
+  for (const q of [a, w, pre]) be.dispose(q);
+  const maxPre = new Float64Array(c).fill(-Infinity);
+  for (let i = 0; i < ns; i++) {
+    for (let j = 0; j < c; j++) maxPre[j] = Math.max(maxPre[j], p[i * c + j] + bEnc[j]);
+  }
+  const group = (sel: (j: number) => boolean) => {
+    const js = Array.from({ length: c }, (_, j) => j).filter(sel);
+    const norm = (j: number) => {
+      let s = 0;
+      for (let q = 0; q < d; q++) s += wEnc[q * c + j] ** 2;
+      return Math.sqrt(s);
+    };
+    const cosWD = (j: number) => {
+      let s = 0;
+      for (let q = 0; q < d; q++) s += wEnc[q * c + j] * wDec[j * d + q];
+      return s / (norm(j) || 1);
+    };
+    return {
+      count: js.length,
+      b_enc: quantiles(js.map((j) => bEnc[j])),
+      w_norm: quantiles(js.map(norm)),
+      cos_w_d: quantiles(js.map(cosWD)),
+      max_pre: quantiles(js.map((j) => maxPre[j])),
+    };
+  };
+  return {
+    sample_rows: ns,
+    firing: group((j) => fires[j] > 0),
+    silent: group((j) => fires[j] === 0),
+  };
+}
+
 /** The planted world (rows, directions, row count of each direction), cached in `cache` if set. */
-async function world(p: WorldParams, cache: string) {
+async function world(p: WorldParams, cache: string, be: Backend) {
   if (cache) {
     try {
       const meta = JSON.parse(await Deno.readTextFile(`${cache}.json`));
@@ -84,7 +150,7 @@ async function world(p: WorldParams, cache: string) {
   }
   const t0 = performance.now();
   console.error(`generating ${p.images * (1 + p.captionsPerImage)} rows at d = ${p.d} …`);
-  const w = generateWorld(p, 0);
+  const w = await generateWorldOn(p, 0, be);
   const { n, d, vectors: x } = w.set;
   const m = w.truth.m;
   console.error(`  ${((performance.now() - t0) / 1000).toFixed(1)} s; ${m} planted directions`);
@@ -108,24 +174,27 @@ async function main(): Promise<void> {
   const captions = Number(arg("captions", "1"));
   const epochs = Number(arg("epochs", "30"));
   const batchSize = Number(arg("batch", "512"));
-  const lr = Number(arg("lr", "5e-3"));
+  const lrArg = arg("lr", "");
   const k = Number(arg("k", "32"));
   const c = Number(arg("c", "6144"));
   const method = arg("method", "batchtopk") as SaeMethod;
   const out = arg("json", "");
   const p = worldSection.parse({
-    d: 768,
+    d: Number(arg("d", "768")),
     images,
     captionsPerImage: captions,
-    sharedConcepts: 1024,
-    imageConcepts: 512,
-    textConcepts: 512,
+    sharedConcepts: Number(arg("shared", "1024")),
+    imageConcepts: Number(arg("image-only", "512")),
+    textConcepts: Number(arg("text-only", "512")),
   });
-  const { n, d, x, m, directions, freq } = await world(p, arg("cache", ""));
   const be = await createBackend("cpu");
+  const { n, d, x, m, directions, freq } = await world(p, arg("cache", ""), be);
+  if (epochs === 0) return be.close();
+  const lr = Number(lrArg || "5e-3");
   const t1 = performance.now();
   let f;
   let best: Float64Array;
+  let diag: Record<string, unknown> = {};
   try {
     const opts = { c, k, seed: 0, epochs, batchSize, lr, ...sets() };
     console.error(`training ${method} ${JSON.stringify(opts)} on ${n}×${d}`);
@@ -140,6 +209,7 @@ async function main(): Promise<void> {
         ),
     });
     best = await bestCosines(be, directions, m, f.dictionary, f.c, f.d);
+    diag = await diagnostics(be, f, x, n, d);
   } finally {
     be.close();
   }
@@ -177,6 +247,7 @@ async function main(): Promise<void> {
     frequent_half_recovered_09: half.filter((v) => v >= 0.9).length / half.length,
     all_recovered_09: Array.from(best).filter((v) => v >= 0.9).length / m,
     deciles,
+    diagnostics: diag,
   };
   console.log(JSON.stringify(report, null, 1));
   if (out) await Deno.writeTextFile(out, JSON.stringify(report, null, 1) + "\n");

@@ -4,6 +4,14 @@
  * ones reconstruct the residual: with e = X − Â the main error, the top-`auxK` pre-activations of
  * the dead concepts per row give ê = Z_aux·D and the loss α·(1/B)·Σ‖ê − e‖², whose gradients
  * flow into D, W and b_enc of the dead concepts only.
+ *
+ * The aux codes are ReLU'd (a dead concept whose pre-activation is ≤ 0 adds nothing to ê), but
+ * the encoder gradient passes the ReLU straight through on every selected entry: W and b_enc of a
+ * dead concept move by ⟨ê − e, d_j⟩ also where its pre-activation is negative, raising it on the
+ * rows whose residual its decoder row explains. Concepts die by drifting below zero on every row
+ * (issue #16: at d = 768, c = 6144 and the study's lr 5e-3, 64% of the concepts, most with a
+ * negative pre-activation on every row); with the ReLU's own gradient AuxK gave them no gradient
+ * at all and they stayed dead for the rest of the run.
  */
 import { z } from "zod";
 import type { Backend, SparseCodes, Tensor } from "../../kernels/backend.ts";
@@ -121,8 +129,8 @@ export class DeadConcepts {
     b.sumSquares(rAux, this.auxSse, true);
     b.axpby(2 * this.o.auxCoefficient / B, rAux, 0, rAux, rAux);
     b.sparseTransposeProduct(zAux, null, rAux, s.gD, 1);
+    // straight through the ReLU: every selected entry, also those with a pre-activation ≤ 0
     b.sparseSample(rAux, s.D, zAux, valsAux);
-    b.maskAbove(zAux.value, v.constant([1], 0), valsAux, valsAux);
     b.sparseTransposeProduct(zAux, valsAux, s.xc, s.gW, 1);
     b.sparseColumnSum(zAux, valsAux, s.gB, 1);
   }
