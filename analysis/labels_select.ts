@@ -6,6 +6,7 @@
  * per-entry objects) plus a selection of each concept's top N (600k-row eval sets at c = 6144).
  */
 import type { CsrCodes } from "../data/csr_codes.ts";
+import { selectDescending } from "../kernels/cpu_select.ts";
 
 /** The captions chosen for one concept. */
 export interface ConceptCaptions {
@@ -99,37 +100,13 @@ function topRows(cols: FiringColumns, j: number, top: number): number[] {
   if (hi - lo <= top) {
     for (let q = lo; q < hi; q++) kept.push(q);
   } else {
-    const cut = kthLargest(cols.value.slice(lo, hi), top - 1);
+    const cut = selectDescending(cols.value.slice(lo, hi), hi - lo, top - 1);
     // rows ascending within the column: ties at the cut enter in row order
     for (let q = lo; q < hi; q++) if (cols.value[q] > cut) kept.push(q);
     for (let q = lo; q < hi && kept.length < top; q++) if (cols.value[q] === cut) kept.push(q);
   }
   kept = kept.sort((a, b) => cols.value[b] - cols.value[a] || cols.row[a] - cols.row[b]);
   return kept.slice(0, top).map((q) => cols.row[q]);
-}
-
-/** The r-th largest value (0-based) of `x` by quickselect (x is reordered). */
-function kthLargest(x: Float32Array, r: number): number {
-  let lo = 0, hi = x.length - 1;
-  while (lo < hi) {
-    const pivot = x[(lo + hi) >> 1];
-    let i = lo, j = hi;
-    while (i <= j) {
-      while (x[i] > pivot) i++;
-      while (x[j] < pivot) j--;
-      if (i <= j) {
-        const t = x[i];
-        x[i] = x[j];
-        x[j] = t;
-        i++;
-        j--;
-      }
-    }
-    if (r <= j) hi = j;
-    else if (r >= i) lo = i;
-    else return x[r];
-  }
-  return x[r];
 }
 
 /**

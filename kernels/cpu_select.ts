@@ -97,8 +97,11 @@ export function topkThresholds(
   }
 }
 
-/** The r-th largest (0-based) of x[0..n) (x is reordered; no NaN). */
-function selectDescending(x: Float32Array, n: number, r: number): number {
+/**
+ * The r-th largest (0-based) of x[0..n) by quickselect (x is reordered; no NaN).
+ * @returns the value (exact: an element of x)
+ */
+export function selectDescending(x: Float32Array, n: number, r: number): number {
   let lo = 0, hi = n - 1;
   while (lo < hi) {
     const pivot = x[(lo + hi) >> 1];
