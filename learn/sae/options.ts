@@ -21,13 +21,8 @@ export const coreOptionsShape = {
   lr: positive.default(5e-4),
   /** Fraction of all steps spent in linear warm-up. */
   warmupFraction: z.number().min(0).max(1).default(0.05),
-  /**
-   * Final learning rate of the cosine decay, as a fraction of `lr`. 0.5, not 0: a run of few
-   * steps per concept (issue #16: a d = 384 world, c = 3072, 1,740 steps) is still learning when a
-   * decay to 0 stops it; there 0.5 recovers the frequent half of the planted directions like
-   * twice the steps do (tests/learn_sae_schedule_test.ts).
-   */
-  minLrFraction: z.number().min(0).max(1).default(0.5),
+  /** Final learning rate of the cosine decay, as a fraction of `lr`. */
+  minLrFraction: z.number().min(0).max(1).default(0),
   beta1: z.number().min(0).lt(1).default(0.9),
   beta2: z.number().min(0).lt(1).default(0.999),
   eps: positive.default(1e-8),
