@@ -6,13 +6,19 @@
  * then: the dead fraction (concepts that fire on no training row at the end), planted recovery
  * by frequency decile (best cosine of each planted direction over the dictionary rows; decile 1
  * = the most frequent tenth of the directions, by their row counts), and diagnostics of the
- * silent concepts (b_enc, ‖w_j‖, cos(w_j, d_j), largest pre-activation on 8192 rows).
+ * silent concepts (b_enc, ‖w_j‖, cos(w_j, d_j), largest pre-activation on 8192 rows); recovery
+ * by kind of direction (image and text twins of the shared concepts, the best of each twin pair,
+ * the pair's centroid, whether both twins share one best atom, image-only, text-only); and the
+ * planted ceiling of the world: mean planted terms per row and the R² of a k-sparse oracle that
+ * knows the directions (`planted_ceiling`).
  *
  * Usage: `deno run -A scripts/dead_concepts_at_scale.ts [--images 50000] [--captions 1]
  *   [--epochs 30] [--batch 512] [--lr 5e-3] [--k 32] [--c 6144] [--method batchtopk]
  *   [--d 768] [--shared 1024] [--image-only 512] [--text-only 512]
- *   [--set key=value ...] [--json out.json] [--cache /tmp/world]` (`--cache`: keep the generated
- *   world in /tmp/world.bin + .json and reuse it; `--epochs 0` only generates it). `--set` passes
+ *   [--set key=value ...] [--json out.json] [--cache /tmp/world] [--save-dict f] [--dict f]`
+ *   (`--cache`: keep the generated world in /tmp/world.bin + .json and reuse it; `--epochs 0`
+ *   only generates it; `--save-dict`: write the trained dictionary (c×d float32); `--dict`: report
+ *   on such a file instead of training). `--set` passes
  *   an SAE option (number, boolean, null or string). The smaller worlds of the sweeps in the
  *   README come from `--d`, `--shared`, `--image-only`, `--text-only`. The world has images·(1 + captions) rows (default 100,000: smaller than the
  *   paper's 600,000 so that it generates and trains in minutes; the question is whether concepts
@@ -58,16 +64,158 @@ async function bestCosines(
   dict: Float32Array,
   c: number,
   d: number,
-): Promise<Float64Array> {
+): Promise<{ best: Float64Array; atom: Int32Array }> {
   const a = be.upload(dirs, [m, d]), b = be.upload(dict, [c, d]), out = be.zeros([m, c]);
   be.gemm(a, b, out, { transB: true });
   const cos = (await be.read(out)) as Float32Array;
   for (const t of [a, b, out]) be.dispose(t);
-  const best = new Float64Array(m).fill(-1);
+  const best = new Float64Array(m).fill(-2);
+  const atom = new Int32Array(m);
   for (let i = 0; i < m; i++) {
-    for (let j = 0; j < c; j++) best[i] = Math.max(best[i], cos[i * c + j]);
+    for (let j = 0; j < c; j++) {
+      if (cos[i * c + j] > best[i]) {
+        best[i] = cos[i * c + j];
+        atom[i] = j;
+      }
+    }
   }
-  return best;
+  return { best, atom };
+}
+
+/**
+ * How far a k-sparse code of the planted terms could go: R² of the rows rebuilt from all planted
+ * terms (`all`: only the noise is lost) and from the n·k largest planted coefficients over the
+ * whole table (`topk[k]`: a BatchTopK oracle that knows the directions), the cone and gap offsets
+ * given for free in both; and the mean number of planted terms per row.
+ */
+function plantedCeiling(
+  x: Float32Array,
+  n: number,
+  d: number,
+  truth: {
+    directions: Float32Array;
+    rowActive: { rowPtr: Int32Array; index: Int32Array; value: Float32Array };
+    gapDirection?: Float32Array;
+    coneDirection?: Float32Array;
+  },
+  ks: number[],
+): { l0: number; all: number; topk: Record<string, number> } {
+  const { rowPtr, index, value } = truth.rowActive;
+  const dirs = truth.directions;
+  const offsets = [truth.coneDirection, truth.gapDirection].filter((v) => v !== undefined);
+  const mean = new Float64Array(d);
+  for (let i = 0; i < n; i++) for (let q = 0; q < d; q++) mean[q] += x[i * d + q] / n;
+  let sst = 0;
+  for (let i = 0; i < n; i++) {
+    for (let q = 0; q < d; q++) sst += (x[i * d + q] - mean[q]) ** 2;
+  }
+  const sorted = Float32Array.from(value).sort();
+  const r = new Float64Array(d);
+  const sse = (tau: number) => {
+    let e = 0;
+    for (let i = 0; i < n; i++) {
+      for (let q = 0; q < d; q++) r[q] = x[i * d + q];
+      for (let t = rowPtr[i]; t < rowPtr[i + 1]; t++) {
+        if (value[t] < tau) continue; // dropped: stays in the residual
+        const a = value[t], o = index[t] * d;
+        for (let q = 0; q < d; q++) r[q] -= a * dirs[o + q];
+      }
+      // offsets for free: project them out of the residual
+      for (const g of offsets) {
+        let dot = 0;
+        for (let q = 0; q < d; q++) dot += r[q] * g[q];
+        for (let q = 0; q < d; q++) r[q] -= dot * g[q];
+      }
+      for (let q = 0; q < d; q++) e += r[q] * r[q];
+    }
+    return e;
+  };
+  const topk: Record<string, number> = {};
+  for (const k of ks) {
+    const keep = Math.min(sorted.length, n * k);
+    const tau = keep === 0 ? Infinity : sorted[sorted.length - keep];
+    topk[k] = Number((1 - sse(tau) / sst).toFixed(4));
+  }
+  return { l0: value.length / n, all: Number((1 - sse(-Infinity) / sst).toFixed(4)), topk };
+}
+
+/** Layout of the planted directions (data/synthetic_world.ts): S twin pairs, I image-, T text-only. */
+interface Layout {
+  S: number;
+  I: number;
+  T: number;
+  /** Cosine of each twin pair. */
+  twinCos: number[];
+}
+
+/**
+ * Recovery split by kind of planted direction: image and text twins of the shared concepts, the
+ * best of each pair, the pair's centroid (u + v)/‖u + v‖, image-only and text-only; each with its
+ * share at cosine ≥ 0.9 over all and over its own frequent half (by row count), and for the twin
+ * pairs the share whose twins have the same best atom (one concept between the two) and recovery
+ * by twin-cosine third.
+ */
+function byKind(
+  best: Float64Array,
+  atom: Int32Array,
+  centroidBest: Float64Array,
+  freq: Float64Array,
+  L: Layout,
+): Record<string, unknown> {
+  const { S, I, T } = L;
+  const r09 = (v: number[]) =>
+    Number((v.filter((c) => c >= 0.9).length / (v.length || 1)).toFixed(4));
+  const med = (v: number[]) =>
+    v.length ? Number([...v].sort((a, b) => a - b)[Math.floor(v.length / 2)].toFixed(4)) : null;
+  const summary = (cos: number[], rows: number[]) => {
+    const ord = cos.map((_, i) => i).sort((a, b) => rows[b] - rows[a] || a - b);
+    const half = ord.slice(0, Math.ceil(ord.length / 2)).map((i) => cos[i]);
+    const rare = ord.slice(Math.ceil(ord.length / 2)).map((i) => cos[i]);
+    return {
+      count: cos.length,
+      recovered_09: r09(cos),
+      frequent_half_09: r09(half),
+      rare_half_09: r09(rare),
+      median_cos: med(cos),
+    };
+  };
+  const range = (a: number, b: number) => Array.from({ length: b - a }, (_, i) => a + i);
+  const img = range(0, S).map((j) => 2 * j), txt = range(0, S).map((j) => 2 * j + 1);
+  const pairRows = range(0, S).map((j) => freq[2 * j] + freq[2 * j + 1]);
+  const bestOf = range(0, S).map((j) => Math.max(best[2 * j], best[2 * j + 1]));
+  const merged = range(0, S).filter((j) => atom[2 * j] === atom[2 * j + 1]);
+  const byTwinCos = [];
+  const tc = [...L.twinCos].sort((a, b) => a - b);
+  for (let q = 0; q < 3; q++) {
+    const lo = tc[Math.floor(q * S / 3)], hi = q === 2 ? Infinity : tc[Math.floor((q + 1) * S / 3)];
+    const js = range(0, S).filter((j) => L.twinCos[j] >= lo && L.twinCos[j] < hi);
+    byTwinCos.push({
+      twin_cos_from: Number(lo.toFixed(3)),
+      pairs: js.length,
+      twins_09: r09(js.flatMap((j) => [best[2 * j], best[2 * j + 1]])),
+      merged: Number(
+        (js.filter((j) => atom[2 * j] === atom[2 * j + 1]).length / (js.length || 1)).toFixed(4),
+      ),
+      centroid_09: r09(js.map((j) => centroidBest[j])),
+    });
+  }
+  return {
+    image_twin: summary(img.map((i) => best[i]), img.map((i) => freq[i])),
+    text_twin: summary(txt.map((i) => best[i]), txt.map((i) => freq[i])),
+    best_of_twins: summary(bestOf, pairRows),
+    twin_centroid: summary(Array.from(centroidBest), pairRows),
+    twins_merged: Number((merged.length / (S || 1)).toFixed(4)),
+    merged_centroid_09: r09(merged.map((j) => centroidBest[j])),
+    by_twin_cosine: byTwinCos,
+    image_only: summary(
+      range(2 * S, 2 * S + I).map((i) => best[i]),
+      range(2 * S, 2 * S + I).map((i) => freq[i]),
+    ),
+    text_only: summary(
+      range(2 * S + I, 2 * S + I + T).map((i) => best[i]),
+      range(2 * S + I, 2 * S + I + T).map((i) => freq[i]),
+    ),
+  };
 }
 
 /** Quantiles (10/50/90%) of `v` rounded to 4 digits; null when empty. */
@@ -132,18 +280,32 @@ async function diagnostics(
   };
 }
 
-/** The planted world (rows, directions, row count of each direction), cached in `cache` if set. */
-async function world(p: WorldParams, cache: string, be: Backend) {
+/**
+ * The planted world (rows, directions, row count of each direction, twin cosines, the
+ * {@link plantedCeiling} for `ks`), cached in `cache` if set (a cache without twin cosines and
+ * ceiling is regenerated).
+ */
+async function world(p: WorldParams, cache: string, be: Backend, ks: number[]) {
   if (cache) {
     try {
       const meta = JSON.parse(await Deno.readTextFile(`${cache}.json`));
+      if (!meta.ceiling || ks.some((k) => !(k in meta.ceiling.topk))) throw new Error("old cache");
       const buf = await Deno.readFile(`${cache}.bin`);
       const f32 = new Float32Array(buf.buffer, 0, (meta.n + meta.m) * meta.d);
       const x = f32.subarray(0, meta.n * meta.d);
       const directions = f32.subarray(meta.n * meta.d);
       const freq = Float64Array.from(meta.freq as number[]);
       console.error(`world from ${cache}.bin`);
-      return { n: meta.n as number, d: meta.d as number, m: meta.m as number, x, directions, freq };
+      return {
+        n: meta.n as number,
+        d: meta.d as number,
+        m: meta.m as number,
+        x,
+        directions,
+        freq,
+        twinCos: meta.twinCos as number[],
+        ceiling: meta.ceiling as ReturnType<typeof plantedCeiling>,
+      };
     } catch {
       // generate below
     }
@@ -159,14 +321,20 @@ async function world(p: WorldParams, cache: string, be: Backend) {
   const ra = w.truth.rowActive;
   for (let e = 0; e < ra.rowPtr[n]; e++) freq[ra.index[e]]++;
   const directions = w.truth.directions;
+  const twinCos = Array.from(w.truth.twinCosine);
+  const ceiling = plantedCeiling(x, n, d, w.truth, ks);
+  console.error(`  planted ceiling ${JSON.stringify(ceiling)}`);
   if (cache) {
     const all = new Float32Array((n + m) * d);
     all.set(x);
     all.set(directions, n * d);
     await Deno.writeFile(`${cache}.bin`, new Uint8Array(all.buffer));
-    await Deno.writeTextFile(`${cache}.json`, JSON.stringify({ n, d, m, freq: Array.from(freq) }));
+    await Deno.writeTextFile(
+      `${cache}.json`,
+      JSON.stringify({ n, d, m, freq: Array.from(freq), twinCos, ceiling }),
+    );
   }
-  return { n, d, x, m, directions, freq };
+  return { n, d, x, m, directions, freq, twinCos, ceiling };
 }
 
 async function main(): Promise<void> {
@@ -187,29 +355,56 @@ async function main(): Promise<void> {
     imageConcepts: Number(arg("image-only", "512")),
     textConcepts: Number(arg("text-only", "512")),
   });
+  const layout = { S: p.sharedConcepts, I: p.imageConcepts, T: p.textConcepts };
   const be = await createBackend("cpu");
-  const { n, d, x, m, directions, freq } = await world(p, arg("cache", ""), be);
+  const { n, d, x, m, directions, freq, twinCos, ceiling } = await world(
+    p,
+    arg("cache", ""),
+    be,
+    [...new Set([16, 32, 64, k])],
+  );
   if (epochs === 0) return be.close();
   const lr = Number(lrArg || "5e-3");
   const t1 = performance.now();
-  let f;
-  let best: Float64Array;
+  const dictFile = arg("dict", "");
+  let f: Awaited<ReturnType<typeof fitSae>> | undefined;
+  let dictionary: Float32Array;
+  let best: Float64Array, atom: Int32Array, centroidBest: Float64Array;
   let diag: Record<string, unknown> = {};
   try {
-    const opts = { c, k, seed: 0, epochs, batchSize, lr, ...sets() };
-    console.error(`training ${method} ${JSON.stringify(opts)} on ${n}×${d}`);
-    f = await fitSae(method, x, n, d, opts, be, {
-      onEpoch: (e) =>
-        console.error(
-          `  epoch ${e.epoch}: r2 ${e.r2.toFixed(4)} l0 ${e.l0.toFixed(1)} dead ${
-            e.deadFraction.toFixed(3)
-          } tracked ${e.extra?.deadTracked ?? "-"} (${
-            ((performance.now() - t1) / 1000).toFixed(0)
-          } s)`,
-        ),
-    });
-    best = await bestCosines(be, directions, m, f.dictionary, f.c, f.d);
-    diag = await diagnostics(be, f, x, n, d);
+    if (dictFile) {
+      dictionary = new Float32Array((await Deno.readFile(dictFile)).buffer);
+    } else {
+      const opts = { c, k, seed: 0, epochs, batchSize, lr, ...sets() };
+      console.error(`training ${method} ${JSON.stringify(opts)} on ${n}×${d}`);
+      f = await fitSae(method, x, n, d, opts, be, {
+        onEpoch: (e) =>
+          console.error(
+            `  epoch ${e.epoch}: r2 ${e.r2.toFixed(4)} l0 ${e.l0.toFixed(1)} dead ${
+              e.deadFraction.toFixed(3)
+            } tracked ${e.extra?.deadTracked ?? "-"} (${
+              ((performance.now() - t1) / 1000).toFixed(0)
+            } s)`,
+          ),
+      });
+      dictionary = f.dictionary;
+      const saveDict = arg("save-dict", "");
+      if (saveDict) await Deno.writeFile(saveDict, new Uint8Array(dictionary.slice().buffer));
+      diag = await diagnostics(be, f, x, n, d);
+    }
+    const cAtoms = dictionary.length / d;
+    ({ best, atom } = await bestCosines(be, directions, m, dictionary, cAtoms, d));
+    const cen = new Float32Array(layout.S * d);
+    for (let j = 0; j < layout.S; j++) {
+      let s2 = 0;
+      for (let q = 0; q < d; q++) {
+        const v = directions[2 * j * d + q] + directions[(2 * j + 1) * d + q];
+        cen[j * d + q] = v;
+        s2 += v * v;
+      }
+      for (let q = 0; q < d; q++) cen[j * d + q] /= Math.sqrt(s2);
+    }
+    centroidBest = (await bestCosines(be, cen, layout.S, dictionary, cAtoms, d)).best;
   } finally {
     be.close();
   }
@@ -228,7 +423,7 @@ async function main(): Promise<void> {
     });
   }
   const half = order.slice(0, m / 2).map((i) => best[i]);
-  const last = f.log[f.log.length - 1];
+  const last = f?.log[f.log.length - 1];
   const report = {
     n,
     d,
@@ -240,13 +435,16 @@ async function main(): Promise<void> {
     lr,
     options: sets(),
     train_s: trainS,
-    r2: last.r2,
-    l0: last.l0,
-    dead_fraction: last.deadFraction,
-    dead_tracked: last.extra?.deadTracked,
+    dict: dictFile || undefined,
+    r2: last?.r2,
+    planted_ceiling: ceiling,
+    l0: last?.l0,
+    dead_fraction: last?.deadFraction,
+    dead_tracked: last?.extra?.deadTracked,
     frequent_half_recovered_09: half.filter((v) => v >= 0.9).length / half.length,
     all_recovered_09: Array.from(best).filter((v) => v >= 0.9).length / m,
     deciles,
+    by_kind: byKind(best, atom, centroidBest, freq, { ...layout, twinCos }),
     diagnostics: diag,
   };
   console.log(JSON.stringify(report, null, 1));
