@@ -22,6 +22,7 @@ import { UserError } from "../pipeline/errors.ts";
 import { Rng } from "../data/random.ts";
 import { readEmbeddings } from "../data/embeddings_io.ts";
 import { readTable } from "../data/table_io.ts";
+import { withProgress } from "../pipeline/progress.ts";
 import { type CsrCodes, largestPerRow } from "../data/csr_codes.ts";
 import { reconstructionR2 } from "../learn/metrics.ts";
 import { sparseDecode } from "../learn/baselines/ops.ts";
@@ -127,28 +128,26 @@ async function run(ctx: StageContext<ClaimsConfig, typeof inputs>): Promise<void
   const products = await syncProducts();
   const anyMatches = ctx.inputLists.seedMatches.length + ctx.inputLists.dietMatches.length > 0;
   // The null's per-row top-k codes on the eval rows: one encoding (the GEMM of every eval row with
-  // the random dictionary) at the largest k the claims use, smaller k as its per-row prefixes
-  // (largestPerRow: the same codes as encoding at that k).
+  // the random dictionary) at the largest k the claims use (`kTop`: the stability null's, raised to
+  // the Pareto points' below), smaller k as its per-row prefixes (largestPerRow: the same codes as
+  // encoding at that k).
+  let kTop = anyMatches ? kNull : 0;
   let nullTop: NullModel | null = null;
-  const nullAt = (k: number, kMax: number): { codes: CsrCodes; dictionary: Float32Array } => {
+  const nullAt = async (k: number): Promise<{ codes: CsrCodes; dictionary: Float32Array }> => {
     const set = evalSet!;
-    if (!nullTop) {
-      const bar = ctx.log.progress("claims: null encoding", set.n, "rows");
-      const scores = products.scores ?? scoreBlockReference;
-      try {
-        nullTop = nullModel(set.vectors, set.n, set.d, c, {
+    nullTop ??= await withProgress(
+      ctx.log,
+      "null codes",
+      set.n,
+      "rows",
+      (onProgress) =>
+        nullModel(set.vectors, set.n, set.d, c, {
           seed: p.null.seed,
-          k: Math.max(kMax, anyMatches ? kNull : 0),
-          scores: (x, rows, d, dict, cc) => {
-            const s = scores(x, rows, d, dict, cc);
-            bar.tick(rows);
-            return s;
-          },
-        });
-      } finally {
-        bar.done();
-      }
-    }
+          k: kTop,
+          scores: products.scores,
+          onProgress,
+        }),
+    );
     const codes = k === nullTop.k ? nullTop.codes : largestPerRow(nullTop.codes, k);
     return { codes, dictionary: nullTop.dictionary };
   };
@@ -176,10 +175,11 @@ async function run(ctx: StageContext<ClaimsConfig, typeof inputs>): Promise<void
       const ks = [...new Set(points.map((q) => Math.max(1, Math.round(q.l0))))].sort((a, b) =>
         a - b
       );
+      kTop = Math.max(kTop, ...ks);
       const backend = ks.length > 0 ? await openBackend(ctx) : null;
       try {
         for (const k of ks) {
-          const { codes: z, dictionary } = nullAt(k, Math.max(...ks));
+          const { codes: z, dictionary } = await nullAt(k);
           const xhat = await sparseDecode(backend!, z, dictionary, set.d);
           const r2 = reconstructionR2(set.vectors, xhat, set.n, set.d).r2;
           nullPoints.push({ method: "null", l0: z.rowPtr[z.rows] / z.rows, r2 });
@@ -196,7 +196,7 @@ async function run(ctx: StageContext<ClaimsConfig, typeof inputs>): Promise<void
   let randomNullGap: number | null = null;
   if (anyMatches && evalSet && c > 0) {
     const { d } = evalSet;
-    const { codes: z, dictionary: a } = nullAt(kNull, kNull);
+    const { codes: z, dictionary: a } = await nullAt(kNull);
     const b = randomDictionary(c, d, p.null.seed + 1);
     const freq = new Float64Array(c);
     for (let e = 0; e < z.rowPtr[z.rows]; e++) if (z.value[e] > 0) freq[z.index[e]] += 1 / z.rows;
