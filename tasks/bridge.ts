@@ -13,7 +13,7 @@
  * - `summary.json`: options, pair counts, unimodal top-pair values, and the null model's figures
  */
 import { defineStage, type StageContext } from "../pipeline/stage.ts";
-import { readEmbeddings, readEmbeddingsInfo } from "../data/embeddings_io.ts";
+import { readEmbeddingsShown } from "./read_embeddings.ts";
 import { readDictionary } from "../data/dictionary_io.ts";
 import { readCodes } from "../data/codes_io.ts";
 import { readModalityScores } from "../data/concepts_io.ts";
@@ -54,14 +54,11 @@ async function run(ctx: StageContext<BridgeConfig, typeof inputs>): Promise<void
   const dict = await readDictionary(`${train.dir}/${trainedFiles.dictionary}`);
   const { c, d } = dict;
   const src = `${dataset.dir}/${datasetFiles.embeddings}`;
-  const set = await withProgress(
-    ctx.log,
-    "read eval rows",
-    (await readEmbeddingsInfo(src)).n,
-    "rows",
-    (advance) =>
-      readEmbeddings(src, { split: "eval", expectDim: d, source: false, onProgress: advance }),
-  );
+  const set = await readEmbeddingsShown(ctx.log, "read eval rows", src, {
+    split: "eval",
+    expectDim: d,
+    source: false,
+  });
   const codes = await readCodes(`${encode.dir}/${encodeFiles.codes}`, set.n, c);
   const m = await readModalityScores(`${concepts.dir}/${conceptsFiles.concepts}`, c);
   const products = await syncProducts();

@@ -10,7 +10,8 @@ import { defineStage } from "../pipeline/stage.ts";
 import { datasetFiles } from "./dataset.ts";
 import { DEFAULT_DIET_RATIOS, dietRatio, type DietsSection } from "./config/diets.ts";
 import type { EmbeddingSet } from "../data/embeddings.ts";
-import { readEmbeddings, readEmbeddingsInfo, writeEmbeddings } from "../data/embeddings_io.ts";
+import { writeEmbeddings } from "../data/embeddings_io.ts";
+import { readEmbeddingsShown } from "./read_embeddings.ts";
 import { withProgress } from "../pipeline/progress.ts";
 import { selectDiet } from "../data/diets.ts";
 
@@ -68,13 +69,7 @@ export const dietStage = defineStage({
   async run(ctx) {
     const p = ctx.params;
     const src = join(ctx.inputs.dataset.dir, datasetFiles.embeddings);
-    const train = await withProgress(
-      ctx.log,
-      "read train rows",
-      (await readEmbeddingsInfo(src)).n,
-      "rows",
-      (advance) => readEmbeddings(src, { split: "train", onProgress: advance }),
-    );
+    const train = await readEmbeddingsShown(ctx.log, "read train rows", src, { split: "train" });
     const sel = selectDiet(train.modality, p.ratio, p.total, p.seed, p.autoRatios);
     const available = {
       image: train.modality.filter((m) => m === "image").length,

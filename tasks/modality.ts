@@ -17,7 +17,7 @@
 import { defineStage, type StageContext } from "../pipeline/stage.ts";
 import { UserError } from "../pipeline/errors.ts";
 import { randomUnitRows } from "../data/rows.ts";
-import { readEmbeddings, readEmbeddingsInfo } from "../data/embeddings_io.ts";
+import { readEmbeddingsShown } from "./read_embeddings.ts";
 import { readDictionary } from "../data/dictionary_io.ts";
 import { f32List, writeTable } from "../data/table_io.ts";
 import { withProgress } from "../pipeline/progress.ts";
@@ -58,13 +58,7 @@ async function run(ctx: StageContext<ModalityConfig, typeof inputs>): Promise<vo
   const { train, dataset } = ctx.inputs;
   const dict = await readDictionary(`${train.dir}/${trainedFiles.dictionary}`);
   const src = `${dataset.dir}/${datasetFiles.embeddings}`;
-  const set = await withProgress(
-    ctx.log,
-    "read rows",
-    (await readEmbeddingsInfo(src)).n,
-    "rows",
-    (advance) => readEmbeddings(src, { expectDim: dict.d, onProgress: advance }),
-  );
+  const set = await readEmbeddingsShown(ctx.log, "read rows", src, { expectDim: dict.d });
   const { c, d } = dict;
   const products = await syncProducts();
   ctx.log.info(`modality: c=${c} d=${d}, products via ${products.name}`);
