@@ -15,14 +15,11 @@ import { UserError } from "./pipeline/errors.ts";
 import { buildReport, serveExplorer } from "./explorer/mod.ts";
 import { atlasStudy } from "./tasks/atlas_study.ts";
 import { textQuery } from "./tasks/text_query.ts";
-import { reuseCpuRuntimes } from "./kernels/wasm_runtime.ts";
 
 /** Default folder of `deno task report`. */
 export const DEFAULT_REPORT_DIR = "report";
 
 if (import.meta.main) {
-  // the study's ~130 stage instances each open a CPU backend: start its threads once
-  reuseCpuRuntimes(true);
   await runCli(atlasStudy, Deno.args, {
     argv0: [
       Deno.execPath(),

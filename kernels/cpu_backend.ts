@@ -73,9 +73,6 @@ export class CpuBackend implements Backend {
   /** The wasm memory, heap and thread pool holding this backend's tensors. */
   readonly rt: WasmRuntime;
   #registry: FinalizationRegistry<number>;
-  /** The runtime's generation when this backend took it. */
-  readonly #generation: number;
-  #released = false;
   /** Named heap scratch of every op. */
   readonly #pool: ScratchPool;
   #csc: CscCache;
@@ -93,14 +90,10 @@ export class CpuBackend implements Backend {
   constructor(provider: GemmProvider, threads?: number, native: NativeSparse | null = null) {
     this.provider = provider;
     this.name = `cpu:${provider.name}`;
-    this.rt = WasmRuntime.acquire(threads);
+    this.rt = new WasmRuntime(threads);
     this.native = native;
     const rt = this.rt;
-    // a tensor collected after close must not free into a reused runtime's new heap
-    const gen = this.#generation = rt.generation;
-    this.#registry = new FinalizationRegistry((ptr: number) => {
-      if (rt.generation === gen) rt.free(ptr);
-    });
+    this.#registry = new FinalizationRegistry((ptr: number) => rt.free(ptr));
     this.#pool = new ScratchPool({
       alloc: (shape, dtype) => this.#new(shape, dtype),
       dispose: (t) => this.dispose(t),
@@ -333,11 +326,8 @@ export class CpuBackend implements Backend {
     this.#registry.unregister(t);
     t.ptr = -1;
     t.data = t.dtype === "f32" ? new Float32Array(0) : new Int32Array(0);
-    const free = () => {
-      if (this.rt.generation === this.#generation) this.rt.free(ptr);
-    };
-    if (this.#pending) this.#pending.then(free, free);
-    else free();
+    if (this.#pending) this.#pending.then(() => this.rt.free(ptr), () => this.rt.free(ptr));
+    else this.rt.free(ptr);
   }
   sparse(rows: number, cols: number, capacity: number): SparseCodes {
     return new CpuSparse(
@@ -831,9 +821,7 @@ export class CpuBackend implements Backend {
   }
 
   close(): void {
-    if (this.#released) return;
-    this.#released = true;
     this.provider.close();
-    this.rt.release();
+    this.rt.close();
   }
 }

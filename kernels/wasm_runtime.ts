@@ -22,24 +22,6 @@ const ALIGN = 64;
 /** Bytes reserved at the start of the memory for the pool's control block. */
 const CTRL_BYTES = 1024;
 
-/** Idle runtimes that the next CPU backend of the process takes over (see {@link reuseCpuRuntimes}). */
-const idle: WasmRuntime[] = [];
-let reuse = false;
-/** A released runtime whose memory has grown past this is closed, not kept (its pages stay resident). */
-const KEEP_BYTES = 256 * 1024 * 1024;
-
-/**
- * Let CPU backends of this process reuse a closed backend's runtime (its memory and started worker
- * threads, ~0.1 s a backend) instead of starting a new one; a reused runtime is reset to the state
- * of a fresh one (empty heap, zeroed memory), so results are the same. For long-lived processes
- * that open many backends (the study runs ~130 stage instances that each open one); off by default
- * so that a closed backend leaves no threads behind.
- */
-export function reuseCpuRuntimes(on: boolean): void {
-  reuse = on;
-  if (!on) { for (const r of idle.splice(0)) r.close(); }
-}
-
 /** The runtime of one CPU backend. */
 export class WasmRuntime {
   readonly memory: WebAssembly.Memory;
@@ -52,47 +34,6 @@ export class WasmRuntime {
   #ctrl: Int32Array;
   #args: Float64Array;
   #closed = false;
-  /** Allocations end below this (the part of the memory a reset zeroes). */
-  #highWater = CTRL_BYTES;
-  #generation = 0;
-
-  /**
-   * A runtime for a new backend: an idle one with the same thread count when reuse is on (see
-   * {@link reuseCpuRuntimes}), else a new one. Give it back with {@link WasmRuntime.release}.
-   */
-  static acquire(threads?: number): WasmRuntime {
-    const want = WasmRuntime.threadsFor(threads);
-    const i = idle.findIndex((r) => r.threads === want);
-    return i >= 0 ? idle.splice(i, 1)[0] : new WasmRuntime(threads);
-  }
-
-  /** Threads a runtime asked for `threads` uses (hardware concurrency by default, at most 8). */
-  static threadsFor(threads?: number): number {
-    const hw = (globalThis.navigator?.hardwareConcurrency ?? 1) | 0;
-    return Math.max(1, Math.min(8, threads ?? hw));
-  }
-
-  /**
-   * Incremented by every reset: an allocation made under an older generation belongs to a
-   * closed backend and must not be freed into the new heap.
-   */
-  get generation(): number {
-    return this.#generation;
-  }
-
-  /** The backend is done with the runtime: keep it for the next one (reuse on, small) or close it. */
-  release(): void {
-    if (this.#closed) return;
-    if (reuse && idle.length === 0 && this.memory.buffer.byteLength <= KEEP_BYTES) {
-      new Uint8Array(this.memory.buffer, CTRL_BYTES, this.#highWater - CTRL_BYTES).fill(0);
-      this.#free = [];
-      this.#top = CTRL_BYTES;
-      this.#highWater = CTRL_BYTES;
-      this.#sizes.clear();
-      this.#generation++;
-      idle.push(this);
-    } else this.close();
-  }
 
   /** @param threads total threads to use (default: hardware concurrency, max 8). */
   constructor(threads?: number) {
@@ -100,7 +41,8 @@ export class WasmRuntime {
     this.k = instantiateKernels(this.memory);
     this.#ctrl = new Int32Array(this.memory.buffer, 0, 64);
     this.#args = new Float64Array(this.memory.buffer, 256, 32);
-    this.threads = WasmRuntime.threadsFor(threads);
+    const hw = (globalThis.navigator?.hardwareConcurrency ?? 1) | 0;
+    this.threads = Math.max(1, Math.min(8, threads ?? hw));
     for (let w = 0; w < this.threads - 1; w++) {
       const worker = new Worker(new URL("./cpu_worker.ts", import.meta.url));
       worker.postMessage({ memory: this.memory, ctrl: 0, worker: w });
@@ -154,7 +96,6 @@ export class WasmRuntime {
       }
     }
     this.#top = end;
-    if (end > this.#highWater) this.#highWater = end;
     this.#sizes.set(off, size);
     return off;
   }
