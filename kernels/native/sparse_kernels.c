@@ -48,7 +48,7 @@
  */
 
 #include "common.h"
-#if defined(__AVX2__) && !defined(__AVX512F__)
+#if defined(__AVX__) && !defined(__AVX512F__)
 #include <immintrin.h>
 #endif
 
@@ -446,22 +446,37 @@ typedef struct {
   float b1, a1, b2, a2, ss, isb, eps, dec;
 } adamw_t;
 
+/* lane-wise square root of a register vector (correctly rounded, as each scalar one) */
+static inline rv vsqrtr(rv x) {
+#ifdef __AVX512F__
+  return vsqrt(x);
+#elif defined(__AVX__)
+  return (rv)_mm256_sqrt_ps((__m256)x);
+#else
+  for (int l = 0; l < RW; l++) x[l] = __builtin_sqrtf(x[l]);
+  return x;
+#endif
+}
+
 static void adamw_rows(void *a, int lo, int hi) {
   adamw_t *q = (adamw_t *)a;
-  const v16 b1 = splat(q->b1), a1 = splat(q->a1), b2 = splat(q->b2), a2 = splat(q->a2);
-  const v16 ss = splat(q->ss), isb = splat(q->isb), eps = splat(q->eps), dec = splat(q->dec);
+  /* register vectors (see slab_sums): eight constants of 16 floats would fill AVX2's registers */
+  const rv b1 = splatr(q->b1), a1 = splatr(q->a1), b2 = splatr(q->b2), a2 = splatr(q->a2);
+  const rv ss = splatr(q->ss), isb = splatr(q->isb), eps = splatr(q->eps), dec = splatr(q->dec);
   for (int r = lo; r < hi; r++) {
     const int64_t o = (int64_t)r * q->cols;
     float *P = q->p + o, *M = q->m + o, *V = q->v + o;
     const float *G = q->g + o;
     int t = 0;
     for (; t + 16 <= q->cols; t += 16) {
-      const v16 g = ld(G + t);
-      const v16 m = b1 * ld(M + t) + a1 * g;
-      const v16 v = b2 * ld(V + t) + a2 * g * g;
-      st(M + t, m);
-      st(V + t, v);
-      st(P + t, ld(P + t) * dec - ss * m / (vsqrt(v) * isb + eps));
+      for (int h = t; h < t + 16; h += RW) {
+        const rv g = ldr(G + h);
+        const rv m = b1 * ldr(M + h) + a1 * g;
+        const rv v = b2 * ldr(V + h) + a2 * g * g;
+        *(rvu *)(M + h) = m;
+        *(rvu *)(V + h) = v;
+        *(rvu *)(P + h) = ldr(P + h) * dec - ss * m / (vsqrtr(v) * isb + eps);
+      }
     }
     for (; t < q->cols; t++) {
       const float g = G[t];
@@ -583,8 +598,9 @@ static inline float key_float(uint32_t k) {
 }
 
 /*
- * The r-th largest (0-based) of keys x[0..n): bit by bit from the top, with branch-free counts,
- * from the highest bit in which the keys differ (the bits above it are those of every key).
+ * The r-th largest (0-based) of keys x[0..n), bit by bit from the top with branch-free counts,
+ * from the highest bit in which the keys differ (the bits above it are those of every key); as
+ * soon as exactly r + 1 keys are at or above the bits found so far, the smallest of those.
  */
 static uint32_t select_key(const uint32_t *x, int n, int r) {
   uint32_t lo = x[0], hi = x[0];
@@ -599,7 +615,13 @@ static uint32_t select_key(const uint32_t *x, int n, int r) {
     const uint32_t want = t | (1u << b);
     int cnt = 0;
     for (int i = 0; i < n; i++) cnt += x[i] >= want;
-    if (cnt > r) t = want;
+    if (cnt <= r) continue;
+    t = want;
+    if (cnt == r + 1) {
+      uint32_t m = UINT32_MAX;
+      for (int i = 0; i < n; i++) m = x[i] >= t && x[i] < m ? x[i] : m;
+      return m;
+    }
   }
   return t;
 }
