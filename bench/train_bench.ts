@@ -287,6 +287,33 @@ async function paperScaleGroup(
 }
 
 /**
+ * `be` counting its dense-path ops (`thresholdDense`, one a dense step) in `denseOps()`, and
+ * handing every `read` result to `onRead`.
+ */
+function denseCounted(
+  be: Backend,
+  onRead?: (t: Tensor, r: Float32Array | Int32Array) => void,
+): { be: Backend; denseOps: () => number } {
+  let dense = 0;
+  const counted = new Proxy(be, {
+    get(target, prop, receiver) {
+      const v = Reflect.get(target, prop, receiver);
+      if (typeof v !== "function") return v;
+      if (prop === "thresholdDense") return (...a: unknown[]) => (dense++, v.apply(target, a));
+      if (prop === "read" && onRead) {
+        return async (t: Tensor) => {
+          const r = await v.apply(target, [t]);
+          onRead(t, r);
+          return r;
+        };
+      }
+      return v.bind(target);
+    },
+  }) as Backend;
+  return { be: counted, denseOps: () => dense };
+}
+
+/**
  * The penalised variants over the first part of a real run (`train.run.<method>`, unit s: the mean
  * step): `fitSae` from initialisation with the study's defaults (batch 512, lr 5e-3, 30 epochs,
  * so the warm-up and the controller's first moves fall inside) on a planted world at the SAE
@@ -310,30 +337,15 @@ async function penalisedRunGroup(
     let gflops = await gemmGflops(be, B, d, c, 2);
     for (const method of ["relu", "jumprelu"] as const) {
       for (const startAtTarget of [true, false]) {
-        let denseOps = 0, last = performance.now(), l0 = NaN;
+        let last = performance.now(), l0 = NaN;
         const times: number[] = [];
-        const counted = new Proxy(be, {
-          get(target, prop, receiver) {
-            const v = Reflect.get(target, prop, receiver);
-            if (typeof v !== "function") return v;
-            if (prop === "thresholdDense") {
-              return (...a: unknown[]) => (denseOps++, v.apply(target, a));
-            }
-            if (prop === "read") {
-              // the sync's read of the window's fire counts ([c]): ℓ0 of the window
-              return async (t: Tensor) => {
-                const r = await v.apply(target, [t]);
-                if (t.shape.length === 1 && t.shape[0] === c) {
-                  let s = 0;
-                  for (const q of r as Float32Array) s += q;
-                  l0 = s / (2 * B); // the default syncEvery: 2 batches a window
-                }
-                return r;
-              };
-            }
-            return v.bind(target);
-          },
-        }) as Backend;
+        // the sync's read of the window's fire counts ([c]): ℓ0 of the window
+        const { be: counted, denseOps } = denseCounted(be, (t, r) => {
+          if (t.shape.length !== 1 || t.shape[0] !== c) return;
+          let s = 0;
+          for (const q of r as Float32Array) s += q;
+          l0 = s / (2 * B); // the default syncEvery: 2 batches a window
+        });
         log(`  ${method}${startAtTarget ? "" : " (plain start)"}: ${steps} steps …`);
         try {
           await fitSae(
@@ -365,7 +377,7 @@ async function penalisedRunGroup(
           backend: be.name,
           samples_per_s: B / mean,
           median_step_s: median(times),
-          dense_fraction: denseOps / times.length,
+          dense_fraction: denseOps() / times.length,
           last_window_l0: l0,
           floor,
           floor_ratio: mean / floor,
@@ -412,17 +424,7 @@ async function defaultStudyGroup(
     let gflops = await gemmGflops(be, B, d, c, 5);
     for (const method of saeMethods) {
       for (const k of ks) {
-        let denseOps = 0;
-        const counted = new Proxy(be, {
-          get(target, prop, receiver) {
-            const v = Reflect.get(target, prop, receiver);
-            if (typeof v !== "function") return v;
-            if (prop === "thresholdDense") {
-              return (...a: unknown[]) => (denseOps++, v.apply(target, a));
-            }
-            return v.bind(target);
-          },
-        }) as Backend;
+        const { be: counted, denseOps } = denseCounted(be);
         let steps = 0;
         const t0 = performance.now();
         const fit = await fitSae(
@@ -448,7 +450,7 @@ async function defaultStudyGroup(
           steps,
           floor,
           floor_ratio: mean / floor,
-          dense_fraction: denseOps / steps,
+          dense_fraction: denseOps() / steps,
           r2: fit.log[fit.log.length - 1]?.r2 ?? NaN,
           gemm_gflops: gflops,
           shape: `n=${n} d=${d} c=${c} k=${k} B=${B} epochs=${epochs}`,
