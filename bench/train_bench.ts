@@ -20,10 +20,13 @@
  * `--quick`: 48,000 rows at d = 256, c = 2048. The planted rows are generated here (a cheap
  * sampler: Zipf-frequent directions, coefficients 0.5 + U[0, 1)², pooled noise, rows
  * L2-normalised) rather than by data/synthetic_world.ts, which takes minutes at this size.
+ *
+ * `train.default_study.<method>.k<k>` (below) times whole runs at the default study's small
+ * size, where a step is mostly the fixed cost of its ops rather than FLOPs.
  */
 import type { Backend, SparseCodes, Tensor } from "../kernels/backend.ts";
 import { createBackend } from "../kernels/select.ts";
-import { fitSae } from "../learn/sae/mod.ts";
+import { fitSae, saeMethods } from "../learn/sae/mod.ts";
 import { Rng } from "../data/random.ts";
 import { normalizeRows } from "../data/rows.ts";
 import { trainSection } from "../tasks/config/train.ts";
@@ -284,6 +287,33 @@ async function paperScaleGroup(
 }
 
 /**
+ * `be` counting its dense-path ops (`thresholdDense`, one a dense step) in `denseOps()`, and
+ * handing every `read` result to `onRead`.
+ */
+function denseCounted(
+  be: Backend,
+  onRead?: (t: Tensor, r: Float32Array | Int32Array) => void,
+): { be: Backend; denseOps: () => number } {
+  let dense = 0;
+  const counted = new Proxy(be, {
+    get(target, prop, receiver) {
+      const v = Reflect.get(target, prop, receiver);
+      if (typeof v !== "function") return v;
+      if (prop === "thresholdDense") return (...a: unknown[]) => (dense++, v.apply(target, a));
+      if (prop === "read" && onRead) {
+        return async (t: Tensor) => {
+          const r = await v.apply(target, [t]);
+          onRead(t, r);
+          return r;
+        };
+      }
+      return v.bind(target);
+    },
+  }) as Backend;
+  return { be: counted, denseOps: () => dense };
+}
+
+/**
  * The penalised variants over the first part of a real run (`train.run.<method>`, unit s: the mean
  * step): `fitSae` from initialisation with the study's defaults (batch 512, lr 5e-3, 30 epochs,
  * so the warm-up and the controller's first moves fall inside) on a planted world at the SAE
@@ -307,30 +337,15 @@ async function penalisedRunGroup(
     let gflops = await gemmGflops(be, B, d, c, 2);
     for (const method of ["relu", "jumprelu"] as const) {
       for (const startAtTarget of [true, false]) {
-        let denseOps = 0, last = performance.now(), l0 = NaN;
+        let last = performance.now(), l0 = NaN;
         const times: number[] = [];
-        const counted = new Proxy(be, {
-          get(target, prop, receiver) {
-            const v = Reflect.get(target, prop, receiver);
-            if (typeof v !== "function") return v;
-            if (prop === "thresholdDense") {
-              return (...a: unknown[]) => (denseOps++, v.apply(target, a));
-            }
-            if (prop === "read") {
-              // the sync's read of the window's fire counts ([c]): ℓ0 of the window
-              return async (t: Tensor) => {
-                const r = await v.apply(target, [t]);
-                if (t.shape.length === 1 && t.shape[0] === c) {
-                  let s = 0;
-                  for (const q of r as Float32Array) s += q;
-                  l0 = s / (2 * B); // the default syncEvery: 2 batches a window
-                }
-                return r;
-              };
-            }
-            return v.bind(target);
-          },
-        }) as Backend;
+        // the sync's read of the window's fire counts ([c]): ℓ0 of the window
+        const { be: counted, denseOps } = denseCounted(be, (t, r) => {
+          if (t.shape.length !== 1 || t.shape[0] !== c) return;
+          let s = 0;
+          for (const q of r as Float32Array) s += q;
+          l0 = s / (2 * B); // the default syncEvery: 2 batches a window
+        });
         log(`  ${method}${startAtTarget ? "" : " (plain start)"}: ${steps} steps …`);
         try {
           await fitSae(
@@ -362,7 +377,7 @@ async function penalisedRunGroup(
           backend: be.name,
           samples_per_s: B / mean,
           median_step_s: median(times),
-          dense_fraction: denseOps / times.length,
+          dense_fraction: denseOps() / times.length,
           last_window_l0: l0,
           floor,
           floor_ratio: mean / floor,
@@ -383,10 +398,79 @@ async function penalisedRunGroup(
 const RUN_STEPS = 150;
 
 /**
- * The trainer benchmarks: at paper scale (`--filter paper_scale`) and the penalised variants'
- * run from initialisation (`--filter train.run`).
+ * The default study's SAE runs (`train.default_study.<method>.k<k>`, unit s: the mean step of a
+ * whole run): `fitSae` with the study's defaults (c = 4·d = 512, batch 512, lr 5e-3, 30 epochs
+ * = 450 steps, every option at its default, AuxK included) on a planted world of the default
+ * world's shape (7680 training rows at d = 128, 160 directions, 7 per row), at the primary
+ * k = 8 and the sweep's largest k = 32. The floor is the step's three dense B×d×c products
+ * (encoder, decoder, encoder gradient) at the best GEMM rate of that shape measured in the same
+ * run: at this size most of a step is the fixed cost of its ops, which these figures track.
+ * Also `run_s` (the whole fit), `dense_fraction` (steps on the dense path: relu / jumprelu) and
+ * the final training R². `--quick`: 3 epochs, k = 8.
+ */
+async function defaultStudyGroup(
+  quick: boolean,
+  log: (line: string) => void,
+): Promise<BenchResult[]> {
+  const study = trainSection.parse({});
+  const [n, d, c] = [7680, 128, 4 * 128];
+  const B = study.batchSize;
+  const epochs = quick ? 3 : study.epochs;
+  const ks = quick ? [8] : [8, 32];
+  const { x } = plantedRows(n, d, 160, 7, 11);
+  const be = await createBackend("cpu", { log });
+  const out: BenchResult[] = [];
+  try {
+    let gflops = await gemmGflops(be, B, d, c, 5);
+    for (const method of saeMethods) {
+      for (const k of ks) {
+        const { be: counted, denseOps } = denseCounted(be);
+        let steps = 0;
+        const t0 = performance.now();
+        const fit = await fitSae(
+          method,
+          x,
+          n,
+          d,
+          { c, k, seed: 0, batchSize: B, lr: study.lr, epochs },
+          counted,
+          { onStep: (step) => void (steps = step) },
+        );
+        const run = (performance.now() - t0) / 1000;
+        gflops = Math.max(gflops, await gemmGflops(be, B, d, c, 3));
+        const floor = (3 * 2 * B * d * c) / (gflops * 1e9);
+        const mean = run / steps;
+        log(`  ${method} k=${k}: ${(mean * 1000).toFixed(2)} ms/step, ${run.toFixed(2)} s`);
+        out.push({
+          name: `train.default_study.${method}.k${k}`,
+          value: mean,
+          unit: "s",
+          backend: be.name,
+          run_s: run,
+          steps,
+          floor,
+          floor_ratio: mean / floor,
+          dense_fraction: denseOps() / steps,
+          r2: fit.log[fit.log.length - 1]?.r2 ?? NaN,
+          gemm_gflops: gflops,
+          shape: `n=${n} d=${d} c=${c} k=${k} B=${B} epochs=${epochs}`,
+          load_average: loadAverage(),
+        });
+      }
+    }
+  } finally {
+    be.close();
+  }
+  return out;
+}
+
+/**
+ * The trainer benchmarks: at paper scale (`--filter paper_scale`), the penalised variants'
+ * run from initialisation (`--filter train.run`) and the default study's runs
+ * (`--filter default_study`).
  */
 export const benchmarks: Benchmark[] = [
   { group: "train.paper_scale", run: ({ quick, log }) => paperScaleGroup(quick, log) },
   { group: "train.run", run: ({ quick, log }) => penalisedRunGroup(quick, log) },
+  { group: "train.default_study", run: ({ quick, log }) => defaultStudyGroup(quick, log) },
 ];

@@ -24,7 +24,9 @@ import {
   type BatchTopkStats,
   type CandidateScan,
   guessFromHistory,
+  HINT_GAP,
   newBatchTopkScratch,
+  nextHintGap,
   thresholdHost,
   topkGroups,
   topkRowsHost,
@@ -103,7 +105,10 @@ export class CpuBackend implements Backend {
     this.#nat = native ? new NativeKernels(native, rt, this.#pool) : null;
   }
 
-  /** Resolves once the kernel threads have started (ops work before, on one thread). */
+  /**
+   * Start the kernel threads (otherwise they start once enough large jobs have run, see
+   * kernels/wasm_runtime.ts) and resolve once they have started; ops work before, on one thread.
+   */
   async ready(): Promise<void> {
     await this.rt.whenReady();
   }
@@ -177,10 +182,14 @@ export class CpuBackend implements Backend {
     }
     return { cv, ci, nc };
   };
-  /** Last exact batch top-k threshold per `pre` tensor, for the next call's first guess. */
+  /**
+   * Last exact batch top-k threshold per `pre` tensor, for the next call's first guess (at the
+   * same K and c, with or without a bias: the trainer selects the same pre + b_enc either way,
+   * through the fused encoder or from `linear`'s pre-activations).
+   */
   #tkMemo = new WeakMap<
     CpuTensor,
-    { K: number; c: number; bias: boolean; t: number; tPrev: number | null; missed: boolean }
+    { K: number; c: number; t: number; tPrev: number | null; gap: number }
   >();
   /** What the last batchTopk did: guess path, candidate passes, candidates, scan time (ms). */
   get batchTopkStats(): Readonly<BatchTopkStats> {
@@ -460,14 +469,14 @@ export class CpuBackend implements Backend {
     if (tB) check.checkVector("batchTopk bias", tB, c);
     const scan = inHeap(tP, tB) ? this.#candidateScan : undefined;
     this.#exec(() => {
-      // first guess: from the last exact thresholds found for this pre (same K, c, bias)
+      // first guess: from the last exact thresholds found for this pre (same K, c)
       const memo = this.#tkMemo.get(tP);
-      const hit = memo && memo.K === K && memo.c === c && memo.bias === !!B;
-      const guess = hit ? guessFromHistory(memo.t, memo.tPrev, memo.missed) : undefined;
+      const hit = memo && memo.K === K && memo.c === c;
+      const guess = hit ? guessFromHistory(memo.t, memo.tPrev, memo.gap) : undefined;
       const t = batchTopkHost(P, n, c, K, Z.csr(), this.#topk, scan, { bias: B, guess });
       M[0] = t;
-      const missed = hit ? this.#topk.stats.path !== "hint" : false;
-      this.#tkMemo.set(tP, { K, c, bias: !!B, t, tPrev: hit ? memo.t : null, missed });
+      const gap = hit ? nextHintGap(memo.gap, this.#topk.stats) : HINT_GAP.first;
+      this.#tkMemo.set(tP, { K, c, t, tPrev: hit ? memo.t : null, gap });
     });
   }
   /**

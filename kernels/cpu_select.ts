@@ -234,6 +234,8 @@ export interface BatchTopkStats {
   candidates: number;
   /** Wall time of all candidate passes (ms). */
   scanMs: number;
+  /** The caller's hint was above the threshold: its pass found fewer than K candidates. */
+  hintShort: boolean;
 }
 
 /** Reusable scratch for {@link batchTopkHost} (kept by the backend across steps). */
@@ -251,7 +253,7 @@ export function newBatchTopkScratch(): BatchTopkScratch {
     hist: new Int32Array(65536),
     candBits: new Int32Array(0),
     candIdx: new Int32Array(0),
-    stats: { path: "empty", scans: 0, candidates: 0, scanMs: 0 },
+    stats: { path: "empty", scans: 0, candidates: 0, scanMs: 0, hintShort: false },
   };
 }
 
@@ -301,17 +303,35 @@ export function guessBelow(t: number, margin = 0.97): number {
  * The first guess for the next batch from the exact thresholds of the last two (`t`, then
  * `tPrev`, null when unknown) of the same `pre`: the threshold predicted by the last step's
  * ratio (clamped to [0.8, 1]: a rising threshold only adds candidates, so it is never
- * extrapolated), lowered by a margin — 1 % after a hit, 3 % when there is no trend yet or the
- * last hint missed. Measured on the study-scale bench (bench/kernels_bench.ts steps 1–12): the
- * threshold falls 0.7–1.9 % per step and the ratio changes by < 0.2 % between steps, so the
- * 1 % margin never misses there and collects ~1.1·K candidates, where a fixed 0.97·t collects
- * 1.1–1.6·K (denser near the threshold as training goes on) and the sample guess ~1.5–1.7·K.
- * A miss costs one extra candidate pass; the result never depends on the guess.
+ * extrapolated), lowered by the fraction `gap` (see {@link nextHintGap}). Measured on the
+ * study-scale bench (bench/kernels_bench.ts steps 1–12): the threshold falls 0.7–1.9 % per step
+ * and the ratio changes by < 0.2 % between steps, so a 1 % gap never misses there and collects
+ * ~1.1·K candidates, where a fixed 0.97·t collects 1.1–1.6·K (denser near the threshold as
+ * training goes on) and the sample guess ~1.5–1.7·K. A miss costs one extra candidate pass and
+ * a sample; the result never depends on the guess.
  */
-export function guessFromHistory(t: number, tPrev: number | null, missed: boolean): number {
+export function guessFromHistory(t: number, tPrev: number | null, gap: number): number {
   const trend = tPrev !== null && tPrev > 0 && t > 0;
   const r = trend ? Math.min(1, Math.max(0.8, t / tPrev)) : 1;
-  return guessBelow(t * r, trend && !missed ? 0.99 : 0.97);
+  return guessBelow(t * r, 1 - gap);
+}
+
+/** Gap of {@link guessFromHistory}: at the first hint, the least, the most. */
+export const HINT_GAP = { first: 0.03, min: 0.01, max: 0.5 } as const;
+
+/**
+ * The gap of the next hint after a call that used one with `gap`: smaller after a hit (×0.95,
+ * down to 1 %), doubled (+1 %) after a guess above the threshold (too few candidates), halved
+ * after one far below it (more candidates than the pass holds). At the study scale the
+ * threshold moves < 2 % per step and the gap settles at 1 %. On the default study's small
+ * batches (512 rows × 512 concepts) it moves ±15 % from step to step (5 %–95 % quantiles of
+ * t/tPrev: 0.85–1.18 for batchtopk k = 8): a fixed 1–3 % gap missed on about a third of those
+ * steps, ×0.8 after a hit on 18 %, ×0.95 on 6 %.
+ */
+export function nextHintGap(gap: number, stats: Readonly<BatchTopkStats>): number {
+  if (stats.path === "hint") return Math.max(HINT_GAP.min, gap * 0.95);
+  if (stats.hintShort) return Math.min(HINT_GAP.max, gap * 2 + 0.01);
+  return Math.max(HINT_GAP.min, gap / 2);
 }
 
 /** The int32 bit pattern of a float32 value. */
@@ -401,6 +421,7 @@ export function batchTopkHost(
   st.scans = 0;
   st.candidates = 0;
   st.scanMs = 0;
+  st.hintShort = false;
   if (K === 0) return emitNone(z, n);
   const capCand = Math.min(N, Math.max(4 * K + 1024, 1 << 16));
   const run = scan ?? scanCandidatesHost(scratch);
@@ -411,17 +432,20 @@ export function batchTopkHost(
     const r = run(bits, N, guess, capCand, bias, c);
     st.scanMs += performance.now() - t0;
     st.scans++;
-    return r && (r.nc >= K || guess <= 1) ? r : null;
+    const ok = r && (r.nc >= K || guess <= 1) ? r : null;
+    return { ok, short: r !== null && !ok };
   };
   let r = null, guess = 1;
   if (opts.guess !== undefined && Number.isFinite(opts.guess)) {
     guess = Math.min(INF_BITS, Math.max(1, Math.floor(opts.guess)));
-    r = attempt(guess);
+    const h = attempt(guess);
+    r = h.ok;
+    st.hintShort = h.short;
     st.path = "hint";
   }
   if (!r) {
     guess = sampleGuess(bits, N, K, c, bias);
-    r = attempt(guess);
+    r = attempt(guess).ok;
     st.path = "sample";
   }
   if (!r) {
@@ -436,8 +460,12 @@ export function batchTopkHost(
 }
 
 /**
- * A threshold pattern from a sample, aiming at ~1.5·K candidates. The sample is S/RUN evenly
- * spaced runs of RUN adjacent entries (two cache lines each, not S misses).
+ * A threshold pattern from a sample, aiming at ~1.5·K candidates. The sample is S/RUN runs of
+ * RUN adjacent entries (two cache lines each, not S misses), one in each of S/RUN equal slices
+ * of the flat range, at an offset within its slice that moves by a golden-ratio step from slice
+ * to slice: evenly spaced runs would start at the same columns of every row whenever the slice
+ * length is a multiple of c (at n·c = 512·512 they covered 64 of the 512 columns, and a guess
+ * from those few concepts missed on a third of the steps).
  */
 function sampleGuess(
   bits: Int32Array,
@@ -453,7 +481,8 @@ function sampleGuess(
   const pre = new Float32Array(bits.buffer, bits.byteOffset, N);
   let sPos = 0;
   for (let r = 0; r < S / RUN; r++) {
-    const f0 = Math.min(N - RUN, Math.floor(r * stride));
+    const shift = RUN === 1 ? 0 : ((r * GOLDEN) % 1) * (stride - RUN);
+    const f0 = Math.min(N - RUN, Math.floor(r * stride + shift));
     for (let u = 0; u < RUN; u++) {
       const f = f0 + u;
       const b = bias ? floatBits(pre[f] + bias[f % c]) : bits[f];
@@ -465,6 +494,9 @@ function sampleGuess(
   const rank = Math.floor((want / N) * S); // sample entries expected above the guess
   return rank < sPos ? sorted[sPos - 1 - rank] : 1; // 1: all positives
 }
+
+/** The golden ratio's fractional part: the offset step of {@link sampleGuess}'s runs. */
+const GOLDEN = (Math.sqrt(5) - 1) / 2;
 
 function emitNone(z: CsrCodes, n: number): number {
   z.rowPtr.fill(0, 0, n + 1);

@@ -12,7 +12,7 @@
  */
 import { defineStage, type StageContext } from "../pipeline/stage.ts";
 import { UserError } from "../pipeline/errors.ts";
-import { readEmbeddings } from "../data/embeddings_io.ts";
+import { readEmbeddingsCached } from "./read_embeddings.ts";
 import { readCodes } from "../data/codes_io.ts";
 import { readTableInfo, writeTable } from "../data/table_io.ts";
 import { readDictionary } from "../data/dictionary_io.ts";
@@ -66,7 +66,7 @@ async function run(ctx: Ctx): Promise<void> {
   const { encode, dataset, train } = ctx.inputs;
   const embPath = `${dataset.dir}/${datasetFiles.embeddings}`;
   const codesPath = `${encode.dir}/${encodeFiles.codes}`;
-  const set = await readEmbeddings(embPath, { split: "eval", source: false });
+  const set = await readEmbeddingsCached(embPath, { split: "eval", source: false });
   if (set.n === 0) {
     throw new UserError(`${embPath}: column \`split\` has no eval rows; configure an eval split`);
   }

@@ -5,7 +5,7 @@
  */
 import { defineStage } from "../pipeline/stage.ts";
 import { UserError } from "../pipeline/errors.ts";
-import { readEmbeddings } from "../data/embeddings_io.ts";
+import { readEmbeddingsCached } from "./read_embeddings.ts";
 import { writeCodes } from "../data/codes_io.ts";
 import { encodeAll, loadTrained } from "../learn/trained.ts";
 import { openBackend } from "../learn/stage_backend.ts";
@@ -28,7 +28,11 @@ export const encodeStage = defineStage({
   async run(ctx) {
     const model = await loadTrained(ctx.inputs.train.dir);
     const path = `${ctx.inputs.dataset.dir}/${datasetFiles.embeddings}`;
-    const set = await readEmbeddings(path, { split: "eval", expectDim: model.d, source: false });
+    const set = await readEmbeddingsCached(path, {
+      split: "eval",
+      expectDim: model.d,
+      source: false,
+    });
     if (set.n === 0) {
       throw new UserError(`${path}: column \`split\` has no eval rows; configure an eval split`);
     }

@@ -6,7 +6,7 @@
  * `dataset`. Writes `metrics.parquet` (one row per scope) and `metrics.json`.
  */
 import { defineStage, type StageContext } from "../pipeline/stage.ts";
-import { readEmbeddings } from "../data/embeddings_io.ts";
+import { readEmbeddingsCached } from "./read_embeddings.ts";
 import { readCodes } from "../data/codes_io.ts";
 import { writeTable } from "../data/table_io.ts";
 import { evaluateReconstruction } from "../learn/metrics.ts";
@@ -51,7 +51,11 @@ async function runEvaluate(ctx: StageContext<Record<string, never>, typeof input
   const { train, encode, dataset } = ctx.inputs;
   const model = await loadTrained(train.dir);
   const path = `${dataset.dir}/${datasetFiles.embeddings}`;
-  const set = await readEmbeddings(path, { split: "eval", expectDim: model.d, source: false });
+  const set = await readEmbeddingsCached(path, {
+    split: "eval",
+    expectDim: model.d,
+    source: false,
+  });
   const z = await readCodes(`${encode.dir}/${encodeFiles.codes}`, set.n, model.c);
   const backend = await openBackend(ctx);
   let scopes;

@@ -19,7 +19,7 @@ import { z } from "zod";
 import { defineStage, type StageContext } from "../pipeline/stage.ts";
 import { UserError } from "../pipeline/errors.ts";
 import { exists } from "../pipeline/cache.ts";
-import { readEmbeddings } from "../data/embeddings_io.ts";
+import { readEmbeddingsCached } from "./read_embeddings.ts";
 import { readCodes } from "../data/codes_io.ts";
 import { readDictionary } from "../data/dictionary_io.ts";
 import { writeTable } from "../data/table_io.ts";
@@ -104,7 +104,7 @@ async function run(ctx: StageContext<LabelsParams, typeof inputs>): Promise<void
   const p = ctx.params;
   const { encode, dataset, train } = ctx.inputs;
   const embPath = `${dataset.dir}/${datasetFiles.embeddings}`;
-  const set = await readEmbeddings(embPath, { split: "eval" });
+  const set = await readEmbeddingsCached(embPath, { split: "eval" });
   if (set.n === 0) {
     throw new UserError(`${embPath}: column \`split\` has no eval rows; configure an eval split`);
   }

@@ -10,9 +10,12 @@ import { CpuBackend } from "../kernels/cpu_backend.ts";
 import { createJsGemm } from "../kernels/js_gemm.ts";
 import {
   batchTopkHost,
+  type BatchTopkStats,
   guessBelow,
   guessFromHistory,
+  HINT_GAP,
   newBatchTopkScratch,
+  nextHintGap,
 } from "../kernels/cpu_select.ts";
 import type { CsrCodes } from "../kernels/host_sparse.ts";
 import { refBatchTopk, type RefRows } from "../kernels/reference_f64.ts";
@@ -110,15 +113,52 @@ Deno.test("guessBelow / guessFromHistory: just below the (predicted) threshold",
   for (const t of [1e-30, 0.0123, 0.5, 3, 1e30]) {
     const g = guessBelow(t);
     assert.ok(floatOf(g) < 0.97 * t && floatOf(g + 1) >= Math.fround(0.97 * t), `t=${t}`);
-    // after a hit with a falling trend: 1 % below the extrapolated threshold
-    const h = guessFromHistory(t, t / 0.98, false);
+    // with a falling trend: the gap below the extrapolated threshold
+    const h = guessFromHistory(t, t / 0.98, 0.01);
     assert.ok(floatOf(h) < 0.99 * 0.98 * t && floatOf(h) > 0.96 * t, `trend t=${t}`);
-    // a rising threshold is not extrapolated; a miss or no history widens the margin to 3 %
-    assert.equal(guessFromHistory(t, t / 1.5, false), guessBelow(t, 0.99));
-    assert.equal(guessFromHistory(t, t, true), guessBelow(t, 0.97));
-    assert.equal(guessFromHistory(t, null, false), guessBelow(t, 0.97));
+    // a rising threshold is not extrapolated, nor one without history
+    assert.equal(guessFromHistory(t, t / 1.5, 0.01), guessBelow(t, 0.99));
+    assert.equal(guessFromHistory(t, t, 0.2), guessBelow(t, 0.8));
+    assert.equal(guessFromHistory(t, null, HINT_GAP.first), guessBelow(t, 1 - HINT_GAP.first));
   }
   for (const t of [0, -1, NaN, Infinity]) assert.equal(guessBelow(t), 1);
+});
+
+Deno.test("batchTopkHost sample guess: every column sampled at n·c = 512·512", () => {
+  // the sample's runs once started at the same columns of every row when the slice length
+  // divided c (here 256): columns whose values sit far below the others then misled the guess
+  const [n, c, k] = [512, 512, 8];
+  const rng = new Rng(41);
+  const pre = rng.fillNormal(new Float32Array(n * c), 0.1);
+  for (let e = 0; e < n * c; e++) if ((e % c) % 256 < 32) pre[e] -= 3;
+  const z: CsrCodes = {
+    rows: n,
+    cols: c,
+    rowPtr: new Int32Array(n + 1),
+    index: new Int32Array(n * k),
+    value: new Float32Array(n * k),
+  };
+  const s = newBatchTopkScratch();
+  const t = batchTopkHost(pre, n, c, n * k, z, s);
+  assert.equal(s.stats.path, "sample");
+  assertRows(rowsOf(z, n), refBatchTopk(pre, n, c, n * k).rows, "sampled");
+  assert.equal(t, Math.fround(refBatchTopk(pre, n, c, n * k).minKept));
+});
+
+Deno.test("nextHintGap: narrower after a hit, wider after a guess above the threshold", () => {
+  const stats = (path: BatchTopkStats["path"], hintShort: boolean): BatchTopkStats => ({
+    path,
+    scans: 1,
+    candidates: 0,
+    scanMs: 0,
+    hintShort,
+  });
+  assert.equal(nextHintGap(0.1, stats("hint", false)), 0.1 * 0.95);
+  assert.equal(nextHintGap(HINT_GAP.min, stats("hint", false)), HINT_GAP.min);
+  assert.equal(nextHintGap(0.1, stats("sample", true)), 0.1 * 2 + 0.01);
+  assert.equal(nextHintGap(0.4, stats("sample", true)), HINT_GAP.max);
+  // a guess far below the threshold (its pass overflowed): narrower
+  assert.equal(nextHintGap(0.1, stats("sample", false)), 0.05);
 });
 
 Deno.test("CpuBackend batchTopk (wasm threads): fresh = warmed = misled backend, with and without bias", async () => {
@@ -132,6 +172,8 @@ Deno.test("CpuBackend batchTopk (wasm threads): fresh = warmed = misled backend,
   const scaled = (s: number) => Float32Array.from(pre, (v) => v * s);
   const fresh = new CpuBackend(createJsGemm());
   const warm = new CpuBackend(createJsGemm());
+  // the candidate pass on the kernel threads
+  fresh.rt.splitMinWork = warm.rt.splitMinWork = 0;
   await fresh.ready();
   await warm.ready();
   try {

@@ -202,9 +202,28 @@ Deno.test({
   const be = await createBackend("cpu", { sparse: "native" });
   try {
     const rng = new Rng(31);
-    for (const [n, c, k] of [[1500, 1201, 9], [700, 1603, 1], [64, 77, 77], [2, 4096, 300]]) {
+    // k from a quarter of the 16-entry groups up to a quarter of the entries takes narrower
+    // groups (8, 4, 2, 1 entries); `masked`: AuxK's input, −1e4 added to most columns (live
+    // concepts), ±0 among the values
+    const cases = [
+      [1500, 1201, 9, false],
+      [700, 1603, 1, false],
+      [64, 77, 77, false],
+      [2, 4096, 300, false],
+      [512, 512, 16, true],
+      [300, 512, 64, true],
+      [200, 700, 40, false],
+      [100, 300, 75, true],
+    ] as const;
+    for (const [n, c, k, masked] of cases) {
       // values on a coarse grid: many ties, which go to the lower column
       const pre = rng.fillNormal(new Float32Array(n * c)).map((x) => Math.round(x * 8) / 8);
+      if (masked) {
+        for (let e = 0; e < n * c; e++) {
+          if ((e % c) % 3 !== 0) pre[e] += -1e4;
+          else if (e % 7 === 0) pre[e] = -0;
+        }
+      }
       const z = be.sparse(n, c, n * k);
       be.topkRows(be.upload(pre, [n, c]), k, z);
       const zc = await codesOf(be, z);

@@ -91,7 +91,7 @@ static inline float dot_row(const float *a, const float *b, int n) {
 }
 
 /* the r-th largest (0-based) of x[0..n) by quickselect (x is reordered) */
-static float select_desc(float *x, int n, int r) {
+__attribute__((unused)) static float select_desc(float *x, int n, int r) {
   int lo = 0, hi = n - 1;
   while (lo < hi) {
     const float pivot = x[(lo + hi) >> 1];

@@ -32,9 +32,10 @@
  *   atlas_topk_rows(base, pre, n, c, k, rowPtr, index, value, threads)
  *       per row of pre (n x c): the k largest entries (ties: lower column first), value
  *       max(pre, 0), columns ascending; rowPtr[i] = i k. The k-th largest of the maxima of the
- *       row's groups of 16 entries bounds the k-th largest entry from below: one pass keeps the
- *       entries at or above it, an exact sort of those picks the k. Rows with NaN, and k above a
- *       quarter of the groups, take a min-heap of k instead (the same result).
+ *       row's groups of 16 (8, 4, 2, 1: at least 4k groups) entries bounds the k-th largest
+ *       entry from below: one pass keeps the entries at or above it, an exact selection among
+ *       those picks the k. Rows with NaN or an infinity, and k above a quarter of the entries,
+ *       take a min-heap of k instead (the same result).
  *   atlas_scale_rows(base, v, a, rows, cols, out, beta, threads)
  *       out_i = beta out_i + v_i a_i (beta 0 overwrites, even NaN)
  *   atlas_removepar(base, dict, grad, rows, d, rowSs|0, threads)
@@ -47,11 +48,67 @@
  */
 
 #include "common.h"
+#if defined(__AVX__) && !defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 #ifndef SLAB
 #define SLAB 64 /* floats per slab: a multiple of 16 */
 #endif
 #define NV (SLAB / 16)
+/*
+ * The sparse products' inner loops keep two partial sums of a row piece in registers, as `rv`
+ * vectors of the machine's width (RW floats): with 32 registers of 16 floats (AVX-512) a whole
+ * slab at once; with 16 registers of 8 (AVX2) a half slab at a time. The generic 16-float type
+ * would not fit there and GCC keeps its pieces on the stack. Either way each lane's operations
+ * run in the same order, so the sums are the same bits.
+ */
+#ifdef __AVX512F__
+#define RW 16
+#define PARTS 1
+#else
+#define RW 8
+#define PARTS 2
+#endif
+typedef float rv __attribute__((vector_size(4 * RW)));
+typedef float rvu __attribute__((vector_size(4 * RW), aligned(4)));
+#define RH (SLAB / RW / PARTS) /* register pieces of one part */
+static inline rv ldr(const float *p) { return *(const rvu *)p; }
+static inline rv splatr(float x) { return (rv){0} + x; }
+
+/*
+ * Two interleaved partial sums (even and odd entries, hiding the multiply-add latency) of
+ * value(e) * piece(e) over the entries e in [e0, e1) with a nonzero value when `skip0`, into
+ * out[0..SLAB): piece(e) = rows + row(e) * SLAB, the slab piece of the row of entry e; out =
+ * even + odd. row(e) = idx[e], value(e) = val[vix ? vix[e] : e].
+ */
+static inline void slab_sums(const float *rows, const int32_t *idx, const int32_t *vix,
+                             const float *val, int e0, int e1, int skip0, float *out) {
+  for (int h = 0; h < PARTS; h++) {
+    const int f0 = h * RH * RW;
+    rv acc[RH] = {0}, acc2[RH] = {0};
+    int e = e0;
+    for (; e + 1 < e1; e += 2) {
+      const float v0 = val[vix ? vix[e] : e], v1 = val[vix ? vix[e + 1] : e + 1];
+      if (!skip0 || v0 != 0.0f) {
+        const float *q = rows + (int64_t)idx[e] * SLAB + f0;
+        for (int u = 0; u < RH; u++) acc[u] += splatr(v0) * ldr(q + RW * u);
+      }
+      if (!skip0 || v1 != 0.0f) {
+        const float *q = rows + (int64_t)idx[e + 1] * SLAB + f0;
+        for (int u = 0; u < RH; u++) acc2[u] += splatr(v1) * ldr(q + RW * u);
+      }
+    }
+    if (e < e1) {
+      const float v0 = val[vix ? vix[e] : e];
+      if (!skip0 || v0 != 0.0f) {
+        const float *q = rows + (int64_t)idx[e] * SLAB + f0;
+        for (int u = 0; u < RH; u++) acc[u] += splatr(v0) * ldr(q + RW * u);
+      }
+    }
+    for (int u = 0; u < RH; u++) *(rvu *)(out + f0 + RW * u) = acc[u] + acc2[u];
+  }
+}
 
 /* ---- slab-major copies ------------------------------------------------------------------------ */
 typedef struct {
@@ -145,6 +202,46 @@ static inline v16 dot_piece(const v16 *g, const float *q) {
   return x;
 }
 
+/*
+ * vals_e += <g, piece(e)> for the entries e in [e0, e1), piece(e) = Ds + index[e] * SLAB, g one
+ * slab piece (SLAB floats): the dot product's 16 lanes (products summed over the NV vectors) and
+ * then their {@link hsum} tree. With 16-float registers, 16 entries at a time through the folds
+ * of {@link sum16} (the same tree, lane by lane); with 8-float registers, each lane pair (l, l+8)
+ * as one 8-float vector, which is that tree's first level.
+ */
+static inline void sample_slab(const float *g, const float *Ds, const int32_t *index, int e0,
+                               int e1, float *vals) {
+#ifdef __AVX512F__
+  v16 gi[NV];
+  for (int u = 0; u < NV; u++) gi[u] = ld(g + 16 * u);
+  int e = e0;
+  for (; e + 15 < e1; e += 16) {
+    v16 x[16];
+    for (int u = 0; u < 16; u++) x[u] = dot_piece(gi, Ds + (int64_t)index[e + u] * SLAB);
+    st(vals + e, ld(vals + e) + sum16(x));
+  }
+  for (; e < e1; e++) vals[e] += hsum(dot_piece(gi, Ds + (int64_t)index[e] * SLAB));
+#else
+  typedef float v8u __attribute__((vector_size(32), aligned(4)));
+  v8 lo[NV], hi[NV];
+  for (int u = 0; u < NV; u++) {
+    lo[u] = *(const v8u *)(g + 16 * u);
+    hi[u] = *(const v8u *)(g + 16 * u + 8);
+  }
+  for (int e = e0; e < e1; e++) {
+    const float *q = Ds + (int64_t)index[e] * SLAB;
+    v8 xl = lo[0] * *(const v8u *)q, xh = hi[0] * *(const v8u *)(q + 8);
+    for (int u = 1; u < NV; u++) {
+      xl += lo[u] * *(const v8u *)(q + 16 * u);
+      xh += hi[u] * *(const v8u *)(q + 16 * u + 8);
+    }
+    const v8 a = xl + xh;
+    const v4 b = __builtin_shufflevector(a, a, 0, 1, 2, 3) + __builtin_shufflevector(a, a, 4, 5, 6, 7);
+    vals[e] += (b[0] + b[2]) + (b[1] + b[3]);
+  }
+#endif
+}
+
 /* out_i (and rowSs_i) for rows [lo, hi), slab by slab */
 static void decode_rows(void *a, int lo, int hi) {
   rows_t *p = (rows_t *)a;
@@ -153,29 +250,15 @@ static void decode_rows(void *a, int lo, int hi) {
   if (p->x && p->vals)
     for (int e = p->rowPtr[lo]; e < p->rowPtr[hi]; e++) p->vals[e] = 0.0f;
   const v16 sc = splat(p->scale);
+  float sum[SLAB] __attribute__((aligned(64)));
   for (int s = 0; s < p->slabs; s++) {
     const float *Ds = p->dictPack + (int64_t)s * p->c * SLAB;
     const int w = slab_width(p->d, s);
     for (int i = lo; i < hi; i++) {
-      /* two interleaved partial sums (even and odd entries) hide the multiply-add latency */
-      v16 acc[NV] = {0}, acc2[NV] = {0};
-      int e = p->rowPtr[i];
       const int e1 = p->rowPtr[i + 1];
-      for (; e + 1 < e1; e += 2) {
-        const float *q0 = Ds + (int64_t)p->index[e] * SLAB;
-        const float *q1 = Ds + (int64_t)p->index[e + 1] * SLAB;
-        const v16 v0 = splat(p->value[e]), v1 = splat(p->value[e + 1]);
-        for (int u = 0; u < NV; u++) {
-          acc[u] += v0 * ld(q0 + 16 * u);
-          acc2[u] += v1 * ld(q1 + 16 * u);
-        }
-      }
-      if (e < e1) {
-        const float *q0 = Ds + (int64_t)p->index[e] * SLAB;
-        const v16 v0 = splat(p->value[e]);
-        for (int u = 0; u < NV; u++) acc[u] += v0 * ld(q0 + 16 * u);
-      }
-      for (int u = 0; u < NV; u++) acc[u] += acc2[u];
+      slab_sums(Ds, p->index, 0, p->value, p->rowPtr[i], e1, 0, sum);
+      v16 acc[NV];
+      for (int u = 0; u < NV; u++) acc[u] = ld(sum + 16 * u);
       if (p->bias) {
         v16 b[NV];
         load_piece(p->bias + s * SLAB, w, b);
@@ -195,15 +278,8 @@ static void decode_rows(void *a, int lo, int hi) {
       store_piece(o, w, acc);
       if (p->x && p->vals) {
         /* the sample on this slab while its pieces are in L1: vals_e += <r_i piece, D_j piece> */
-        int e2 = p->rowPtr[i];
-        for (; e2 + 15 < e1; e2 += 16) {
-          v16 x[16];
-          for (int u = 0; u < 16; u++) x[u] = dot_piece(acc, Ds + (int64_t)p->index[e2 + u] * SLAB);
-          st(p->vals + e2, ld(p->vals + e2) + sum16(x));
-        }
-        for (; e2 < e1; e2++) {
-          p->vals[e2] += hsum(dot_piece(acc, Ds + (int64_t)p->index[e2] * SLAB));
-        }
+        for (int u = 0; u < NV; u++) st(sum + 16 * u, acc[u]);
+        sample_slab(sum, Ds, p->index, p->rowPtr[i], e1, p->vals);
       }
     }
   }
@@ -213,6 +289,7 @@ static void decode_rows(void *a, int lo, int hi) {
 static void sample_rows(void *a, int lo, int hi) {
   rows_t *p = (rows_t *)a;
   const float *g = p->g ? p->g : p->out;
+  float piece[SLAB] __attribute__((aligned(64)));
   for (int e = p->rowPtr[lo]; e < p->rowPtr[hi]; e++) p->vals[e] = 0.0f;
   for (int s = 0; s < p->slabs; s++) {
     const float *Ds = p->dictPack + (int64_t)s * p->c * SLAB;
@@ -220,14 +297,8 @@ static void sample_rows(void *a, int lo, int hi) {
     for (int i = lo; i < hi; i++) {
       v16 gi[NV];
       load_piece(g + (int64_t)i * p->d + s * SLAB, w, gi);
-      int e = p->rowPtr[i];
-      const int e1 = p->rowPtr[i + 1];
-      for (; e + 15 < e1; e += 16) {
-        v16 x[16];
-        for (int u = 0; u < 16; u++) x[u] = dot_piece(gi, Ds + (int64_t)p->index[e + u] * SLAB);
-        st(p->vals + e, ld(p->vals + e) + sum16(x));
-      }
-      for (; e < e1; e++) p->vals[e] += hsum(dot_piece(gi, Ds + (int64_t)p->index[e] * SLAB));
+      for (int u = 0; u < NV; u++) st(piece + 16 * u, gi[u]);
+      sample_slab(piece, Ds, p->index, p->rowPtr[i], p->rowPtr[i + 1], p->vals);
     }
   }
 }
@@ -298,32 +369,14 @@ typedef struct {
 static void gather_cols(void *a, int lo, int hi) {
   gather_t *p = (gather_t *)a;
   const v16 bv = splat(p->beta);
+  float sum[SLAB] __attribute__((aligned(64)));
   for (int s = 0; s < p->slabs; s++) {
     const float *Ss = p->srcPack + (int64_t)s * p->n * SLAB;
     const int w = slab_width(p->d, s);
     for (int j = lo; j < hi; j++) {
-      v16 acc[NV] = {0}, acc2[NV] = {0};
-      int q = p->colPtr[j];
-      const int q1 = p->colPtr[j + 1];
-      for (; q + 1 < q1; q += 2) {
-        const float v0 = p->vals[p->slotEntry[q]], v1 = p->vals[p->slotEntry[q + 1]];
-        if (v0 != 0.0f) {
-          const float *r = Ss + (int64_t)p->slotRow[q] * SLAB;
-          for (int u = 0; u < NV; u++) acc[u] += splat(v0) * ld(r + 16 * u);
-        }
-        if (v1 != 0.0f) {
-          const float *r = Ss + (int64_t)p->slotRow[q + 1] * SLAB;
-          for (int u = 0; u < NV; u++) acc2[u] += splat(v1) * ld(r + 16 * u);
-        }
-      }
-      if (q < q1) {
-        const float v0 = p->vals[p->slotEntry[q]];
-        if (v0 != 0.0f) {
-          const float *r = Ss + (int64_t)p->slotRow[q] * SLAB;
-          for (int u = 0; u < NV; u++) acc[u] += splat(v0) * ld(r + 16 * u);
-        }
-      }
-      for (int u = 0; u < NV; u++) acc[u] += acc2[u];
+      slab_sums(Ss, p->slotRow, p->slotEntry, p->vals, p->colPtr[j], p->colPtr[j + 1], 1, sum);
+      v16 acc[NV];
+      for (int u = 0; u < NV; u++) acc[u] = ld(sum + 16 * u);
       float *o = p->out + (int64_t)j * p->d + s * SLAB;
       if (p->beta != 0.0f) {
         v16 old[NV];
@@ -393,22 +446,37 @@ typedef struct {
   float b1, a1, b2, a2, ss, isb, eps, dec;
 } adamw_t;
 
+/* lane-wise square root of a register vector (correctly rounded, as each scalar one) */
+static inline rv vsqrtr(rv x) {
+#ifdef __AVX512F__
+  return vsqrt(x);
+#elif defined(__AVX__)
+  return (rv)_mm256_sqrt_ps((__m256)x);
+#else
+  for (int l = 0; l < RW; l++) x[l] = __builtin_sqrtf(x[l]);
+  return x;
+#endif
+}
+
 static void adamw_rows(void *a, int lo, int hi) {
   adamw_t *q = (adamw_t *)a;
-  const v16 b1 = splat(q->b1), a1 = splat(q->a1), b2 = splat(q->b2), a2 = splat(q->a2);
-  const v16 ss = splat(q->ss), isb = splat(q->isb), eps = splat(q->eps), dec = splat(q->dec);
+  /* register vectors (see slab_sums): eight constants of 16 floats would fill AVX2's registers */
+  const rv b1 = splatr(q->b1), a1 = splatr(q->a1), b2 = splatr(q->b2), a2 = splatr(q->a2);
+  const rv ss = splatr(q->ss), isb = splatr(q->isb), eps = splatr(q->eps), dec = splatr(q->dec);
   for (int r = lo; r < hi; r++) {
     const int64_t o = (int64_t)r * q->cols;
     float *P = q->p + o, *M = q->m + o, *V = q->v + o;
     const float *G = q->g + o;
     int t = 0;
     for (; t + 16 <= q->cols; t += 16) {
-      const v16 g = ld(G + t);
-      const v16 m = b1 * ld(M + t) + a1 * g;
-      const v16 v = b2 * ld(V + t) + a2 * g * g;
-      st(M + t, m);
-      st(V + t, v);
-      st(P + t, ld(P + t) * dec - ss * m / (vsqrt(v) * isb + eps));
+      for (int h = t; h < t + 16; h += RW) {
+        const rv g = ldr(G + h);
+        const rv m = b1 * ldr(M + h) + a1 * g;
+        const rv v = b2 * ldr(V + h) + a2 * g * g;
+        *(rvu *)(M + h) = m;
+        *(rvu *)(V + h) = v;
+        *(rvu *)(P + h) = ldr(P + h) * dec - ss * m / (vsqrtr(v) * isb + eps);
+      }
     }
     for (; t < q->cols; t++) {
       const float g = G[t];
@@ -484,29 +552,6 @@ static int cmp_i32(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
-/* candidates ordered by value descending, then column ascending */
-typedef struct {
-  float v;
-  int32_t c;
-} cand_t;
-static int cmp_cand(const void *a, const void *b) {
-  const cand_t *x = (const cand_t *)a, *y = (const cand_t *)b;
-  if (x->v != y->v) return x->v > y->v ? -1 : 1;
-  return (x->c > y->c) - (x->c < y->c);
-}
-
-/* insertion sorts for the short arrays of a row (a few dozen entries) */
-static void sort_cands(cand_t *x, int n) {
-  for (int i = 1; i < n; i++) {
-    const cand_t t = x[i];
-    int j = i - 1;
-    while (j >= 0 && (x[j].v < t.v || (x[j].v == t.v && x[j].c > t.c))) {
-      x[j + 1] = x[j];
-      j--;
-    }
-    x[j + 1] = t;
-  }
-}
 static void sort_cols(int32_t *x, int n) {
   if (n > 64) {
     qsort(x, (size_t)n, sizeof(int32_t), cmp_i32);
@@ -523,69 +568,141 @@ static void sort_cols(int32_t *x, int n) {
   }
 }
 
+/* lane-wise maximum (a NaN lane gives b; rows with a NaN never use the result) */
+typedef int32_t i16v __attribute__((vector_size(64)));
+static inline v16 vmax(v16 a, v16 b) {
+  const i16v m = (i16v)(a > b);
+  return (v16)(((i16v)a & m) | ((i16v)b & ~m));
+}
+
 /*
- * Fast path of one row: columns of the k largest into hc (any order); 0 when the row needs the
- * heap (a NaN, or too few groups for the bound to help). Groups of 16 entries: lane l of the 16
- * vectors of each 256-float chunk (their maxima are 15 vector max operations, no horizontal
- * reduction), then the tail one entry per group.
+ * Order key of a float that is not NaN: unsigned order of keys = float order, −0 and +0 one key
+ * (x + 0 turns −0 into +0).
  */
-static int topk_row_blocks(const float *row, int c, int k, int32_t *hc, float *maxima,
-                           cand_t *cand) {
+static inline uint32_t order_key(float x) {
+  union {
+    float f;
+    int32_t i;
+  } u = {x + 0.0f};
+  return (uint32_t)(u.i ^ ((u.i >> 31) & 0x7fffffff)) ^ 0x80000000u;
+}
+
+/* the float of an order key (+0 for the key of ±0) */
+static inline float key_float(uint32_t k) {
+  const int32_t s = (int32_t)(k ^ 0x80000000u);
+  union {
+    int32_t i;
+    float f;
+  } u = {s ^ ((s >> 31) & 0x7fffffff)};
+  return u.f;
+}
+
+/*
+ * The r-th largest (0-based) of keys x[0..n), bit by bit from the top with branch-free counts,
+ * from the highest bit in which the keys differ (the bits above it are those of every key); as
+ * soon as exactly r + 1 keys are at or above the bits found so far, the smallest of those.
+ */
+static uint32_t select_key(const uint32_t *x, int n, int r) {
+  uint32_t lo = x[0], hi = x[0];
+  for (int i = 1; i < n; i++) {
+    lo = x[i] < lo ? x[i] : lo;
+    hi = x[i] > hi ? x[i] : hi;
+  }
+  if (lo == hi) return lo;
+  const int top = 31 - __builtin_clz(lo ^ hi);
+  uint32_t t = lo & ~((2u << top) - 1u);
+  for (int b = top; b >= 0; b--) {
+    const uint32_t want = t | (1u << b);
+    int cnt = 0;
+    for (int i = 0; i < n; i++) cnt += x[i] >= want;
+    if (cnt <= r) continue;
+    t = want;
+    if (cnt == r + 1) {
+      uint32_t m = UINT32_MAX;
+      for (int i = 0; i < n; i++) m = x[i] >= t && x[i] < m ? x[i] : m;
+      return m;
+    }
+  }
+  return t;
+}
+
+/*
+ * Fast path of one row: columns of the k largest into hc, ascending; 0 when the row needs the
+ * heap (a NaN or an infinity, or k above a quarter of the entries). Groups of g entries (g = 16,
+ * 8, 4, 2 or 1: the widest with at least 4k groups), lane l of vectors h*g .. h*g+g-1 of each
+ * 256-float chunk, then the tail one entry per group: the k-th largest group maximum bounds the
+ * k-th largest entry from below, one pass keeps the entries at or above it (in column order),
+ * and the k-th largest of those splits them: every one above it, and the first ties in column
+ * order (ties go to the lower column), so hc comes out ascending. Comparisons on
+ * {@link order_key}s (the float order, −0 = +0); selections by {@link select_key}.
+ */
+static int topk_row_blocks(const float *row, int c, int k, int32_t *hc, uint32_t *keys,
+                           int32_t *cols) {
   const int chunks = c / 256, tail = c - 256 * chunks;
-  const int ng = 16 * chunks + tail;
+  int g = 16;
+  while (g > 1 && 4 * k > (256 / g) * chunks + tail) g >>= 1;
+  const int per = 256 / g, ng = per * chunks + tail;
   if (4 * k > ng) return 0;
+  v16 bad = {0}; /* 0 * x: NaN for a NaN or an infinity */
+  float mx16[16] __attribute__((aligned(64)));
   for (int q = 0; q < chunks; q++) {
     const float *r = row + 256 * q;
-#ifdef __AVX512F__
-    __m512 mx = _mm512_loadu_ps(r);
-    __mmask16 nan = 0;
-    for (int u = 0; u < 16; u++) {
-      const __m512 v = _mm512_loadu_ps(r + 16 * u);
-      nan |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
-      mx = _mm512_max_ps(mx, v);
-    }
-    if (nan) return 0;
-    _mm512_storeu_ps(maxima + 16 * q, mx);
-#else
-    for (int l = 0; l < 16; l++) {
-      float mx = r[l];
-      for (int u = 0; u < 16; u++) {
-        const float v = r[16 * u + l];
-        if (v != v) return 0;
-        mx = v > mx ? v : mx;
+    for (int h = 0; h < 16 / g; h++) {
+      v16 mx = ld(r + 16 * h * g);
+      bad += mx * 0.0f;
+      for (int u = 1; u < g; u++) {
+        const v16 v = ld(r + 16 * (h * g + u));
+        bad += v * 0.0f;
+        mx = vmax(mx, v);
       }
-      maxima[16 * q + l] = mx;
+      st(mx16, mx);
+      for (int l = 0; l < 16; l++) keys[per * q + 16 * h + l] = order_key(mx16[l]);
     }
-#endif
   }
+  float tb = 0.0f;
   for (int t = 0; t < tail; t++) {
     const float v = row[256 * chunks + t];
-    if (v != v) return 0;
-    maxima[16 * chunks + t] = v;
+    tb += v * 0.0f;
+    keys[per * chunks + t] = order_key(v);
   }
-  const float t0 = select_desc(maxima, ng, k - 1);
+  if (tb != tb) return 0;
+  for (int l = 0; l < 16; l++)
+    if (bad[l] != bad[l]) return 0;
+  const uint32_t t0 = select_key(keys, ng, k - 1);
+  /* candidates in column order (branch-free: a slot is taken only when kept) */
   int m = 0, j = 0;
-#ifdef __AVX512F__
-  const __m512 tv = _mm512_set1_ps(t0);
-  const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-  float cv[16];
-  int32_t cc[16];
-  for (; j + 16 <= c; j += 16) {
-    const __m512 v = _mm512_loadu_ps(row + j);
-    const __mmask16 hit = _mm512_cmp_ps_mask(v, tv, _CMP_GE_OQ);
-    if (!hit) continue;
-    _mm512_mask_compressstoreu_ps(cv, hit, v);
-    _mm512_mask_compressstoreu_epi32(cc, hit, _mm512_add_epi32(iota, _mm512_set1_epi32(j)));
-    const int h = __builtin_popcount(hit);
-    for (int t = 0; t < h; t++) cand[m++] = (cand_t){cv[t], cc[t]};
+#ifdef __AVX2__
+  /* 8 at a time: the float comparison (the same order) picks the lanes to take */
+  const __m256 tf = _mm256_set1_ps(key_float(t0));
+  for (; j + 8 <= c; j += 8) {
+    int hit = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(row + j), tf, _CMP_GE_OQ));
+    while (hit) {
+      const int l = __builtin_ctz((unsigned)hit);
+      hit &= hit - 1;
+      keys[m] = order_key(row[j + l]);
+      cols[m++] = j + l;
+    }
   }
 #endif
   for (; j < c; j++) {
-    if (row[j] >= t0) cand[m++] = (cand_t){row[j], j};
+    const uint32_t x = order_key(row[j]);
+    keys[m] = x;
+    cols[m] = j;
+    m += x >= t0;
   }
-  if (m > 256) qsort(cand, (size_t)m, sizeof(cand_t), cmp_cand);
-  else sort_cands(cand, m);
-  for (int t = 0; t < k; t++) hc[t] = cand[t].c;
+  if (m == k) {
+    memcpy(hc, cols, sizeof(int32_t) * (size_t)k);
+    return 1;
+  }
+  /* the k-th largest candidate tv: every one above it, then the first ties */
+  const uint32_t tv = select_key(keys, m, k - 1);
+  int above = 0;
+  for (int e = 0; e < m; e++) above += keys[e] > tv;
+  int ties = k - above, o = 0;
+  for (int e = 0; e < m; e++) {
+    const uint32_t x = keys[e];
+    if (x > tv || (x == tv && ties-- > 0)) hc[o++] = cols[e];
+  }
   return 1;
 }
 
@@ -594,19 +711,19 @@ static void topk_rows(void *a, int lo, int hi) {
   const int c = p->c, k = p->k;
   float *hv = (float *)malloc(sizeof(float) * (size_t)k);
   int32_t *hc = (int32_t *)malloc(sizeof(int32_t) * (size_t)k);
-  float *maxima = (float *)malloc(sizeof(float) * (size_t)(c + 16));
-  cand_t *cand = (cand_t *)malloc(sizeof(cand_t) * (size_t)c);
-  if (!hv || !hc || !maxima || !cand) { /* out of memory: leave the rows empty, no crash */
+  uint32_t *keys = (uint32_t *)malloc(sizeof(uint32_t) * (size_t)(c + 1));
+  int32_t *cols = (int32_t *)malloc(sizeof(int32_t) * (size_t)(c + 1));
+  if (!hv || !hc || !keys || !cols) { /* out of memory: leave the rows empty, no crash */
     for (int i = lo; i < hi; i++) p->rowPtr[i] = i * k;
     free(hv);
     free(hc);
-    free(maxima);
-    free(cand);
+    free(keys);
+    free(cols);
     return;
   }
   for (int i = lo; i < hi; i++) {
     const float *row = p->pre + (int64_t)i * c;
-    if (topk_row_blocks(row, c, k, hc, maxima, cand)) goto emit;
+    if (topk_row_blocks(row, c, k, hc, keys, cols)) goto fast;
     for (int j = 0; j < k; j++) {
       hv[j] = row[j];
       hc[j] = j;
@@ -638,8 +755,8 @@ static void topk_rows(void *a, int lo, int hi) {
         minV = hv[0];
       }
     }
-  emit:
     sort_cols(hc, k);
+  fast:;
     const int64_t o = (int64_t)i * k;
     for (int t = 0; t < k; t++) {
       const float v = row[hc[t]];
@@ -650,8 +767,8 @@ static void topk_rows(void *a, int lo, int hi) {
   }
   free(hv);
   free(hc);
-  free(maxima);
-  free(cand);
+  free(keys);
+  free(cols);
 }
 
 void atlas_topk_rows(uint8_t *base, uint32_t pre, int32_t n, int32_t c, int32_t k, uint32_t rowPtr,
