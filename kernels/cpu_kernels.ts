@@ -128,14 +128,12 @@ export class NativeKernels implements FastKernels {
   ) {}
 
   /**
-   * Threads for a native kernel touching about `work` elements: one below 2²¹ (where starting a
-   * thread costs about what it saves on an idle core, and more on a busy one: at the default
-   * study's d = 128, c = 512, B = 512 a gather or residual takes 0.1–0.5 ms on one thread), else
-   * all. Every kernel gives each output element to one thread, so the count never changes a
-   * result.
+   * Threads for a native kernel touching about `work` elements: one below 2¹⁸ (where starting a
+   * thread costs more than it saves), else all. Every kernel gives each output element to one
+   * thread, so the count never changes a result.
    */
   threads(work: number): number {
-    return work >= 1 << 21 ? this.rt.threads : 1;
+    return work >= 1 << 18 ? this.rt.threads : 1;
   }
   /** Slab-major scratch for `rows` rows of width d, or null when the heap is full. */
   #pack(d: number, rows: number): number | null {

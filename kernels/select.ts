@@ -134,8 +134,8 @@ export async function createBackend(
       );
     }
   }
-  // the kernel threads start when the work asks for them (kernels/wasm_runtime.ts)
   const b = new CpuBackend(provider, undefined, native);
+  await b.ready();
   log(`backend: ${b.name} (${provider.detail}; sparse kernels ${native ? native.detail : "wasm"})`);
   return b;
 }

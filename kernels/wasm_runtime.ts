@@ -6,11 +6,7 @@
  * Threads: `navigator.hardwareConcurrency` (at most 8) minus one workers, synchronised through
  * `Atomics` on control words in the memory; the calling thread takes the first share of each
  * job and blocks until the workers finish, so every op stays synchronous. Until the workers are
- * up (they start asynchronously), the calling thread runs whole jobs alone. The workers start
- * on {@link WasmRuntime.whenReady}, or once the jobs large enough to split have added up to
- * {@link WasmRuntime.startAfterWork}: a worker takes ~0.1 s to start, more than a short-lived
- * backend's few large jobs would save (the default study opens ~130 backends, most for a few
- * small ops). Which thread runs which share never changes a result.
+ * up (they start asynchronously), the calling thread runs whole jobs alone.
  */
 import { Worker } from "node:worker_threads";
 import {
@@ -38,15 +34,6 @@ export class WasmRuntime {
   #ctrl: Int32Array;
   #args: Float64Array;
   #closed = false;
-  /** Work of the jobs large enough to split, run before the workers started. */
-  #splitWork = 0;
-  /**
-   * Smallest job (estimated operations) split over the threads: below it the hand-off costs
-   * about what it saves, and on a loaded machine a share waits for a busy core. Tests lower it.
-   */
-  splitMinWork = 1 << 20;
-  /** Work of splittable jobs after which the workers start by themselves (see the module doc). */
-  startAfterWork = 1 << 26;
 
   /** @param threads total threads to use (default: hardware concurrency, max 8). */
   constructor(threads?: number) {
@@ -56,11 +43,6 @@ export class WasmRuntime {
     this.#args = new Float64Array(this.memory.buffer, 256, 32);
     const hw = (globalThis.navigator?.hardwareConcurrency ?? 1) | 0;
     this.threads = Math.max(1, Math.min(8, threads ?? hw));
-  }
-
-  /** Start the workers (once; see the module doc). */
-  #start(): void {
-    if (this.#closed || this.#workers.length > 0) return;
     for (let w = 0; w < this.threads - 1; w++) {
       const worker = new Worker(new URL("./cpu_worker.ts", import.meta.url));
       worker.postMessage({ memory: this.memory, ctrl: 0, worker: w });
@@ -69,18 +51,13 @@ export class WasmRuntime {
     }
   }
 
-  /** Whether every worker has started (jobs are split only then; false before they start). */
+  /** Number of workers that have started (jobs are split only when all have). */
   get ready(): boolean {
-    const nw = this.#workers.length;
-    return nw === this.threads - 1 && Atomics.load(this.#ctrl, 4) === nw;
+    return Atomics.load(this.#ctrl, 4) === this.#workers.length;
   }
 
-  /**
-   * Start the workers if they have not started, and wait (asynchronously) until every one has,
-   * or `timeoutMs` has passed.
-   */
+  /** Wait (asynchronously) until every worker has started, or `timeoutMs` has passed. */
   async whenReady(timeoutMs = 5000): Promise<boolean> {
-    this.#start();
     const t0 = performance.now();
     while (!this.ready && performance.now() - t0 < timeoutMs) {
       await new Promise((r) => setTimeout(r, 2));
@@ -168,13 +145,8 @@ export class WasmRuntime {
    * the kernel's arguments before its range. Range shares are multiples of `grain`.
    */
   run(name: KernelName, args: number[], lo: number, hi: number, work: number, grain = 1): void {
-    const nw = this.threads - 1;
-    const split = nw > 0 && work >= this.splitMinWork && hi - lo >= 2 * grain && !this.#closed;
-    if (split && this.#workers.length === 0) {
-      this.#splitWork += work;
-      if (this.#splitWork >= this.startAfterWork) this.#start();
-    }
-    if (!split || !this.ready) {
+    const nw = this.#workers.length;
+    if (nw === 0 || work < 200_000 || hi - lo < 2 * grain || this.#closed || !this.ready) {
       if (hi > lo) this.k[name](...args, lo, hi);
       return;
     }

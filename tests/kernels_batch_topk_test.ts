@@ -172,8 +172,6 @@ Deno.test("CpuBackend batchTopk (wasm threads): fresh = warmed = misled backend,
   const scaled = (s: number) => Float32Array.from(pre, (v) => v * s);
   const fresh = new CpuBackend(createJsGemm());
   const warm = new CpuBackend(createJsGemm());
-  // the candidate pass on the kernel threads
-  fresh.rt.splitMinWork = warm.rt.splitMinWork = 0;
   await fresh.ready();
   await warm.ready();
   try {

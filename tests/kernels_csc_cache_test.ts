@@ -51,7 +51,6 @@ async function check(
 
 Deno.test("cpu backend: the cached CSC view follows every change of the pattern", async () => {
   const be = new CpuBackend(createJsGemm());
-  be.rt.splitMinWork = 0; // the gathers on the kernel threads
   await be.ready();
   try {
     const rng = new Rng(5);

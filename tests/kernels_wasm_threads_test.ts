@@ -25,7 +25,6 @@ const U = 2 ** -24;
 
 async function backend(): Promise<CpuBackend> {
   const be = new CpuBackend(createJsGemm());
-  be.rt.splitMinWork = 200_000; // this file's shapes split over the threads
   await be.ready();
   return be;
 }
