@@ -7,6 +7,7 @@
 import { z } from "zod";
 import { UserError } from "../../pipeline/errors.ts";
 import { deadOptionsShape } from "./auxk.ts";
+import { initOptionsShape } from "./init.ts";
 
 const positive = z.number().positive();
 const nonNegative = z.number().nonnegative();
@@ -44,6 +45,9 @@ export const coreOptionsShape = {
    * (sparse ops below it). 0: always dense; 1: always sparse.
    */
   denseAbove: z.number().min(0).max(1).default(0.02),
+
+  // ---- initial dictionary (learn/sae/init.ts) ----------------------------------------------
+  ...initOptionsShape,
 
   // ---- dead concepts (learn/sae/auxk.ts) --------------------------------------------------
   ...deadOptionsShape,

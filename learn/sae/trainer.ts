@@ -19,12 +19,12 @@ import type { Backend, SparseCodes, Tensor } from "../../kernels/backend.ts";
 import { transpose } from "../../kernels/js_gemm.ts";
 import type { EpochLog, FittedDictionary } from "../learner.ts";
 import { Rng } from "../../data/random.ts";
-import { normalizeRows } from "../../data/rows.ts";
 import { UserError } from "../../pipeline/errors.ts";
 import { learningRate, type LrSchedule, warmupStepsFor } from "../schedule.ts";
 import { DeviceVectors } from "./device_vectors.ts";
 import { saeDictionary, type SaeWeights } from "./model.ts";
 import { DeadConcepts } from "./auxk.ts";
+import { initialDictionary, resolveInit } from "./init.ts";
 import type { SaeVariant, VariantRun } from "./variant.ts";
 import type { CoreOptions } from "./options.ts";
 import type { SaeMethod } from "./variants/mod.ts";
@@ -136,6 +136,8 @@ export class SaeRun {
    */
   readonly count: Tensor;
   readonly window: Tensor;
+  /** Per-dimension mean of the training rows ([d], float64). */
+  readonly mean: Float64Array;
   /** Code density ℓ0/c measured at the last sync (1 before the first). */
   density = 1;
   rowsSeen = 0;
@@ -166,17 +168,16 @@ export class SaeRun {
     };
     this.dead = new DeadConcepts(b, this.v, o, n, c, k, B);
 
-    // ---- initial parameters: D random unit rows, encoder = Dᵀ (W = D), biases 0 (b_dec = mean) ----
-    const rng = new Rng(seed);
-    const D0 = normalizeRows(rng.fillNormal(new Float32Array(c * d)), c, d);
+    // ---- initial parameters: D (learn/sae/init.ts), encoder = Dᵀ (W = D), biases 0 (b_dec = mean) ----
+    const mean = this.mean = new Float64Array(d);
+    for (let i = 0; i < n; i++) for (let t = 0; t < d; t++) mean[t] += x[i * d + t];
+    for (let t = 0; t < d; t++) mean[t] /= n;
+    const init = resolveInit(o.init, variant.init, d);
+    const D0 = initialDictionary(init, x, n, d, c, mean, new Rng(seed));
     this.W = this.param(b.upload(D0, [c, d]), true);
     this.bEnc = this.param(b.zeros([c]), false);
     this.D = this.param(b.upload(D0, [c, d]), true);
-    if (o.decoderBias) {
-      const mean = new Float64Array(d);
-      for (let i = 0; i < n; i++) for (let t = 0; t < d; t++) mean[t] += x[i * d + t];
-      this.bDec = this.param(b.upload(Float32Array.from(mean, (s) => s / n), [d]), false);
-    }
+    if (o.decoderBias) this.bDec = this.param(b.upload(Float32Array.from(mean), [d]), false);
 
     this.xb = this.keep(b.zeros([B, d]));
     this.xc = this.bDec ? this.keep(b.zeros([B, d])) : this.xb;
@@ -238,9 +239,7 @@ export class SaeRun {
     const { n, d, B, o } = this;
     const log: EpochLog[] = [];
     // per-row ‖x_i − x̄‖² for the training R² (x̄ = mean of all training rows)
-    const mean = new Float64Array(d);
-    for (let i = 0; i < n; i++) for (let t = 0; t < d; t++) mean[t] += this.x[i * d + t];
-    for (let t = 0; t < d; t++) mean[t] /= n;
+    const mean = this.mean;
     const rowVar = new Float64Array(n);
     for (let i = 0; i < n; i++) {
       let s = 0;
