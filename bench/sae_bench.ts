@@ -62,9 +62,9 @@ async function saeGroup(quick: boolean, log: (line: string) => void): Promise<Be
         },
       });
       const sec = Math.min(...times.slice(1));
-      // the trainer's rule (learn/sae, option denseAbove 0.02): relu / jumprelu train dense
-      // while the code density exceeds 2 %
-      const dense = (method === "relu" || method === "jumprelu") && l0 / c > 0.02;
+      // the trainer's rule (learn/sae, option denseAbove 0.08): relu / jumprelu train dense
+      // while the code density exceeds 8 %
+      const dense = (method === "relu" || method === "jumprelu") && l0 / c > 0.08;
       const gemms = dense ? 5 : 1;
       gflops = Math.max(gflops, await gemmGflops(be, B, d, c, 1));
       out.push({
