@@ -128,9 +128,8 @@ export const trainStage = defineStage({
   // 2: encoder as c×d rows, native sparse kernels; 3: fused optimiser passes (last bits);
   // 4: batch top-k through the fused (screened) encoder; 5: relu / jumprelu start at the
   // target ℓ0 (learn/sae/controller.ts `startAtTarget`); 6: AuxK's encoder gradient straight
-  // through the ReLU (dead concepts with no positive pre-activation revive); 7: `init: auto`, the
-  // top-k family starts from centred training rows at d ≥ 512 (learn/sae/init.ts); relu /
-  // jumprelu sparse up to 8% code density (denseAbove 0.08, was 0.02: same gradients, other bits)
+  // through the ReLU (dead concepts with no positive pre-activation revive); 7: relu / jumprelu
+  // sparse up to 8% code density (denseAbove 0.08, was 0.02: same gradients, other bits)
   version: 7,
   description: "fit one dictionary (SAE variant or baseline) on the training rows of a diet",
   inputs,

@@ -3,14 +3,12 @@
  * distinct training row minus the training mean (checked in float64 against the seeded
  * permutation), falls back to Gaussian directions for rows that centre to zero and beyond the n
  * rows; `random` is exactly the earlier Gaussian start; a fit starts its encoder and decoder at
- * the same rows and is bit-identical for a seed; `auto` starts the top-k family from rows from
- * d = 512 and relu / jumprelu always from Gaussian directions.
+ * the same rows and is bit-identical for a seed.
  */
 import assert from "node:assert/strict";
 import { Rng } from "../data/random.ts";
 import { normalizeRows } from "../data/rows.ts";
-import { initialDictionary, resolveInit, ROWS_INIT_MIN_D } from "../learn/sae/init.ts";
-import { saeVariant } from "../learn/sae/variants/mod.ts";
+import { initialDictionary } from "../learn/sae/init.ts";
 import { fitSae } from "../learn/sae/mod.ts";
 import { createBackend } from "../kernels/select.ts";
 
@@ -112,18 +110,5 @@ Deno.test("sae init rows: a fit at a negligible lr stays at its start: W and D a
     }
   } finally {
     be.close();
-  }
-});
-
-Deno.test("resolveInit: auto is rows from d = 512 for the top-k family, random for relu and jumprelu", () => {
-  assert.equal(ROWS_INIT_MIN_D, 512);
-  for (const m of ["topk", "batchtopk", "matryoshka", "relu", "jumprelu"]) {
-    const v = saeVariant(m)!;
-    const thresholdFamily = m === "relu" || m === "jumprelu";
-    assert.equal(resolveInit("auto", v.init, 768), thresholdFamily ? "random" : "rows", m);
-    assert.equal(resolveInit("auto", v.init, 512), thresholdFamily ? "random" : "rows", m);
-    assert.equal(resolveInit("auto", v.init, 511), "random", m);
-    assert.equal(resolveInit("rows", v.init, 128), "rows", m);
-    assert.equal(resolveInit("random", v.init, 768), "random", m);
   }
 });

@@ -24,7 +24,7 @@ import { learningRate, type LrSchedule, warmupStepsFor } from "../schedule.ts";
 import { DeviceVectors } from "./device_vectors.ts";
 import { saeDictionary, type SaeWeights } from "./model.ts";
 import { DeadConcepts } from "./auxk.ts";
-import { initialDictionary, resolveInit } from "./init.ts";
+import { initialDictionary } from "./init.ts";
 import type { SaeVariant, VariantRun } from "./variant.ts";
 import type { CoreOptions } from "./options.ts";
 import type { SaeMethod } from "./variants/mod.ts";
@@ -172,8 +172,7 @@ export class SaeRun {
     const mean = this.mean = new Float64Array(d);
     for (let i = 0; i < n; i++) for (let t = 0; t < d; t++) mean[t] += x[i * d + t];
     for (let t = 0; t < d; t++) mean[t] /= n;
-    const init = resolveInit(o.init, variant.init, d);
-    const D0 = initialDictionary(init, x, n, d, c, mean, new Rng(seed));
+    const D0 = initialDictionary(o.init, x, n, d, c, mean, new Rng(seed));
     this.W = this.param(b.upload(D0, [c, d]), true);
     this.bEnc = this.param(b.zeros([c]), false);
     this.D = this.param(b.upload(D0, [c, d]), true);

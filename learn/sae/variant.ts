@@ -8,7 +8,6 @@ import type { z } from "zod";
 import type { Tensor } from "../../kernels/backend.ts";
 import type { SaeRun } from "./trainer.ts";
 import type { CoreOptions } from "./options.ts";
-import type { DictionaryInit } from "./init.ts";
 
 /**
  * Inference rule of a trained SAE (exported as `encoding` in config.json): `relu` keeps
@@ -28,8 +27,6 @@ export interface SaeVariant<S extends z.ZodRawShape = z.ZodRawShape, N extends s
   readonly options: S;
   /** Inference rule; it also fixes the exported `threshold` tensor's shape. */
   readonly encoding: SaeEncoding;
-  /** Its dictionary's start under `init: auto` (learn/sae/init.ts); left out: by dimension. */
-  readonly init?: DictionaryInit;
   /** Codes per row in training: at most `k` (the top-k family) or up to `c` (thresholds). */
   readonly codesPerRow: "k" | "c";
   /**

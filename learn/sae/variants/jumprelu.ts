@@ -39,8 +39,6 @@ export const jumprelu: SaeVariant<typeof jumpreluOptions, "jumprelu"> = {
   name: "jumprelu",
   options: jumpreluOptions,
   encoding: "per_concept_threshold",
-  // start thresholds and λ controller are calibrated on the Gaussian start (learn/sae/init.ts)
-  init: "random",
   codesPerRow: "c",
   start(run, o) {
     const { b, v, B, c } = run;

@@ -29,8 +29,6 @@ export const relu: SaeVariant<typeof reluOptions, "relu"> = {
   name: "relu",
   options: reluOptions,
   encoding: "relu",
-  // start thresholds and λ controller are calibrated on the Gaussian start (learn/sae/init.ts)
-  init: "random",
   codesPerRow: "c",
   start(run, o) {
     const { b, v, B, c } = run;
