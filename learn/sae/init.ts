@@ -49,9 +49,10 @@ export function initialDictionary(
   mean: Float64Array,
   rng: Rng,
 ): Float32Array {
-  if (init === "random") return normalizeRows(rng.fillNormal(new Float32Array(c * d)), c, d);
+  const gaussian = () => normalizeRows(rng.fillNormal(new Float32Array(c * d)), c, d);
+  if (init === "random") return gaussian();
   const perm = rng.permutation(n);
-  const out = normalizeRows(rng.fillNormal(new Float32Array(c * d)), c, d);
+  const out = gaussian();
   const row = new Float32Array(d);
   for (let j = 0; j < Math.min(c, n); j++) {
     const o = perm[j] * d;
