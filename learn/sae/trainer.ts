@@ -172,7 +172,7 @@ export class SaeRun {
     const mean = this.mean = new Float64Array(d);
     for (let i = 0; i < n; i++) for (let t = 0; t < d; t++) mean[t] += x[i * d + t];
     for (let t = 0; t < d; t++) mean[t] /= n;
-    const D0 = initialDictionary(o.init, x, n, d, c, mean, new Rng(seed));
+    const D0 = initialDictionary(o.initRows, x, n, d, c, mean, new Rng(seed));
     this.W = this.param(b.upload(D0, [c, d]), true);
     this.bEnc = this.param(b.zeros([c]), false);
     this.D = this.param(b.upload(D0, [c, d]), true);
