@@ -242,6 +242,23 @@ Deno.test("train: bad method options are one-line errors naming the option", asy
   }
 });
 
+Deno.test("train config: a bad method option fails when the grid is built, naming the option and the nearest known one", () => {
+  const bad = (options: Record<string, Record<string, unknown>>, re: RegExp) =>
+    assert.throws(
+      () => trainGrid(trainSection.parse({ methods: ["batchtopk", "omp"], options })),
+      (e: Error) => e.name === "UserError" && re.test(e.message) && !e.message.includes("\n"),
+    );
+  bad(
+    { batchtopk: { init: "rows" } },
+    /^train\.options\.init: unknown option for method batchtopk \(did you mean initRows\?\)/,
+  );
+  bad({ batchtopk: { initRows: 2 } }, /^train\.options\.initRows: .* for method batchtopk/);
+  bad({ omp: { bogus: 1 } }, /^train\.options\.bogus: unknown option for method omp; fix/);
+  // options of a method the study does not train are not looked at (omp: 4 k × 3 seeds)
+  const grid = trainGrid(trainSection.parse({ methods: ["omp"], options: { topk: { x: 1 } } }));
+  assert.equal(grid.length, 12);
+});
+
 Deno.test("train config: defaults and the method × k × seed grid", () => {
   const s = trainSection.parse({});
   assert.deepEqual(s.k, [4, 8, 16, 32]);

@@ -69,7 +69,8 @@ export function optionsSchemaOf(core: z.ZodRawShape, variants: z.ZodRawShape[]):
 
 /**
  * Validate method options with `schema`; the first problem becomes the one-line
- * {@link UserError} `train.options.<key>: <problem> for method <method>; fix or remove it`.
+ * {@link UserError} `train.options.<key>: <problem> for method <method>; fix or remove it`. An
+ * unknown key names the known keys it begins or that begin with it (`init` → `initRows`).
  */
 export function parseOptions<T>(
   schema: z.ZodType<T>,
@@ -82,7 +83,19 @@ export function parseOptions<T>(
   const unknown = issue.code === "unrecognized_keys";
   const path = unknown ? issue.keys.join(", ") : issue.path.join(".");
   const problem = unknown ? "unknown option" : issue.message;
+  let hint = "";
+  if (unknown && schema instanceof z.ZodObject) {
+    const lower = (k: string) => k.toLowerCase();
+    const near = Object.keys(schema.shape).filter((k) =>
+      issue.keys.some((u) =>
+        u.length >= 3 && (lower(k).startsWith(lower(u)) || lower(u).startsWith(lower(k)))
+      )
+    );
+    if (near.length) hint = ` (did you mean ${near.join(" or ")}?)`;
+  }
   throw new UserError(
-    `train.options${path ? "." + path : ""}: ${problem} for method ${method}; fix or remove it`,
+    `train.options${
+      path ? "." + path : ""
+    }: ${problem} for method ${method}${hint}; fix or remove it`,
   );
 }

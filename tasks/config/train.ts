@@ -1,7 +1,7 @@
 /** The `train` section of the study configuration (see README "Configuration"). */
 import { z } from "zod";
 import { sweep } from "../../pipeline/sweep.ts";
-import { allMethods, isSaeMethod, methodUsesK } from "../../learn/registry.ts";
+import { allMethods, isSaeMethod, methodUsesK, parseMethodOptions } from "../../learn/registry.ts";
 
 const positiveInt = z.number().int().positive();
 
@@ -99,6 +99,7 @@ export const STUDY_OPTION_DEFAULTS: Readonly<Record<string, Record<string, unkno
  * Expand the section into train-stage parameter sets for one diet label: the engine's
  * `sweep()` of methods × k (ascending) × seeds, method slowest; a method that ignores k keeps the
  * smallest k only.
+ * @throws UserError naming `train.options.<key>` when a method's options do not validate
  */
 export function trainGrid(section: TrainSection, diet = "natural"): TrainRunParams[] {
   const ks = [...new Set(section.k)].sort((a, b) => a - b);
@@ -109,6 +110,8 @@ export function trainGrid(section: TrainSection, diet = "natural"): TrainRunPara
     ...(STUDY_OPTION_DEFAULTS[method] ?? {}),
     ...(section.options[method] ?? {}),
   }]));
+  // a bad option is reported here, when the study is built, not when its first run starts
+  for (const [method, o] of options) parseMethodOptions(method, o);
   return sweep({ method: section.methods, k: ks, seed: section.seeds })
     .filter((r) => methodUsesK(r.method) || r.k === ks[0])
     .map(({ method, k, seed }) => ({
