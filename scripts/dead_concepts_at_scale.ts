@@ -18,12 +18,13 @@
  *   [--set key=value ...] [--json out.json] [--cache /tmp/world] [--save-dict f] [--dict f]`
  *   (`--cache`: keep the generated world in /tmp/world.bin + .json and reuse it; `--epochs 0`
  *   only generates it; `--save-dict`: write the trained dictionary (c×d float32); `--dict`: report
- *   on such a file instead of training). `--set` passes
- *   an SAE option (number, boolean, null or string; e.g. `--set initRows=1` for the dictionary
- *   start at centred training rows, `--set initRows=0.5` for half of it). The smaller worlds of the sweeps in the
- *   README come from `--d`, `--shared`, `--image-only`, `--text-only`. The world has images·(1 + captions) rows (default 100,000: smaller than the
- *   paper's 600,000 so that it generates and trains in minutes; the question is whether concepts
- *   die and why, which a world where every planted direction occurs on hundreds of rows answers).
+ *   on such a file instead of training). `--set` passes an SAE option (number, boolean, null or
+ *   string; e.g. `--set initRows=1` for the dictionary start at centred training rows,
+ *   `--set initRows=0.5` for half of it). The smaller worlds of the sweeps in the README come
+ *   from `--d`, `--shared`, `--image-only`, `--text-only`. The world has images·(1 + captions)
+ *   rows (default 100,000: smaller than the paper's 600,000 so that it generates and trains in
+ *   minutes; the question is whether concepts die and why, which a world where every planted
+ *   direction occurs on hundreds of rows answers).
  */
 import { generateWorldOn, type WorldParams } from "../data/synthetic_world.ts";
 import { worldSection } from "../tasks/config/dataset.ts";
