@@ -1,14 +1,16 @@
 /**
  * The study's default batch size from measurement (issue #16 item 3): the primary run
- * (batchtopk, k = 8, c = 4·d = 512, 30 epochs, lr 5e-3) on 7,680 rows of the default synthetic
- * world (the size of a default diet's training rows) at several batch sizes, reporting the
- * training R², the dead fraction, the planted directions recovered at cosine ≥ 0.9 and samples/s.
+ * (batchtopk, k = 8, c = 4·d = 512, 30 epochs, lr 5e-3, the study's weight decay) on 7,680 rows
+ * of the default synthetic world (the size of a default diet's training rows) at several batch
+ * sizes, reporting the training R², the dead fraction, the planted directions recovered at
+ * cosine ≥ 0.9 and samples/s.
  *
  * Usage: `deno run -A scripts/batch_size_sweep.ts [--batches 128,256,512,1024,2048]
  *   [--epochs 30] [--lr 5e-3] [--seeds 0,1]`. Prints one JSON line per (batch, seed).
  */
 import { generateWorld } from "../data/synthetic_world.ts";
 import { worldSection } from "../tasks/config/dataset.ts";
+import { STUDY_OPTION_DEFAULTS } from "../tasks/config/train.ts";
 import { Rng } from "../data/random.ts";
 import { createBackend } from "../kernels/select.ts";
 import { fitSae } from "../learn/sae/mod.ts";
@@ -40,7 +42,7 @@ async function main(): Promise<void> {
           x,
           n,
           d,
-          { c: 4 * d, k: 8, seed, epochs, batchSize, lr },
+          { c: 4 * d, k: 8, seed, epochs, batchSize, lr, ...STUDY_OPTION_DEFAULTS.batchtopk },
           be,
         );
         const s = (performance.now() - t0) / 1000;

@@ -1,8 +1,8 @@
 /**
  * Dead concepts at scale (issue #16 item 5): a planted world at d = 768 with 3,072 planted
  * directions (1,024 image/text twin pairs, 512 image-only, 512 text-only), an SAE with c = 6,144
- * trained with the study's defaults (batch 512, lr 5e-3, 30 epochs; method options at their
- * defaults),
+ * trained with the study's defaults (batch 512, lr 5e-3, 30 epochs, the study's option defaults
+ * for the method: weight decay 1 for the k-sparse SAEs; other options at the method's defaults),
  * then: the dead fraction (concepts that fire on no training row at the end), planted recovery
  * by frequency decile (best cosine of each planted direction over the dictionary rows; decile 1
  * = the most frequent tenth of the directions, by their row counts), and diagnostics of the
@@ -28,6 +28,7 @@
  */
 import { generateWorldOn, type WorldParams } from "../data/synthetic_world.ts";
 import { worldSection } from "../tasks/config/dataset.ts";
+import { STUDY_OPTION_DEFAULTS } from "../tasks/config/train.ts";
 import { createBackend } from "../kernels/select.ts";
 import { fitSae, type SaeMethod } from "../learn/sae/mod.ts";
 import type { Backend } from "../kernels/backend.ts";
@@ -37,8 +38,9 @@ function arg(name: string, fallback: string): string {
   return i >= 0 ? Deno.args[i + 1] : fallback;
 }
 
-function sets(): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
+/** The study's option defaults for `method`, then every `--set key=value` (which wins). */
+function sets(method: string): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...STUDY_OPTION_DEFAULTS[method] };
   Deno.args.forEach((a, i) => {
     if (a !== "--set") return;
     const [k, v] = Deno.args[i + 1].split("=");
@@ -377,7 +379,7 @@ async function main(): Promise<void> {
     if (dictFile) {
       dictionary = new Float32Array((await Deno.readFile(dictFile)).buffer);
     } else {
-      const opts = { c, k, seed: 0, epochs, batchSize, lr, ...sets() };
+      const opts = { c, k, seed: 0, epochs, batchSize, lr, ...sets(method) };
       console.error(`training ${method} ${JSON.stringify(opts)} on ${n}×${d}`);
       f = await fitSae(method, x, n, d, opts, be, {
         onEpoch: (e) =>
@@ -435,7 +437,7 @@ async function main(): Promise<void> {
     epochs,
     batchSize,
     lr,
-    options: sets(),
+    options: sets(method),
     train_s: trainS,
     dict: dictFile || undefined,
     r2: last?.r2,

@@ -15,7 +15,8 @@ import { decodeAll, loadTrained } from "../learn/trained.ts";
 import { encodeStage } from "../tasks/encode.ts";
 import { evaluateStage } from "../tasks/evaluate.ts";
 import { paretoParamsSchema, paretoStage } from "../tasks/pareto.ts";
-import { trainGrid, trainSection } from "../tasks/config/train.ts";
+import { STUDY_SAE_WEIGHT_DECAY, trainGrid, trainSection } from "../tasks/config/train.ts";
+import { parseMethodOptions } from "../learn/registry.ts";
 
 function ctxOf<P>(
   id: string,
@@ -271,6 +272,25 @@ Deno.test("train config: defaults and the method × k × seed grid", () => {
   assert.equal(grid.find((g) => g.method === "topk")!.options.epochs, s.epochs);
   assert.deepEqual(grid.find((g) => g.method === "pca")!.options, {});
   assert.throws(() => trainSection.parse({ methods: ["nope"] }));
+});
+
+Deno.test("train config: the k-sparse SAEs take the study's weight decay, relu method.md's; a given key wins", () => {
+  const decayOf = (g: ReturnType<typeof trainGrid>, method: string) =>
+    g.find((r) => r.method === method)!.options.weightDecay;
+  const grid = trainGrid(trainSection.parse({}));
+  for (const m of ["topk", "batchtopk", "matryoshka", "jumprelu"]) {
+    assert.equal(decayOf(grid, m), STUDY_SAE_WEIGHT_DECAY, m);
+    // and the method sees it: the validated options carry it
+    assert.equal(parseMethodOptions(m, grid.find((r) => r.method === m)!.options).weightDecay, 1);
+  }
+  assert.equal(decayOf(grid, "relu"), undefined);
+  assert.equal(
+    parseMethodOptions("relu", grid.find((r) => r.method === "relu")!.options).weightDecay,
+    1e-5,
+  );
+  const set = trainGrid(trainSection.parse({ options: { batchtopk: { weightDecay: 1e-5 } } }));
+  assert.equal(decayOf(set, "batchtopk"), 1e-5);
+  assert.equal(decayOf(set, "topk"), STUDY_SAE_WEIGHT_DECAY);
 });
 
 Deno.test("scripts/load_weights.py reproduces the encoder of every method family (python3 + numpy)", async () => {

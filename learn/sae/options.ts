@@ -27,7 +27,10 @@ export const coreOptionsShape = {
   beta1: z.number().min(0).lt(1).default(0.9),
   beta2: z.number().min(0).lt(1).default(0.999),
   eps: positive.default(1e-8),
-  /** Decoupled weight decay on W_enc and W_dec (not on biases or thresholds). */
+  /**
+   * Decoupled weight decay on W_enc and W_dec (not on biases or thresholds); method.md's 1e-5.
+   * The study gives the k-sparse SAEs 1 (tasks/config/train.ts `STUDY_SAE_WEIGHT_DECAY`).
+   */
   weightDecay: nonNegative.default(1e-5),
   /** Rows per batch (capped at the number of training rows; a final partial batch is dropped). */
   batchSize: z.number().int().positive().default(4096),
