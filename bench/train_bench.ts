@@ -2,7 +2,7 @@
  * The SAE trainer itself at paper scale (issue #16): `train.paper_scale` is `fitSae` (the
  * trainer's real loop: batch gathering, host syncs, dead-concept tracking and AuxK, logs) on
  * 480,000 × 768 rows of a planted world, batchtopk with c = 6144, k = 32 and the study's own
- * defaults for everything else (batch 512, lr 5e-3, the method's options), reported as samples/s
+ * defaults for everything else (batch 512, lr 5e-3, weight decay 1), reported as samples/s
  * (the median step) and as a ratio to its floor: the encoder GEMM of the samples processed at the
  * best GEMM rate measured in the same run. Beside it, the isolated step (`batchTopkStep` of
  * bench/kernels_bench.ts, the op sequence alone on one resident random batch, median of 7) at
@@ -29,7 +29,7 @@ import { createBackend } from "../kernels/select.ts";
 import { fitSae, saeMethods } from "../learn/sae/mod.ts";
 import { Rng } from "../data/random.ts";
 import { normalizeRows } from "../data/rows.ts";
-import { trainSection } from "../tasks/config/train.ts";
+import { STUDY_OPTION_DEFAULTS, trainSection } from "../tasks/config/train.ts";
 import {
   type BatchTopkState,
   batchTopkStep,
@@ -163,6 +163,7 @@ async function timeTrainer(
         lr,
         epochs,
         deadAfterRows,
+        ...STUDY_OPTION_DEFAULTS.batchtopk,
       },
       timed,
       {
@@ -353,7 +354,16 @@ async function penalisedRunGroup(
             x,
             n,
             d,
-            { c, k, seed: 0, batchSize: B, lr: study.lr, epochs: study.epochs, startAtTarget },
+            {
+              c,
+              k,
+              seed: 0,
+              batchSize: B,
+              lr: study.lr,
+              epochs: study.epochs,
+              startAtTarget,
+              ...STUDY_OPTION_DEFAULTS[method],
+            },
             counted,
             {
               onStep(step) {
@@ -432,7 +442,7 @@ async function defaultStudyGroup(
           x,
           n,
           d,
-          { c, k, seed: 0, batchSize: B, lr: study.lr, epochs },
+          { c, k, seed: 0, batchSize: B, lr: study.lr, epochs, ...STUDY_OPTION_DEFAULTS[method] },
           counted,
           { onStep: (step) => void (steps = step) },
         );
