@@ -276,7 +276,7 @@ export async function runCli<C>(
     .action(async (o: CommonOptions) => {
       try {
         const config = await loadConfig(study.configSchema, { file: o.config, sets: o.set });
-        console.log(YAML.stringify(config));
+        console.log(YAML.stringify(study.resolved ? study.resolved(config) : config));
       } catch (e) {
         fail(e, !!o.debug);
       }

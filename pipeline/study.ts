@@ -40,6 +40,11 @@ export interface StudyDefinition<C> {
   options?: readonly StudyOption[];
   /** The instances of a configuration. */
   build(config: C): StageInstance[];
+  /**
+   * The configuration as `config` prints it, with the defaults the study fills in when it builds
+   * (e.g. per-method options); building from it gives the same instances. Default: as loaded.
+   */
+  resolved?(config: C): C;
   /** Read the finished artifacts and summarise the findings. */
   report?(config: C, summaries: StageSummary[]): Promise<StudyReport>;
 }

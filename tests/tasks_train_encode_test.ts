@@ -15,7 +15,12 @@ import { decodeAll, loadTrained } from "../learn/trained.ts";
 import { encodeStage } from "../tasks/encode.ts";
 import { evaluateStage } from "../tasks/evaluate.ts";
 import { paretoParamsSchema, paretoStage } from "../tasks/pareto.ts";
-import { STUDY_SAE_WEIGHT_DECAY, trainGrid, trainSection } from "../tasks/config/train.ts";
+import {
+  resolvedTrainOptions,
+  STUDY_SAE_WEIGHT_DECAY,
+  trainGrid,
+  trainSection,
+} from "../tasks/config/train.ts";
 import { parseMethodOptions } from "../learn/registry.ts";
 
 function ctxOf<P>(
@@ -291,6 +296,23 @@ Deno.test("train config: the k-sparse SAEs take the study's weight decay, relu m
   const set = trainGrid(trainSection.parse({ options: { batchtopk: { weightDecay: 1e-5 } } }));
   assert.equal(decayOf(set, "batchtopk"), 1e-5);
   assert.equal(decayOf(set, "topk"), STUDY_SAE_WEIGHT_DECAY);
+});
+
+Deno.test("train config: the resolved options (what `config` prints) show the study's defaults and build the same grid", () => {
+  const section = trainSection.parse({
+    methods: ["relu", "omp"],
+    primary: { method: "batchtopk", k: 8 },
+    options: { omp: { iterations: 3 }, pca: { width: "c" } },
+  });
+  const resolved = resolvedTrainOptions(section);
+  assert.deepEqual(resolved, {
+    omp: { fitRows: 2048, iterations: 3 }, // the given key wins
+    pca: { width: "c" }, // given for a method the study does not train: kept as given
+    batchtopk: { weightDecay: STUDY_SAE_WEIGHT_DECAY }, // the primary's, though not in methods
+  });
+  for (const s of [section, { ...section, methods: ["batchtopk" as const] }]) {
+    assert.deepEqual(trainGrid({ ...s, options: resolvedTrainOptions(s) }), trainGrid(s));
+  }
 });
 
 Deno.test("scripts/load_weights.py reproduces the encoder of every method family (python3 + numpy)", async () => {

@@ -115,6 +115,21 @@ export const STUDY_OPTION_DEFAULTS: Readonly<Record<string, Record<string, unkno
 };
 
 /**
+ * The `train.options` the study runs with: for each method it trains (`methods` and the
+ * primary's), {@link STUDY_OPTION_DEFAULTS} under the keys given there (a given key wins); other
+ * given entries unchanged. `deno task pipeline config` prints these, and a configuration with them
+ * builds the same grid as one without.
+ */
+export function resolvedTrainOptions(section: TrainSection): TrainSection["options"] {
+  const out: TrainSection["options"] = { ...section.options };
+  for (const method of new Set<string>([...section.methods, section.primary.method])) {
+    const o = { ...(STUDY_OPTION_DEFAULTS[method] ?? {}), ...(section.options[method] ?? {}) };
+    if (Object.keys(o).length > 0) out[method] = o;
+  }
+  return out;
+}
+
+/**
  * Expand the section into train-stage parameter sets for one diet label: the engine's
  * `sweep()` of methods × k (ascending) × seeds, method slowest; a method that ignores k keeps the
  * smallest k only.
@@ -122,12 +137,12 @@ export const STUDY_OPTION_DEFAULTS: Readonly<Record<string, Record<string, unkno
  */
 export function trainGrid(section: TrainSection, diet = "natural"): TrainRunParams[] {
   const ks = [...new Set(section.k)].sort((a, b) => a - b);
+  const given = resolvedTrainOptions(section);
   const options = new Map(section.methods.map((method) => [method, {
     ...(isSaeMethod(method)
       ? { epochs: section.epochs, batchSize: section.batchSize, lr: section.lr }
       : {}),
-    ...(STUDY_OPTION_DEFAULTS[method] ?? {}),
-    ...(section.options[method] ?? {}),
+    ...(given[method] ?? {}),
   }]));
   // a bad option is reported here, when the study is built, not when its first run starts
   for (const [method, o] of options) parseMethodOptions(method, o);
