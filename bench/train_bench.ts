@@ -29,7 +29,7 @@ import { createBackend } from "../kernels/select.ts";
 import { fitSae, saeMethods } from "../learn/sae/mod.ts";
 import { Rng } from "../data/random.ts";
 import { normalizeRows } from "../data/rows.ts";
-import { STUDY_OPTION_DEFAULTS, trainSection } from "../tasks/config/train.ts";
+import { studyMethodOptions, type TrainSection, trainSection } from "../tasks/config/train.ts";
 import {
   type BatchTopkState,
   batchTopkStep,
@@ -135,8 +135,7 @@ async function timeTrainer(
   x: Float32Array,
   sc: Scale,
   B: number,
-  lr: number,
-  epochs: number,
+  study: TrainSection,
   deadAfterRows: number | null = null,
 ): Promise<TrainerRun> {
   const { be: timed, totals } = timedBackend(be);
@@ -156,14 +155,12 @@ async function timeTrainer(
       sc.n,
       sc.d,
       {
+        ...studyMethodOptions(study, "batchtopk"),
         c: sc.c,
         k: sc.k,
         seed: 0,
         batchSize: B,
-        lr,
-        epochs,
         deadAfterRows,
-        ...STUDY_OPTION_DEFAULTS.batchtopk,
       },
       timed,
       {
@@ -238,7 +235,7 @@ async function paperScaleGroup(
       const windows: (number | null)[] = B === study.batchSize ? [null, 8 * B] : [null];
       const runs = [];
       for (const w of windows) {
-        const run = await timeTrainer(be, x, sc, B, study.lr, study.epochs, w);
+        const run = await timeTrainer(be, x, sc, B, study, w);
         log(`  trainer at B=${B}: ${(run.sec * 1000).toFixed(1)} ms/step (${run.auxSteps} AuxK)`);
         runs.push({ run, suffix: w === null ? "" : ".auxk" });
       }
@@ -354,16 +351,7 @@ async function penalisedRunGroup(
             x,
             n,
             d,
-            {
-              c,
-              k,
-              seed: 0,
-              batchSize: B,
-              lr: study.lr,
-              epochs: study.epochs,
-              startAtTarget,
-              ...STUDY_OPTION_DEFAULTS[method],
-            },
+            { ...studyMethodOptions(study, method), c, k, seed: 0, batchSize: B, startAtTarget },
             counted,
             {
               onStep(step) {
@@ -442,7 +430,7 @@ async function defaultStudyGroup(
           x,
           n,
           d,
-          { c, k, seed: 0, batchSize: B, lr: study.lr, epochs, ...STUDY_OPTION_DEFAULTS[method] },
+          { ...studyMethodOptions(study, method), c, k, seed: 0, batchSize: B, epochs },
           counted,
           { onStep: (step) => void (steps = step) },
         );

@@ -10,7 +10,7 @@
  */
 import { generateWorld } from "../data/synthetic_world.ts";
 import { worldSection } from "../tasks/config/dataset.ts";
-import { STUDY_OPTION_DEFAULTS } from "../tasks/config/train.ts";
+import { studyMethodOptions, trainSection } from "../tasks/config/train.ts";
 import { Rng } from "../data/random.ts";
 import { createBackend } from "../kernels/select.ts";
 import { fitSae } from "../learn/sae/mod.ts";
@@ -32,6 +32,7 @@ async function main(): Promise<void> {
   const rows = new Rng("batch-sweep").permutation(w.set.n).subarray(0, n);
   const x = new Float32Array(n * d);
   rows.forEach((r, i) => x.set(w.set.vectors.subarray(r * d, (r + 1) * d), i * d));
+  const study = studyMethodOptions(trainSection.parse({}), "batchtopk");
   const be = await createBackend("cpu");
   try {
     for (const batchSize of batches) {
@@ -42,7 +43,7 @@ async function main(): Promise<void> {
           x,
           n,
           d,
-          { c: 4 * d, k: 8, seed, epochs, batchSize, lr, ...STUDY_OPTION_DEFAULTS.batchtopk },
+          { ...study, c: 4 * d, k: 8, seed, epochs, batchSize, lr },
           be,
         );
         const s = (performance.now() - t0) / 1000;

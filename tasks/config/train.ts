@@ -114,6 +114,25 @@ export const STUDY_OPTION_DEFAULTS: Readonly<Record<string, Record<string, unkno
   jumprelu: { weightDecay: STUDY_SAE_WEIGHT_DECAY },
 };
 
+/** The study's option defaults for `method` under the section's keys for it (a given key wins). */
+function givenOptions(section: TrainSection, method: string): Record<string, unknown> {
+  return { ...(STUDY_OPTION_DEFAULTS[method] ?? {}), ...(section.options[method] ?? {}) };
+}
+
+/**
+ * The options the study passes to `method`: an SAE's `epochs`, `batchSize` and `lr` from the
+ * section, then {@link STUDY_OPTION_DEFAULTS} and `train.options.<method>` (a given key wins).
+ * Benches and scripts that train "as the study does" start from these.
+ */
+export function studyMethodOptions(section: TrainSection, method: string): Record<string, unknown> {
+  return {
+    ...(isSaeMethod(method)
+      ? { epochs: section.epochs, batchSize: section.batchSize, lr: section.lr }
+      : {}),
+    ...givenOptions(section, method),
+  };
+}
+
 /**
  * The `train.options` the study runs with: for each method it trains (`methods` and the
  * primary's), {@link STUDY_OPTION_DEFAULTS} under the keys given there (a given key wins); other
@@ -123,7 +142,7 @@ export const STUDY_OPTION_DEFAULTS: Readonly<Record<string, Record<string, unkno
 export function resolvedTrainOptions(section: TrainSection): TrainSection["options"] {
   const out: TrainSection["options"] = { ...section.options };
   for (const method of new Set<string>([...section.methods, section.primary.method])) {
-    const o = { ...(STUDY_OPTION_DEFAULTS[method] ?? {}), ...(section.options[method] ?? {}) };
+    const o = givenOptions(section, method);
     if (Object.keys(o).length > 0) out[method] = o;
   }
   return out;
@@ -137,13 +156,9 @@ export function resolvedTrainOptions(section: TrainSection): TrainSection["optio
  */
 export function trainGrid(section: TrainSection, diet = "natural"): TrainRunParams[] {
   const ks = [...new Set(section.k)].sort((a, b) => a - b);
-  const given = resolvedTrainOptions(section);
-  const options = new Map(section.methods.map((method) => [method, {
-    ...(isSaeMethod(method)
-      ? { epochs: section.epochs, batchSize: section.batchSize, lr: section.lr }
-      : {}),
-    ...(given[method] ?? {}),
-  }]));
+  const options = new Map(
+    section.methods.map((method) => [method, studyMethodOptions(section, method)]),
+  );
   // a bad option is reported here, when the study is built, not when its first run starts
   for (const [method, o] of options) parseMethodOptions(method, o);
   return sweep({ method: section.methods, k: ks, seed: section.seeds })
