@@ -124,7 +124,8 @@ export interface Backend {
    * may avoid the float32 product: the CPU backend, on a CPU with the AMX tile unit, bounds the
    * error of a bfloat16 product and computes float32 dot products only for the entries that the
    * bound cannot rule out — the same selection over float32 values, each a dot product in that
-   * backend's summation order. `pre` (n×c) is scratch: its contents afterwards are unspecified.
+   * backend's summation order. With `aux`, also that row selection from the same product (see
+   * {@link RowSelection}). `pre` (n×c) is scratch: its contents afterwards are unspecified.
    */
   encodeBatchTopk(
     x: Tensor,
@@ -134,6 +135,22 @@ export interface Backend {
     z: SparseCodes,
     minKept: Tensor,
     pre: Tensor,
+    aux?: RowSelection | null,
+  ): void;
+  /**
+   * The encoder and the per-row top-k in one op (W stored c×d): `z` as `topkRows(X·Wᵀ + bias, k)`
+   * gives it over float32 pre-activations; a backend may screen a bfloat16 product as
+   * {@link Backend.encodeBatchTopk} does (the same selection over float32 values). With `aux`,
+   * also that row selection from the same product. `pre` (n×c) is scratch.
+   */
+  encodeTopkRows(
+    x: Tensor,
+    w: Tensor,
+    bias: Tensor | null,
+    k: number,
+    z: SparseCodes,
+    pre: Tensor,
+    aux?: RowSelection | null,
   ): void;
   /**
    * Keep entries with pre[i,j] > theta[j] (theta f32 [c], or [1] for one shared threshold) with
@@ -225,8 +242,28 @@ export interface Backend {
 }
 
 /**
+ * A second selection an encoder op makes from its own pre-activations (AuxK's dead concepts):
+ * per row, the `k` largest of X·Wᵀ + bias among the columns where `mask` is 0, written to `z`
+ * as {@link Backend.topkRows} writes codes (k per row, columns ascending, values clamped at 0).
+ */
+export interface RowSelection {
+  /** Codes per row (at most the number of allowed columns). */
+  readonly k: number;
+  /**
+   * f32 [1, c]: 0 where a column may be picked, −1e4 where it may not; the float32 path adds
+   * it to the pre-activations (so it assumes them above −5e3) and takes the top k.
+   */
+  readonly mask: Tensor;
+  /** f32 [n, 1] of ones: the float32 path broadcasts `mask` over the rows with a GEMM. */
+  readonly ones: Tensor;
+  /** Where the codes go (capacity ≥ n·k). */
+  readonly z: SparseCodes;
+}
+
+/**
  * {@link Backend.encodeBatchTopk} through the float32 product: pre = X·Wᵀ (a GEMM), then a batch
- * top-k with the bias fused into the selection. Shapes: x n×d, w c×d, bias c, pre n×c.
+ * top-k with the bias fused into the selection; with `aux`, pre = X·Wᵀ + bias, the batch top-k,
+ * then pre += mask and the row selection. Shapes: x n×d, w c×d, bias c, pre n×c.
  */
 export function encodeBatchTopkDense(
   b: Backend,
@@ -237,7 +274,40 @@ export function encodeBatchTopkDense(
   z: SparseCodes,
   minKept: Tensor,
   pre: Tensor,
+  aux?: RowSelection | null,
 ): void {
-  b.gemm(x, w, pre, { transB: true });
-  b.batchTopk(pre, k, z, minKept, bias);
+  if (!aux) {
+    b.gemm(x, w, pre, { transB: true });
+    b.batchTopk(pre, k, z, minKept, bias);
+    return;
+  }
+  b.linear(x, w, bias, pre, true);
+  b.batchTopk(pre, k, z, minKept);
+  selectRowsFromPre(b, pre, aux);
+}
+
+/**
+ * {@link Backend.encodeTopkRows} through the float32 product: pre = X·Wᵀ + bias, the per-row
+ * top-k, then (with `aux`) pre += mask and the row selection. Shapes as
+ * {@link encodeBatchTopkDense}.
+ */
+export function encodeTopkRowsDense(
+  b: Backend,
+  x: Tensor,
+  w: Tensor,
+  bias: Tensor | null,
+  k: number,
+  z: SparseCodes,
+  pre: Tensor,
+  aux?: RowSelection | null,
+): void {
+  b.linear(x, w, bias, pre, true);
+  b.topkRows(pre, k, z);
+  if (aux) selectRowsFromPre(b, pre, aux);
+}
+
+/** A {@link RowSelection} from float32 pre-activations (n×c): pre += mask, then topkRows. */
+function selectRowsFromPre(b: Backend, pre: Tensor, aux: RowSelection): void {
+  b.gemm(aux.ones, aux.mask, pre, { beta: 1 });
+  b.topkRows(pre, aux.k, aux.z);
 }

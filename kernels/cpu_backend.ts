@@ -15,8 +15,16 @@
  * Ordering: ops run at once when the provider is synchronous. With an asynchronous provider
  * (ORT) ops are chained on a queue in call order; `read`/`readScalar` wait for it.
  */
-import type { AdamWOptions, Backend, DType, GemmOptions, SparseCodes, Tensor } from "./backend.ts";
-import { encodeBatchTopkDense } from "./backend.ts";
+import type {
+  AdamWOptions,
+  Backend,
+  DType,
+  GemmOptions,
+  RowSelection,
+  SparseCodes,
+  Tensor,
+} from "./backend.ts";
+import { encodeBatchTopkDense, encodeTopkRowsDense } from "./backend.ts";
 import type { GemmProvider } from "./gemm_provider.ts";
 import type { NativeSparse, ScreenStats } from "./native_sparse.ts";
 import {
@@ -48,7 +56,7 @@ import {
   scaleHost,
   sumSquaresHost,
 } from "./cpu_dense.ts";
-import { shapeError, shapeSize } from "./shape.ts";
+import { checkShape, shapeError, shapeSize } from "./shape.ts";
 import * as check from "./op_checks.ts";
 import {
   clampMinHost,
@@ -497,28 +505,94 @@ export class CpuBackend implements Backend {
     z: SparseCodes,
     minKept: Tensor,
     pre: Tensor,
+    aux?: RowSelection | null,
   ): void {
-    const tX = this.#t(x, "encodeBatchTopk x"), tW = this.#t(w, "encodeBatchTopk w");
-    const Z = this.#z(z, "encodeBatchTopk");
-    const [n, c] = check.codesDims("encodeBatchTopk", this.#t(pre, "encodeBatchTopk pre"), Z);
+    const op = "encodeBatchTopk";
+    const dense = () => encodeBatchTopkDense(this, x, w, bias, k, z, minKept, pre, aux);
+    const Z = this.#z(z, op);
+    const [n, c] = check.codesDims(op, this.#t(pre, `${op} pre`), Z);
+    const K = check.batchTopkCount(op, n, c, k, Z);
+    const tM = this.#t(minKept, `${op} minKept`);
+    check.checkVector(`${op} minKept`, tM, 1);
+    this.#screened(op, { x, w, bias, n, c, perRow: false, K, Z, minKept: tM, aux }, dense);
+  }
+  encodeTopkRows(
+    x: Tensor,
+    w: Tensor,
+    bias: Tensor | null,
+    k: number,
+    z: SparseCodes,
+    pre: Tensor,
+    aux?: RowSelection | null,
+  ): void {
+    const op = "encodeTopkRows";
+    const dense = () => encodeTopkRowsDense(this, x, w, bias, k, z, pre, aux);
+    const Z = this.#z(z, op);
+    const [n, c] = check.codesDims(op, this.#t(pre, `${op} pre`), Z);
+    check.checkTopk(n, c, k, Z);
+    this.#screened(op, { x, w, bias, n, c, perRow: true, K: k, Z, minKept: null, aux }, dense);
+  }
+  /**
+   * An encoder op through the screened encoder when the native kernels have the AMX tile unit and
+   * the problem is large enough, else (or when the screen refuses the inputs) `dense`.
+   */
+  #screened(
+    op: string,
+    a: {
+      x: Tensor;
+      w: Tensor;
+      bias: Tensor | null;
+      n: number;
+      c: number;
+      perRow: boolean;
+      K: number;
+      Z: CpuSparse;
+      minKept: CpuTensor | null;
+      aux: RowSelection | null | undefined;
+    },
+    dense: () => void,
+  ): void {
+    const { n, c, Z } = a;
+    const tX = this.#t(a.x, `${op} x`), tW = this.#t(a.w, `${op} w`);
     const d = tX.shape[1];
-    const dense = () => {
+    const fallback = () => {
       this.#screenStats = null;
-      encodeBatchTopkDense(this, x, w, bias, k, z, minKept, pre);
+      dense();
     };
-    if (!this.native?.screen || n * c * d < this.screenMinWork) return dense();
-    const tB = bias ? this.#t(bias, "encodeBatchTopk bias") : null;
-    const tM = this.#t(minKept, "encodeBatchTopk minKept");
-    check.encoderDims("encodeBatchTopk", tX, tW, tB, n, c);
-    const K = check.batchTopkCount("encodeBatchTopk", n, c, k, Z);
-    check.checkVector("encodeBatchTopk minKept", tM, 1);
-    // synchronous (nothing queued before it), so that a refusal can still take the float32 path
-    if (K === 0 || this.#pending || !inHeap(tX, tW, tB, tM, Z.rowPtr, Z.index, Z.value)) {
-      return dense();
+    if (!this.native?.screen || n * c * d < this.screenMinWork) return fallback();
+    const tB = a.bias ? this.#t(a.bias, `${op} bias`) : null;
+    check.encoderDims(op, tX, tW, tB, n, c);
+    let aux = null;
+    if (a.aux) {
+      const zA = this.#z(a.aux.z, `${op} aux`);
+      if (zA.rows !== n || zA.cols !== c) {
+        throw shapeError(op, `aux codes are ${zA.rows}×${zA.cols}, pre is ${n}×${c}`);
+      }
+      check.checkTopk(n, c, a.aux.k, zA);
+      const tMask = this.#t(a.aux.mask, `${op} aux mask`);
+      checkShape(`${op} aux mask`, tMask.shape, [1, c]);
+      aux = { k: a.aux.k, mask: tMask, z: zA };
     }
+    const inputs = [tX, tW, tB, a.minKept, Z.rowPtr, Z.index, Z.value];
+    if (aux) inputs.push(aux.mask, aux.z.rowPtr, aux.z.index, aux.z.value);
+    // synchronous (nothing queued before it), so that a refusal can still take the float32 path
+    if (a.K === 0 || this.#pending || !inHeap(...inputs)) return fallback();
     Z.cscStale = true;
-    const r = this.#nat!.screenBatchTopk({ x: tX, n, d, w: tW, c, bias: tB, K, z: Z, minKept: tM });
-    if (!r || r.kept < 0) return dense();
+    if (aux) aux.z.cscStale = true;
+    const r = this.#nat!.screenEncode({
+      x: tX,
+      n,
+      d,
+      w: tW,
+      c,
+      bias: tB,
+      perRow: a.perRow,
+      K: a.K,
+      z: Z,
+      minKept: a.minKept,
+      aux,
+    });
+    if (!r || r.kept < 0) return fallback();
     this.#screenStats = r.stats;
   }
   threshold(pre: Tensor, theta: Tensor, z: SparseCodes): void {

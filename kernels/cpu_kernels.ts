@@ -255,10 +255,12 @@ export class NativeKernels implements FastKernels {
   }
 
   /**
-   * The screened encoder (see {@link NativeSparse.screen}): codes of the K largest of X·Wᵀ +
-   * bias, or null when this CPU has none; −1 when it refuses the inputs.
+   * The screened encoder (see {@link NativeSparse.screen}): codes of X·Wᵀ + bias (the batch's K
+   * largest, or with `perRow` every row's K largest) and, with `aux`, every row's `aux.k`
+   * largest over the columns `aux.mask` allows; null when this CPU has none; −1 when it refuses
+   * the inputs.
    */
-  screenBatchTopk(
+  screenEncode(
     a: {
       x: CpuTensor;
       n: number;
@@ -266,23 +268,27 @@ export class NativeKernels implements FastKernels {
       w: CpuTensor;
       c: number;
       bias: CpuTensor | null;
+      perRow: boolean;
       K: number;
       z: CpuSparse;
-      minKept: CpuTensor;
+      minKept: CpuTensor | null;
+      aux: { k: number; mask: CpuTensor; z: CpuSparse } | null;
     },
   ): { kept: number; stats: ScreenStats | null } | null {
     const screen = this.lib.screen;
     if (!screen) return null;
-    const kept = screen.batchTopk(this.rt.memory, {
+    const kept = screen.encode(this.rt.memory, {
       x: a.x.ptr,
       n: a.n,
       d: a.d,
       w: a.w.ptr,
       c: a.c,
       bias: a.bias ? a.bias.ptr : 0,
+      perRow: a.perRow,
       K: a.K,
       z: a.z.offsets,
-      minKept: a.minKept.ptr,
+      minKept: a.minKept ? a.minKept.ptr : 0,
+      aux: a.aux ? { k: a.aux.k, mask: a.aux.mask.ptr, z: a.aux.z.offsets } : null,
       threads: this.rt.threads,
     });
     return { kept, stats: kept < 0 ? null : screen.stats() };

@@ -21,7 +21,7 @@ const SOURCES = ["common.h", "sparse_kernels.c", "encoder_screen.c"].map((f) =>
   new URL(`./native/${f}`, import.meta.url)
 );
 /** ABI version the loader expects from `atlas_native_version()`. */
-const ABI = 5;
+const ABI = 6;
 /** Compiler flags (part of the cache key). */
 const FLAGS = [
   "-O3",
@@ -40,7 +40,7 @@ const SYMBOLS = {
   atlas_screen_ready: { parameters: [], result: "i32" },
   atlas_screen_new: { parameters: [], result: "pointer" },
   atlas_screen_stats: { parameters: ["pointer", "buffer"], result: "void" },
-  atlas_encode_batch_topk: {
+  atlas_encode_screen: {
     parameters: [
       "pointer",
       "pointer",
@@ -49,6 +49,12 @@ const SYMBOLS = {
       "i32",
       "u32",
       "i32",
+      "u32",
+      "i32",
+      "i32",
+      "u32",
+      "u32",
+      "u32",
       "u32",
       "i32",
       "u32",
@@ -282,19 +288,25 @@ export function adamwConstantList(
 }
 
 /**
- * Encoder + batch top-k without the float32 GEMM (kernels/native/encoder_screen.c): a bfloat16
+ * Encoder + top-k without the float32 GEMM (kernels/native/encoder_screen.c): a bfloat16
  * product on the AMX tile unit, a bound on its error from the rows' norms, and float32 dot
  * products for the candidates the bound cannot rule out. The codes are those of a batch top-k
- * over float32 pre-activations: the same selection, values rounded in another order.
+ * (or a per-row top-k) over float32 pre-activations: the same selection, values rounded in
+ * another order. From the same product, optionally, a second per-row top-k over the columns a
+ * mask allows (AuxK's dead concepts).
  */
 export interface ScreenedEncoder {
   /**
-   * Codes (CSR, rows ascending, columns ascending) of the K largest positive entries of
-   * X·Wᵀ + bias (X n×d, W c×d, bias c or 0; ties: lower flat index) and their smallest value at
-   * `minKept` (0 when none); returns the number kept, or −1 when the inputs need the float32
-   * path (a non-finite value, a norm above 2^30, too many candidates, no memory).
+   * Codes (CSR, rows ascending, columns ascending) of X·Wᵀ + bias (X n×d, W c×d, bias c or 0):
+   * without `perRow`, the K largest positive entries (ties: lower flat index), their smallest
+   * value at `minKept` (0 when none); with `perRow`, the K largest entries of every row (ties:
+   * lower column; values clamped at 0, as topkRows writes them). With `aux`, also the `aux.k`
+   * largest entries of every row among the columns where the f32 [c] `aux.mask` is 0, in
+   * topkRows's layout. Returns the number of main codes, or −1 when the inputs need the float32
+   * path (a non-finite value, a norm above 2^30, too many candidates, fewer allowed columns than
+   * `aux.k`, no memory).
    */
-  batchTopk(
+  encode(
     memory: WebAssembly.Memory,
     a: {
       x: number;
@@ -303,9 +315,11 @@ export interface ScreenedEncoder {
       w: number;
       c: number;
       bias: number;
+      perRow: boolean;
       K: number;
       z: CsrOffsets;
       minKept: number;
+      aux: { k: number; mask: number; z: CsrOffsets } | null;
       threads: number;
     },
   ): number;
@@ -319,7 +333,7 @@ export interface ScreenStats {
   candidates: number;
   /** Passes over the bfloat16 product (1 when the guess from the last call held). */
   passes: number;
-  /** The lower bound on the K-th largest value the candidates were cut at. */
+  /** The lower bound on the K-th largest value the candidates were cut at (0: per row). */
   thetaLow: number;
   /** K of the call. */
   K: number;
@@ -327,6 +341,8 @@ export interface ScreenStats {
   refusals: number;
   /** bfloat16 conversion, tile GEMM, pass(es), theta bound, compaction, float32 values, selection. */
   ms: number[];
+  /** The second (per-row, masked) selection: candidates and milliseconds (0 when none). */
+  aux: { candidates: number; ms: number };
 }
 
 /** Floats per slab of the native kernels (the C file's `SLAB`; checked when loading). */
@@ -547,12 +563,12 @@ function wrap(h: Deno.DynamicLibrary<typeof SYMBOLS>, detail: string): NativeSpa
 
 function screenedEncoder(s: Deno.DynamicLibrary<typeof SYMBOLS>["symbols"]): ScreenedEncoder {
   const ws = s.atlas_screen_new(); // scratch for the process (grown on demand, never freed)
-  const out = new Float64Array(13);
+  const out = new Float64Array(15);
   return {
-    batchTopk(m, a) {
+    encode(m, a) {
       const p = Deno.UnsafePointer.of(new Uint8Array(m.buffer));
-      const { z } = a;
-      return s.atlas_encode_batch_topk(
+      const { z, aux } = a;
+      return s.atlas_encode_screen(
         ws,
         p,
         a.x,
@@ -561,11 +577,17 @@ function screenedEncoder(s: Deno.DynamicLibrary<typeof SYMBOLS>["symbols"]): Scr
         a.w,
         a.c,
         a.bias,
+        a.perRow ? 1 : 0,
         a.K,
         z.rowPtr,
         z.index,
         z.value,
         a.minKept,
+        aux ? aux.k : 0,
+        aux ? aux.mask : 0,
+        aux ? aux.z.rowPtr : 0,
+        aux ? aux.z.index : 0,
+        aux ? aux.z.value : 0,
         a.threads,
       );
     },
@@ -578,6 +600,7 @@ function screenedEncoder(s: Deno.DynamicLibrary<typeof SYMBOLS>["symbols"]): Scr
         K: out[4],
         refusals: out[5],
         ms: Array.from(out.subarray(6, 13)),
+        aux: { candidates: out[13], ms: out[14] },
       };
     },
   };

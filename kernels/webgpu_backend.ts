@@ -5,8 +5,16 @@
  * sparse products use a CSC view of the codes (built on the device when the pattern changes,
  * entries sorted by row so that sums are deterministic).
  */
-import type { AdamWOptions, Backend, DType, GemmOptions, SparseCodes, Tensor } from "./backend.ts";
-import { encodeBatchTopkDense } from "./backend.ts";
+import type {
+  AdamWOptions,
+  Backend,
+  DType,
+  GemmOptions,
+  RowSelection,
+  SparseCodes,
+  Tensor,
+} from "./backend.ts";
+import { encodeBatchTopkDense, encodeTopkRowsDense } from "./backend.ts";
 import { shapeSize } from "./shape.ts";
 import * as check from "./op_checks.ts";
 import * as K from "./wgsl.ts";
@@ -350,8 +358,20 @@ class WebGpuBackend implements Backend {
     z: SparseCodes,
     minKept: Tensor,
     pre: Tensor,
+    aux?: RowSelection | null,
   ): void {
-    encodeBatchTopkDense(this, x, w, bias, k, z, minKept, pre);
+    encodeBatchTopkDense(this, x, w, bias, k, z, minKept, pre, aux);
+  }
+  encodeTopkRows(
+    x: Tensor,
+    w: Tensor,
+    bias: Tensor | null,
+    k: number,
+    z: SparseCodes,
+    pre: Tensor,
+    aux?: RowSelection | null,
+  ): void {
+    encodeTopkRowsDense(this, x, w, bias, k, z, pre, aux);
   }
   batchTopk(
     pre: Tensor,

@@ -238,6 +238,57 @@ async function suite(t: Deno.TestContext, be: Backend): Promise<void> {
     );
   });
 
+  await t.step("encoder ops: encodeTopkRows, encodeBatchTopk, a masked row selection", async () => {
+    const cases: Array<[number, number, number, number, number]> = [
+      // n, c, d, k, aux k
+      [1, 40, 7, 3, 5],
+      [33, 70, 19, 7, 4],
+      [20, 130, 64, 1, 12],
+    ];
+    for (const [n, c, d, k, ka] of cases) {
+      const x = randn(rng, n * d), w = randn(rng, c * d, 1 / Math.sqrt(d));
+      const bias = randn(rng, c, 0.3);
+      const allowed = Array.from({ length: c }, (_, j) => (j * 7) % 3 !== 0);
+      const pre64 = refGemm(x, w, null, n, c, d, false, true, 1, 0).value;
+      for (let i = 0; i < n; i++) for (let j = 0; j < c; j++) pre64[i * c + j] += bias[j];
+      const masked = pre64.map((v, e) => allowed[e % c] ? v : -Infinity);
+      const X = be.upload(x, [n, d]), W = be.upload(w, [c, d]), Bi = be.upload(bias, [c]);
+      const pre = be.zeros([n, c]), minKept = be.zeros([1]);
+      const aux = {
+        k: ka,
+        mask: be.upload(Float32Array.from(allowed, (a) => a ? 0 : -1e4), [1, c]),
+        ones: be.upload(new Float32Array(n).fill(1), [n, 1]),
+        z: be.sparse(n, c, n * ka),
+      };
+      const label = `${n}x${c}x${d} k=${k} aux=${ka}`;
+      // columns exactly, values to float32 rounding of a d-term dot product
+      const close = (got: RefRows, want: RefRows, what: string) => {
+        assert.deepEqual(got.map((r) => r.map((e) => e[0])), want.map((r) => r.map((e) => e[0])));
+        for (let i = 0; i < want.length; i++) {
+          for (let e = 0; e < want[i].length; e++) {
+            const err = Math.abs(got[i][e][1] - want[i][e][1]);
+            assert.ok(err <= 1e-5 * (1 + Math.abs(want[i][e][1])), `${what} row ${i}: ${err}`);
+          }
+        }
+      };
+      const z = be.sparse(n, c, n * k);
+      be.encodeTopkRows(X, W, Bi, k, z, pre, aux);
+      close(await readRows(be, z), refTopkRows(pre64, n, c, k), `encodeTopkRows ${label}`);
+      const auxWant = refTopkRows(masked, n, c, ka);
+      close(await readRows(be, aux.z), auxWant, `encodeTopkRows aux ${label}`);
+      be.encodeBatchTopk(X, W, Bi, k, z, minKept, pre, aux);
+      close(
+        await readRows(be, z),
+        refBatchTopk(pre64, n, c, n * k).rows,
+        `encodeBatchTopk ${label}`,
+      );
+      close(await readRows(be, aux.z), auxWant, `encodeBatchTopk aux ${label}`);
+      for (const tn of [X, W, Bi, pre, minKept, aux.mask, aux.ones]) be.dispose(tn);
+      be.disposeSparse(z);
+      be.disposeSparse(aux.z);
+    }
+  });
+
   await t.step("threshold: shared and per-concept", async () => {
     for (const [n, c] of [[1, 5], [23, 47]]) {
       const pre = randn(rng, n * c);

@@ -1,6 +1,8 @@
 /*
  * The screened encoder of the CPU backend (Concept Atlas; built with sparse_kernels.c by
- * kernels/native_sparse.ts): codes = batchTopk(X Wᵀ + b, k) without the float32 GEMM.
+ * kernels/native_sparse.ts): codes = batchTopk(X Wᵀ + b, k) or topkRows(X Wᵀ + b, k) without the
+ * float32 GEMM, and from the same product a second per-row top-k over a subset of the columns
+ * (AuxK's dead concepts).
  *
  * 1. X (n x d) and W (c x d, one row per concept) are rounded to bfloat16, and
  *    A ≈ X Wᵀ is computed with the AMX tile unit (float32 accumulation), about five times the
@@ -24,13 +26,21 @@
  *    v (ties: lower flat index) are the codes, in row-major order, and the smallest kept value is
  *    minKept — the same selection as batchTopk over the exact values. Only the rounding of the
  *    kept values differs from a float32 GEMM (another summation order).
+ * 5. Per row (the TopK encoder, and the second selection over the allowed columns): theta_i, the
+ *    k-th largest L of row i, is a lower bound of its k-th largest v; the candidates are the
+ *    entries with U ≥ theta_i (of either sign: a row's k picks may be non-positive), and the k
+ *    largest exact values of each row (ties: lower column) are its codes, columns ascending,
+ *    values clamped at 0 — the same selection as topkRows over the exact values.
  *
  * Exports:
  *   atlas_screen_ready()          -> 1 when the AMX tile unit is usable by this process
  *   atlas_screen_new()            scratch for a process, grown on demand (never freed)
- *   atlas_encode_batch_topk(ws, base, x, n, d, w, c, bias|0, K, rowPtr, index, value, minKept,
- *                           threads) -> kept entries, or -1: use the float32 path
- *   atlas_screen_stats(ws, out)   out[0..12]: see STATS
+ *   atlas_encode_screen(ws, base, x, n, d, w, c, bias|0, perRow, K, rowPtr, index, value,
+ *                       minKept|0, auxK, auxMask|0, auxRowPtr, auxIndex, auxValue, threads)
+ *       -> kept entries of the main selection (batch top-k of K, or top-K of every row), or -1:
+ *       use the float32 path; with auxK > 0 also the top-auxK of every row over the columns
+ *       whose auxMask value is 0
+ *   atlas_screen_stats(ws, out)   out[0..14]: see STATS
  */
 #include "common.h"
 #include <time.h>
@@ -42,10 +52,11 @@
 #endif
 
 /* stats: candidates, passes, theta_L, guess, K, refusals (total), then milliseconds of: bf16
- * conversion, tile GEMM, pass(es), theta_L, compaction, exact values, selection */
-#define STATS 13
+ * conversion, tile GEMM, pass(es), theta_L, compaction, exact values, selection (a per-row main
+ * selection: all of it under "pass(es)"); then the second selection's candidates and milliseconds */
+#define STATS 15
 #define STAT_MS 6
-#define NBUF 17
+#define NBUF 20
 typedef struct {
   uint16_t *xb, *wv;  /* bf16 X (np x dp), W in 16-column VNNI blocks (cp/16 x dp/2 x 16 x 2) */
   float *a;           /* A, np x cp */
@@ -55,7 +66,10 @@ typedef struct {
   int32_t *cf;        /* their flat index */
   float *cv, *tmp;    /* exact values of the candidates; selection scratch */
   int32_t *ord, *start; /* counting-sort scratch of the exact values */
-  size_t cap[NBUF]; /* elements allocated, per buffer (in the order of atlas_encode_batch_topk) */
+  float *rb;          /* per thread, three rows' worth (cp + 16): L values, U values, columns */
+  int32_t *ro;        /* per row: candidates, then their offsets (n + 1) */
+  uint16_t *am;       /* per 16 columns: the allowed ones (bit l: column 16 blk + l) */
+  size_t cap[NBUF]; /* elements allocated, per buffer (in the order of prepare) */
   float memo;         /* last theta_L for memoKey */
   int64_t memoKey;
   double stats[STATS];
@@ -78,11 +92,14 @@ void atlas_screen_stats(void *p, double *out) {
 
 #ifndef HAVE_AMX
 int atlas_screen_ready(void) { return 0; }
-int32_t atlas_encode_batch_topk(void *ws, uint8_t *base, uint32_t x, int32_t n, int32_t d,
-                                uint32_t w, int32_t c, uint32_t bias, int32_t K_, uint32_t rowPtr,
-                                uint32_t index, uint32_t value, uint32_t minKept, int32_t threads) {
-  (void)ws, (void)base, (void)x, (void)n, (void)d, (void)w, (void)c, (void)bias, (void)K_;
-  (void)rowPtr, (void)index, (void)value, (void)minKept, (void)threads;
+int32_t atlas_encode_screen(void *ws, uint8_t *base, uint32_t x, int32_t n, int32_t d, uint32_t w,
+                            int32_t c, uint32_t bias, int32_t perRow, int32_t K_, uint32_t rowPtr,
+                            uint32_t index, uint32_t value, uint32_t minKept, int32_t auxK,
+                            uint32_t auxMask, uint32_t auxRowPtr, uint32_t auxIndex,
+                            uint32_t auxValue, int32_t threads) {
+  (void)ws, (void)base, (void)x, (void)n, (void)d, (void)w, (void)c, (void)bias, (void)perRow;
+  (void)K_, (void)rowPtr, (void)index, (void)value, (void)minKept, (void)auxK, (void)auxMask;
+  (void)auxRowPtr, (void)auxIndex, (void)auxValue, (void)threads;
   return -1;
 }
 #else
@@ -403,22 +420,13 @@ static int32_t refuse(ws_t *ws) {
   return -1;
 }
 
-int32_t atlas_encode_batch_topk(void *ws_, uint8_t *base, uint32_t x_, int32_t n, int32_t d,
-                                uint32_t w_, int32_t c, uint32_t bias_, int32_t K_, uint32_t rowPtr_,
-                                uint32_t index_, uint32_t value_, uint32_t minKept_,
-                                int32_t threads) {
-  ws_t *ws = (ws_t *)ws_;
-  int64_t K = K_;
-  for (int t = 0; t < STATS; t++) ws->stats[t] = t == 5 ? ws->stats[t] : 0;
-  if (!atlas_screen_ready() || n < 1 || c < 1 || d < 1 || (int64_t)n * c >= (1ll << 31) || K < 1)
-    return -1;
-  const float *x = AT(const float, x_), *w = AT(const float, w_);
-  const float *bias = bias_ ? AT(const float, bias_) : 0;
+/*
+ * Buffers for n x c with d features and room for `cap` candidates, bfloat16 copies, norms and
+ * A = bf16(X) bf16(W)^T; *gam receives the accumulation term of the bound. -1: refuse.
+ */
+static int prepare(ws_t *ws, const float *x, const float *w, const float *bias, int n, int d,
+                   int c, int64_t cap, int threads, float *gam) {
   const int dp = (d + 31) & ~31, np = (n + 31) & ~31, cp = (c + 31) & ~31;
-  const int64_t N = (int64_t)n * c;
-  if (K > N) K = N;
-  int64_t cap = 4 * K + 65536;
-  if (cap > N + 16 * MAX_THREADS) cap = N + 16 * MAX_THREADS;
   struct {
     void **p;
     size_t need, elem;
@@ -433,16 +441,56 @@ int32_t atlas_encode_batch_topk(void *ws_, uint8_t *base, uint32_t x_, int32_t n
       {(void **)&ws->tmp, (size_t)(cap > 65536 ? cap : 65536), 4},
       {(void **)&ws->ord, (size_t)cap, 4},
       {(void **)&ws->start, ((size_t)c + 1) * MAX_THREADS, 4},
+      {(void **)&ws->rb, ((size_t)cp + 16) * 3 * MAX_THREADS, 4},
+      {(void **)&ws->ro, (size_t)np + 1, 4},
+      {(void **)&ws->am, (size_t)cp / 16, 2},
   };
   int grown = 1;
   for (int t = 0; t < NBUF; t++) {
     *bufs[t].p = grow(*bufs[t].p, &ws->cap[t], bufs[t].need, bufs[t].elem);
     grown &= *bufs[t].p != 0;
   }
-  if (!grown) return refuse(ws);
+  if (!grown) return -1;
+  conv_t cv = {x, w, ws, n, d, dp, c};
+  parallel(conv_x, &cv, np, threads);
+  parallel(conv_w, &cv, cp / 16, threads);
+  float nmax = 0, mmax = 0;
+  for (int i = 0; i < n; i++) nmax = ws->nx[i] > nmax || ws->nx[i] != ws->nx[i] ? ws->nx[i] : nmax;
+  for (int j = 0; j < c; j++) mmax = ws->mw[j] > mmax || ws->mw[j] != ws->mw[j] ? ws->mw[j] : mmax;
+  if (!(nmax <= 0x1p30f) || !(mmax <= 0x1p30f)) return -1; /* NaN, ±Inf, too large */
+  for (int j = 0; j < c; j++) {
+    const float b = bias ? bias[j] : 0.0f;
+    if (!(b - b == 0.0f)) return -1;
+    ws->bt[j] = 0x1p-18f * __builtin_fabsf(b) +
+                (float)((double)(dp + d) * 0x1p-125 * (1.0 + nmax) * (1.0 + ws->mw[j]));
+  }
+  for (int j = c; j < cp; j++) ws->mw[j] = ws->qw[j] = ws->rw[j] = ws->bt[j] = 0;
+  *gam = (float)((2.0 * dp + d + 32) * 0x1p-24 * (1 + 0x1p-6) + 0x1p-18);
+  return 0;
+}
 
+/* exact values cv of the nc candidates cf (flat order), by blocks of rows */
+static void rescore(ws_t *ws, const float *x, const float *w, const float *bias, int64_t nc, int n,
+                    int c, int d, int threads) {
+  rescore_t rs = {x, w, bias, ws->cf, ws->cv, ws->ord, ws->start, nc, n, c, d, {0}};
+  const int blocks = (n + RESCORE_ROWS - 1) / RESCORE_ROWS, parts = clamp_threads(threads, blocks);
+  for (int t = 0; t <= parts; t++) rs.bounds[t] = (int)((int64_t)blocks * t / parts);
+  int range[MAX_THREADS + 1];
+  for (int t = 0; t <= MAX_THREADS; t++) range[t] = t;
+  fork_join(rescore_part, &rs, range, parts);
+}
+
+/*
+ * The batch top-k of the screen (A already computed): the codes of the K largest positive exact
+ * values; returns the number kept, or -1 (refuse). ms[0..4]: pass(es), theta_L, compaction,
+ * exact values, selection.
+ */
+static int32_t select_batch(ws_t *ws, const float *x, const float *w, const float *bias, int n,
+                            int d, int c, float gam, int64_t K, int64_t cap, int32_t *rowPtr,
+                            int32_t *index, float *value, float *minKept, int threads) {
+  const int cp = (c + 31) & ~31;
   struct timespec T0, T1;
-  int tq = STAT_MS;
+  int tq = STAT_MS + 2;
 #define TICK()                                                                                  \
   do {                                                                                          \
     clock_gettime(CLOCK_MONOTONIC, &T1);                                                        \
@@ -450,27 +498,6 @@ int32_t atlas_encode_batch_topk(void *ws_, uint8_t *base, uint32_t x_, int32_t n
     T0 = T1;                                                                                    \
   } while (0)
   clock_gettime(CLOCK_MONOTONIC, &T0);
-  conv_t cv = {x, w, ws, n, d, dp, c};
-  parallel(conv_x, &cv, np, threads);
-  parallel(conv_w, &cv, cp / 16, threads);
-  float nmax = 0, mmax = 0;
-  for (int i = 0; i < n; i++) nmax = ws->nx[i] > nmax || ws->nx[i] != ws->nx[i] ? ws->nx[i] : nmax;
-  for (int j = 0; j < c; j++) mmax = ws->mw[j] > mmax || ws->mw[j] != ws->mw[j] ? ws->mw[j] : mmax;
-  if (!(nmax <= 0x1p30f) || !(mmax <= 0x1p30f)) return refuse(ws); /* NaN, ±Inf, too large */
-  for (int j = 0; j < c; j++) {
-    const float b = bias ? bias[j] : 0.0f;
-    if (!(b - b == 0.0f)) return refuse(ws);
-    ws->bt[j] = 0x1p-18f * __builtin_fabsf(b) +
-                (float)((double)(dp + d) * 0x1p-125 * (1.0 + nmax) * (1.0 + ws->mw[j]));
-  }
-  for (int j = c; j < cp; j++) ws->mw[j] = ws->qw[j] = ws->rw[j] = ws->bt[j] = 0;
-  const float gam = (float)((2.0 * dp + d + 32) * 0x1p-24 * (1 + 0x1p-6) + 0x1p-18);
-
-  TICK();
-  gemm_t gm = {ws, dp, cp};
-  parallel(amx_rows, &gm, np / 32, threads);
-  TICK();
-
   /* the pass, with guesses: the last theta_L for this shape, then a sample, then lower */
   pass_t ps;
   memset(&ps, 0, sizeof ps);
@@ -499,7 +526,7 @@ int32_t atlas_encode_batch_topk(void *ws_, uint8_t *base, uint32_t x_, int32_t n
     for (int t = 0; t < ps.parts; t++) over |= ps.overflow[t], total += ps.count[t], totalL += ps.countL[t];
     const int lowest = g <= 0x1p-149f;
     if (!over && (totalL >= K || lowest)) break; /* g ≤ theta_L (or every U > 0 is kept) */
-    if (over && (sampled || lowest)) return refuse(ws); /* too many even at a sampled guess */
+    if (over && (sampled || lowest)) return -1; /* too many even at a sampled guess */
     if (sampled) mult *= 2; /* the sample was too high: aim lower */
     g = -1.0f;              /* (the memo was too low or too high: sample) */
   }
@@ -524,11 +551,8 @@ int32_t atlas_encode_batch_topk(void *ws_, uint8_t *base, uint32_t x_, int32_t n
     for (int64_t e = 0; e < ps.count[t]; e++)
       if (ws->cu[off + e] >= thetaL) ws->cf[nc++] = ws->cf[off + e];
   }
-  rescore_t rs = {x, w, bias, ws->cf, ws->cv, ws->ord, ws->start, nc, n, c, d, {0}};
-  const int blocks = (n + RESCORE_ROWS - 1) / RESCORE_ROWS, parts = clamp_threads(threads, blocks);
-  for (int t = 0; t <= parts; t++) rs.bounds[t] = (int)((int64_t)blocks * t / parts);
   TICK();
-  fork_join(rescore_part, &rs, range, parts);
+  rescore(ws, x, w, bias, nc, n, c, d, threads);
   TICK();
 
   /* the K largest positive exact values; ties by lower flat index */
@@ -543,8 +567,6 @@ int32_t atlas_encode_batch_topk(void *ws_, uint8_t *base, uint32_t x_, int32_t n
     for (int64_t e = 0; e < nc; e++) above += ws->cv[e] > th;
     ties = K - above;
   }
-  int32_t *rowPtr = AT(int32_t, rowPtr_), *index = AT(int32_t, index_);
-  float *value = AT(float, value_);
   int64_t o = 0;
   int row = 0;
   rowPtr[0] = 0;
@@ -561,10 +583,275 @@ int32_t atlas_encode_batch_topk(void *ws_, uint8_t *base, uint32_t x_, int32_t n
     o++;
   }
   while (row < n) rowPtr[++row] = (int32_t)o;
-  *AT(float, minKept_) = minv;
+  *minKept = minv;
   TICK();
+#undef TICK
   ws->stats[0] = (double)nc, ws->stats[1] = passes, ws->stats[2] = thetaL, ws->stats[3] = g;
-  ws->stats[4] = (double)K;
   return (int32_t)o;
+}
+
+/* ---- per-row top-k of the screen ----------------------------------------------------------------- */
+typedef struct {
+  ws_t *ws;
+  const float *bias;
+  int n, c, cp, k;
+  float gam;
+  int64_t segCap;
+  int64_t count[MAX_THREADS];
+  int overflow[MAX_THREADS];
+  int bounds[MAX_THREADS + 1];
+} rows_t;
+
+/* the bound's terms of 16 columns of row i: y = A + b and e (as in pass_part) */
+static inline void row_block(const ws_t *ws, const float *row, const float *bias, int j,
+                             __mmask16 in, __m512 pi, __m512 qi, __m512 gi, __m512 *y, __m512 *e) {
+  const __m512 b = bias ? _mm512_maskz_loadu_ps(in, bias + j) : _mm512_setzero_ps();
+  *y = _mm512_add_ps(_mm512_maskz_loadu_ps(in, row + j), b);
+  __m512 t = _mm512_fmadd_ps(gi, _mm512_maskz_loadu_ps(in, ws->mw + j),
+                             _mm512_maskz_loadu_ps(in, ws->bt + j));
+  t = _mm512_fmadd_ps(qi, _mm512_maskz_loadu_ps(in, ws->rw + j), t);
+  *e = _mm512_fmadd_ps(pi, _mm512_maskz_loadu_ps(in, ws->qw + j), t);
+}
+
+/*
+ * One pass over row i's allowed entries with a cut that starts at `cut` and rises (every value
+ * it drops lies at or below k kept ones): the L values above the cut go to lb (nb of them), and
+ * the entries whose U is at or above the cut so far to (ub, ib) (*nu of them). Returns nb; when
+ * nb ≥ k the cut never passed theta_i (the k-th largest L), so theta_i is the k-th largest of lb
+ * and every entry with U ≥ theta_i is in (ub, ib). nb < k: the starting cut was above theta_i.
+ */
+static int row_pass(const rows_t *p, int i, float cut, float *lb, float *ub, int32_t *ib, int *nu) {
+  const ws_t *ws = p->ws;
+  const int c = p->c, k = p->k;
+  const int lim = 8 * k > 256 ? 8 * k : 256;
+  const float *row = ws->a + (int64_t)i * p->cp;
+  const __m512 pi = _mm512_set1_ps(ws->px[i]), qi = _mm512_set1_ps(ws->qx[i]);
+  const __m512 gi = _mm512_set1_ps(p->gam * ws->nx[i]);
+  const __m512i lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  __m512 cv = _mm512_set1_ps(cut);
+  int nb = 0, last = 0, m = 0;
+  for (int j = 0; j < c; j += 16) {
+    const __mmask16 in = ws->am[j >> 4];
+    if (!in) continue;
+    __m512 y, e;
+    row_block(ws, row, p->bias, j, in, pi, qi, gi, &y, &e);
+    const __mmask16 up = _mm512_mask_cmp_ps_mask(in, _mm512_add_ps(y, e), cv, _CMP_GE_OQ);
+    if (!up) continue; /* L ≤ U < cut */
+    const __m512 l = _mm512_sub_ps(y, e);
+    _mm512_mask_compressstoreu_ps(ub + m, up, _mm512_add_ps(y, e));
+    _mm512_mask_compressstoreu_epi32(ib + m, up, _mm512_add_epi32(_mm512_set1_epi32(j), lanes));
+    m += __builtin_popcount(up);
+    const __mmask16 keep = _mm512_mask_cmp_ps_mask(up, l, cv, _CMP_GT_OQ);
+    if (!keep) continue;
+    _mm512_mask_compressstoreu_ps(lb + nb, keep, l);
+    nb += __builtin_popcount(keep);
+    if (nb >= lim && nb > last) { /* raise the cut to the k-th largest kept, drop the rest */
+      cut = select_desc(lb, nb, k - 1);
+      int q = 0;
+      for (int u = 0; u < nb; u++)
+        if (lb[u] >= cut) lb[q++] = lb[u];
+      nb = last = q;
+      q = 0;
+      for (int u = 0; u < m; u++)
+        if (ub[u] >= cut) ub[q] = ub[u], ib[q++] = ib[u];
+      m = q;
+      cv = _mm512_set1_ps(cut);
+    }
+  }
+  *nu = m;
+  return nb;
+}
+
+/*
+ * Part t (rows bounds[t]..bounds[t+1]): per row, theta_i (the k-th largest L over the allowed
+ * columns), the flat indices of the allowed entries with U ≥ theta_i, and ro[i] = their count.
+ * The pass starts at a guess below the last row's theta (most entries then fail one compare);
+ * a row where the guess was above its theta is passed again from −∞, and the guess's margin
+ * adapts. The result does not depend on the guess.
+ */
+static void rows_part(void *p_, int t, int t1) {
+  (void)t1;
+  rows_t *p = (rows_t *)p_;
+  ws_t *ws = p->ws;
+  const int c = p->c, cp = p->cp, k = p->k;
+  float *lb = ws->rb + (int64_t)t * 3 * (cp + 16), *ub = lb + cp + 16;
+  int32_t *ib = (int32_t *)(ub + cp + 16);
+  int32_t *cf = ws->cf + (int64_t)t * p->segCap;
+  int64_t m = 0;
+  float prev = 0, margin = -1; /* margin < 0: no guess yet */
+  for (int i = p->bounds[t]; i < p->bounds[t + 1]; i++) {
+    if (m + c > p->segCap) {
+      p->overflow[t] = 1;
+      break;
+    }
+    int nu = 0, nb = -1;
+    if (margin >= 0) {
+      nb = row_pass(p, i, prev - margin, lb, ub, ib, &nu);
+      if (nb < k) margin = 2 * margin + 1e-6f; /* the guess was above theta_i: pass again */
+      else if (nb > 2 * k) margin *= 0.7f;
+    }
+    if (nb < k) nb = row_pass(p, i, -__builtin_inff(), lb, ub, ib, &nu);
+    const float theta = select_desc(lb, nb, k - 1);
+    if (margin < 0) margin = 0.25f * __builtin_fabsf(theta) + 1e-6f;
+    prev = theta;
+    const int64_t m0 = m;
+    for (int u = 0; u < nu; u++)
+      if (ub[u] >= theta) cf[m++] = i * c + ib[u];
+    ws->ro[i] = (int32_t)(m - m0);
+  }
+  p->count[t] = m;
+}
+
+typedef struct {
+  ws_t *ws;
+  int c, k, cp;
+  int32_t *rowPtr, *index;
+  float *value;
+  int bounds[MAX_THREADS + 1];
+} pick_t;
+
+/* part t: per row, the k largest exact values (ties: lower column), columns ascending, values
+ * clamped at 0 (topkRows's codes); ro holds the row offsets into cv / cf */
+static void pick_part(void *p_, int t, int t1) {
+  (void)t1;
+  pick_t *p = (pick_t *)p_;
+  ws_t *ws = p->ws;
+  const int c = p->c, k = p->k;
+  float *tmp = ws->rb + (int64_t)t * 3 * (p->cp + 16);
+  for (int i = p->bounds[t]; i < p->bounds[t + 1]; i++) {
+    const int32_t e0 = ws->ro[i], e1 = ws->ro[i + 1];
+    const float *v = ws->cv + e0;
+    const int cnt = e1 - e0;
+    memcpy(tmp, v, sizeof(float) * (size_t)cnt);
+    const float th = select_desc(tmp, cnt, k - 1);
+    int above = 0;
+    for (int e = 0; e < cnt; e++) above += v[e] > th;
+    int ties = k - above;
+    int64_t o = (int64_t)i * k;
+    p->rowPtr[i] = (int32_t)o;
+    for (int e = 0; e < cnt; e++) {
+      if (!(v[e] > th || (v[e] == th && ties > 0))) continue;
+      if (v[e] == th) ties--;
+      p->index[o] = ws->cf[e0 + e] - i * c;
+      p->value[o] = v[e] > 0 ? v[e] : 0.0f;
+      o++;
+    }
+  }
+}
+
+/*
+ * The per-row top-k of the screen (A already computed) over the columns whose mask value is 0
+ * (every column without a mask): rowPtr/index/value as topkRows writes them. Returns n k, or -1
+ * (refuse: fewer than k allowed columns, too many candidates). *ms: the time taken; *cand: the
+ * entries whose exact value was computed.
+ */
+static int32_t select_rows(ws_t *ws, const float *x, const float *w, const float *bias,
+                           const float *mask, int n, int d, int c, float gam, int k, int64_t cap,
+                           int32_t *rowPtr, int32_t *index, float *value, int threads,
+                           double *ms, double *cand) {
+  struct timespec T0, T1;
+  clock_gettime(CLOCK_MONOTONIC, &T0);
+  const int cp = (c + 31) & ~31;
+  int allowed = 0;
+  for (int j = 0; j < cp; j += 16) {
+    uint32_t bits = 0;
+    for (int l = 0; l < 16 && j + l < c; l++)
+      if (!mask || mask[j + l] == 0.0f) bits |= 1u << l;
+    ws->am[j >> 4] = (uint16_t)bits;
+    allowed += __builtin_popcount(bits);
+  }
+  if (k < 1 || allowed < k) return -1;
+  rows_t rp;
+  memset(&rp, 0, sizeof rp);
+  rp.ws = ws, rp.bias = bias, rp.n = n, rp.c = c, rp.cp = cp, rp.k = k, rp.gam = gam;
+  const int parts = clamp_threads(threads, n);
+  rp.segCap = cap / parts;
+  for (int t = 0; t <= parts; t++) rp.bounds[t] = (int)((int64_t)n * t / parts);
+  int range[MAX_THREADS + 1];
+  for (int t = 0; t <= MAX_THREADS; t++) range[t] = t;
+  fork_join(rows_part, &rp, range, parts);
+  for (int t = 0; t < parts; t++)
+    if (rp.overflow[t]) return -1;
+  /* compact the parts' segments (rows ascending) and turn the counts into offsets */
+  int64_t nc = 0;
+  for (int t = 0; t < parts; t++) {
+    const int64_t off = (int64_t)t * rp.segCap;
+    if (nc != off) memmove(ws->cf + nc, ws->cf + off, sizeof(int32_t) * (size_t)rp.count[t]);
+    nc += rp.count[t];
+  }
+  if (nc >= (1ll << 31)) return -1;
+  int32_t run = 0;
+  for (int i = 0; i < n; i++) {
+    const int32_t r = ws->ro[i];
+    ws->ro[i] = run, run += r;
+  }
+  ws->ro[n] = run;
+  rescore(ws, x, w, bias, nc, n, c, d, threads);
+  pick_t pk = {ws, c, k, cp, rowPtr, index, value, {0}};
+  for (int t = 0; t <= parts; t++) pk.bounds[t] = rp.bounds[t];
+  fork_join(pick_part, &pk, range, parts);
+  rowPtr[n] = (int32_t)((int64_t)n * k);
+  clock_gettime(CLOCK_MONOTONIC, &T1);
+  *ms = (T1.tv_sec - T0.tv_sec) * 1e3 + (T1.tv_nsec - T0.tv_nsec) * 1e-6;
+  *cand = (double)nc;
+  return (int32_t)((int64_t)n * k);
+}
+
+int32_t atlas_encode_screen(void *ws_, uint8_t *base, uint32_t x_, int32_t n, int32_t d,
+                            uint32_t w_, int32_t c, uint32_t bias_, int32_t perRow, int32_t K_,
+                            uint32_t rowPtr_, uint32_t index_, uint32_t value_, uint32_t minKept_,
+                            int32_t auxK, uint32_t auxMask_, uint32_t auxRowPtr_,
+                            uint32_t auxIndex_, uint32_t auxValue_, int32_t threads) {
+  ws_t *ws = (ws_t *)ws_;
+  int64_t K = K_;
+  for (int t = 0; t < STATS; t++) ws->stats[t] = t == 5 ? ws->stats[t] : 0;
+  if (!atlas_screen_ready() || n < 1 || c < 1 || d < 1 || (int64_t)n * c >= (1ll << 31) || K < 1)
+    return -1;
+  if (perRow && (K > c || (int64_t)n * K >= (1ll << 31))) return -1;
+  if (auxK < 0 || auxK > c || (int64_t)n * auxK >= (1ll << 31)) return -1;
+  const float *x = AT(const float, x_), *w = AT(const float, w_);
+  const float *bias = bias_ ? AT(const float, bias_) : 0;
+  const int64_t N = (int64_t)n * c;
+  if (!perRow && K > N) K = N;
+  /* candidates: about K for the batch, k (plus near-ties) a row for the per-row selections */
+  int64_t cap = 4 * (perRow ? (int64_t)n * K : K) + 65536;
+  if (4 * (int64_t)n * auxK + 65536 > cap) cap = 4 * (int64_t)n * auxK + 65536;
+  const int64_t most = N + (int64_t)(c + 16) * MAX_THREADS;
+  if (cap > most) cap = most;
+
+  struct timespec T0, T1;
+  clock_gettime(CLOCK_MONOTONIC, &T0);
+  float gam;
+  if (prepare(ws, x, w, bias, n, d, c, cap, threads, &gam) < 0) return refuse(ws);
+  clock_gettime(CLOCK_MONOTONIC, &T1);
+  ws->stats[STAT_MS] = (T1.tv_sec - T0.tv_sec) * 1e3 + (T1.tv_nsec - T0.tv_nsec) * 1e-6;
+  T0 = T1;
+  const int dp = (d + 31) & ~31, np = (n + 31) & ~31, cp = (c + 31) & ~31;
+  gemm_t gm = {ws, dp, cp};
+  parallel(amx_rows, &gm, np / 32, threads);
+  clock_gettime(CLOCK_MONOTONIC, &T1);
+  ws->stats[STAT_MS + 1] = (T1.tv_sec - T0.tv_sec) * 1e3 + (T1.tv_nsec - T0.tv_nsec) * 1e-6;
+
+  int32_t *rowPtr = AT(int32_t, rowPtr_), *index = AT(int32_t, index_);
+  float *value = AT(float, value_);
+  int32_t kept;
+  if (perRow) {
+    double cand = 0;
+    kept = select_rows(ws, x, w, bias, 0, n, d, c, gam, (int)K, cap, rowPtr, index, value,
+                       threads, &ws->stats[STAT_MS + 2], &cand);
+    ws->stats[0] = cand, ws->stats[1] = 1;
+  } else {
+    kept = select_batch(ws, x, w, bias, n, d, c, gam, K, cap, rowPtr, index, value,
+                        AT(float, minKept_), threads);
+  }
+  if (kept < 0) return refuse(ws);
+  ws->stats[4] = (double)K;
+  if (auxK > 0) {
+    const int32_t a = select_rows(ws, x, w, bias, AT(const float, auxMask_), n, d, c, gam, auxK,
+                                  cap, AT(int32_t, auxRowPtr_), AT(int32_t, auxIndex_),
+                                  AT(float, auxValue_), threads, &ws->stats[14], &ws->stats[13]);
+    if (a < 0) return refuse(ws);
+  }
+  return kept;
 }
 #endif

@@ -310,7 +310,7 @@ static void decode_sample_rows(void *a, int lo, int hi) {
 }
 
 
-int atlas_native_version(void) { return 5; }
+int atlas_native_version(void) { return 6; }
 int atlas_native_slab(void) { return SLAB; }
 
 void atlas_resid(uint8_t *base, uint32_t rowPtr, uint32_t index, uint32_t value, uint32_t dict,

@@ -14,7 +14,7 @@
  * at all and they stayed dead for the rest of the run.
  */
 import { z } from "zod";
-import type { Backend, SparseCodes, Tensor } from "../../kernels/backend.ts";
+import type { Backend, RowSelection, SparseCodes, Tensor } from "../../kernels/backend.ts";
 import type { DeviceVectors } from "./device_vectors.ts";
 
 /** The dead-concept options (part of every SAE variant's options). */
@@ -34,7 +34,10 @@ export type DeadOptions = z.infer<z.ZodObject<typeof deadOptionsShape>>;
 
 /** What AuxK reads and writes of the run's step (all device tensors). */
 export interface AuxkStepTensors {
-  /** Pre-activations (B×c) of the step; AuxK adds the dead mask to them in place. */
+  /**
+   * Pre-activations (B×c) of the step; AuxK adds the dead mask to them in place (unless the
+   * encoder op already made the selection, see {@link DeadConcepts.selection}).
+   */
   pre: Tensor;
   /** G = gScale·(Â − X) (B×d) of the main reconstruction. */
   r: Tensor;
@@ -113,16 +116,37 @@ export class DeadConcepts {
     this.deadCount = dead;
   }
 
-  /** The AuxK loss and its gradients for one step (`gScale` = 2/(B·P) of the main loss). */
-  apply(s: AuxkStepTensors, gScale: number): void {
+  /**
+   * The step's AuxK selection for an encoder op to make from its own product (valid while
+   * {@link DeadConcepts.active}): per row, the top min(auxK, dead) pre-activations among the dead
+   * concepts, into the run's aux codes.
+   */
+  selection(): RowSelection {
     const { b, v, B, c } = this;
+    return {
+      k: Math.min(this.auxK, this.deadCount),
+      mask: v.scratch("aux.mask", [1, c]),
+      ones: v.constant([B, 1], 1),
+      z: this.#zAux ??= b.sparse(B, c, B * this.auxK),
+    };
+  }
+
+  /**
+   * The AuxK loss and its gradients for one step (`gScale` = 2/(B·P) of the main loss); with
+   * `selected`, the encoder op has already made {@link DeadConcepts.selection}, else it is made
+   * here from `s.pre`.
+   */
+  apply(s: AuxkStepTensors, gScale: number, selected = false): void {
+    const { b, v, B } = this;
     const d = s.xc.shape[1];
-    const kAux = Math.min(this.auxK, this.deadCount);
-    const zAux = this.#zAux ??= b.sparse(B, c, B * this.auxK);
+    const sel = this.selection();
+    const zAux = sel.z;
     const rAux = v.scratch("aux.r", [B, d]);
     const valsAux = v.scratch("aux.vals", [zAux.capacity]);
-    b.gemm(v.constant([B, 1], 1), v.scratch("aux.mask", [1, c]), s.pre, { beta: 1 });
-    b.topkRows(s.pre, kAux, zAux);
+    if (!selected) {
+      b.gemm(sel.ones, sel.mask, s.pre, { beta: 1 });
+      b.topkRows(s.pre, sel.k, zAux);
+    }
     // aux error ê − e with e = X − Â = −G/gScale
     b.sparseDecode(zAux, s.D, null, rAux);
     b.axpby(1, rAux, 1 / gScale, s.r, rAux);

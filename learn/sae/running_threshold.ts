@@ -4,7 +4,7 @@
  * with the final weights after the last step, used at inference as pre > θ.
  */
 import { z } from "zod";
-import type { Tensor } from "../../kernels/backend.ts";
+import type { RowSelection, Tensor } from "../../kernels/backend.ts";
 import type { SaeRun } from "./trainer.ts";
 
 /** Options of the running threshold (shared by batchtopk and matryoshka). */
@@ -35,14 +35,15 @@ export class RunningThreshold {
   }
 
   /**
-   * Batch top-k codes of the step into `run.z` (through the fused encoder when `fused`, else
-   * from `run.pre`) and the running update of θ with the batch's smallest kept value.
+   * Batch top-k codes of the step into `run.z` (through the fused encoder when `fused`, which
+   * also makes the selection `aux`, else from `run.pre`) and the running update of θ with the
+   * batch's smallest kept value.
    */
-  sparsify(t: number, fused: boolean): void {
+  sparsify(t: number, fused: boolean, aux: RowSelection | null = null): void {
     const { b, v } = this.run;
     const run = this.run;
     const minKept = v.scratch("btk.min", [1]);
-    if (fused) b.encodeBatchTopk(run.xc, run.W, run.bEnc, run.k, run.z, minKept, run.pre);
+    if (fused) b.encodeBatchTopk(run.xc, run.W, run.bEnc, run.k, run.z, minKept, run.pre, aux);
     else b.batchTopk(run.pre, run.k, run.z, minKept);
     const a = Math.max(this.o.thresholdMomentum, 1 / (t + 1));
     b.axpby(1 - a, this.theta, a, minKept, this.theta);

@@ -15,7 +15,7 @@
  * ∂D = Zᵀ·G; ∂W = Sᵀ·X; ∂b_enc = colsum S with S_ij = g_ij (+ variant terms);
  * ∂b_dec = colsum G − Wᵀ·∂b_enc.
  */
-import type { Backend, SparseCodes, Tensor } from "../../kernels/backend.ts";
+import type { Backend, RowSelection, SparseCodes, Tensor } from "../../kernels/backend.ts";
 import { transpose } from "../../kernels/js_gemm.ts";
 import type { EpochLog, FittedDictionary } from "../learner.ts";
 import { Rng } from "../../data/random.ts";
@@ -364,16 +364,18 @@ export class SaeRun {
     const { v, d, o, hooks } = this;
     // ---- forward ----------------------------------------------------------------------------
     this.centre();
-    // the fused encoder (the CPU backend may screen a bfloat16 product) unless AuxK needs every
-    // pre-activation this step
-    const fused = (hooks.fusedEncoder ?? false) && !this.dead.active();
+    // the fused encoder (the CPU backend may screen a bfloat16 product), which also makes AuxK's
+    // selection of dead concepts from its own product
+    const fused = hooks.fusedEncoder ?? false;
     if (!fused) this.encode();
+    const aux = this.dead.active() ? this.dead.selection() : null;
     const gBdRow = this.bDec ? v.scratch("bdec.row", [1, d]) : null;
     if (gBdRow) v.zero(gBdRow);
     const gScale = 2 / (this.B * (hooks.terms ?? 1));
+    let selected = false;
     if (hooks.dense && this.density > o.denseAbove) this.denseCore(gScale, gBdRow);
-    else this.sparseCore(t, gScale, gBdRow, fused);
-    this.finishStep(t, gScale, gBdRow);
+    else selected = this.sparseCore(t, gScale, gBdRow, fused, aux);
+    this.finishStep(t, gScale, gBdRow, selected);
   }
 
   /**
@@ -405,10 +407,19 @@ export class SaeRun {
     b.columnSum(Gf, this.gradOf(this.bEnc), 0);
   }
 
-  /** The sparse path: codes Z = Π(pre) in CSR, sparse decode and sparse gradients. */
-  sparseCore(t: number, gScale: number, gBdRow: Tensor | null, fused: boolean): void {
+  /**
+   * The sparse path: codes Z = Π(pre) in CSR, sparse decode and sparse gradients. Returns whether
+   * the fused encoder made AuxK's selection `aux` too.
+   */
+  sparseCore(
+    t: number,
+    gScale: number,
+    gBdRow: Tensor | null,
+    fused: boolean,
+    aux: RowSelection | null,
+  ): boolean {
     const { b, v, B, hooks } = this;
-    hooks.sparsify(t, fused);
+    hooks.sparsify(t, fused, fused ? aux : null);
     const fired = hooks.firedWeights?.() ?? this.onesCap;
     b.sparseColumnSum(this.z, fired, this.window, 1);
     hooks.codeStats?.();
@@ -426,16 +437,21 @@ export class SaeRun {
     b.sparseTransposeProduct(this.z, this.vals, this.xc, this.gradOf(this.W), 0);
     b.sparseColumnSum(this.z, this.vals, this.gradOf(this.bEnc), 0);
     hooks.afterGradients?.();
+    return fused && aux !== null;
   }
 
-  /** AuxK, decoder-bias gradient, clipping, AdamW and renormalisation (both paths). */
-  finishStep(t: number, gScale: number, gBdRow: Tensor | null): void {
+  /**
+   * AuxK (`auxSelected`: its selection already made by the fused encoder), decoder-bias
+   * gradient, clipping, AdamW and renormalisation (both paths).
+   */
+  finishStep(t: number, gScale: number, gBdRow: Tensor | null, auxSelected = false): void {
     const { b, v, c, o } = this;
     const gW = this.gradOf(this.W);
     const gB = this.gradOf(this.bEnc);
     const gD = this.gradOf(this.D);
     if (this.dead.active()) {
-      this.dead.apply({ pre: this.pre, r: this.r, xc: this.xc, D: this.D, gD, gW, gB }, gScale);
+      const s = { pre: this.pre, r: this.r, xc: this.xc, D: this.D, gD, gW, gB };
+      this.dead.apply(s, gScale, auxSelected);
     }
 
     // ---- decoder bias: ∂b_dec = colsum G − Wᵀ·∂b_enc ---------------------------------------------

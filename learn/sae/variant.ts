@@ -5,7 +5,7 @@
  * gradient terms and the threshold handling. A hook left out means "nothing extra".
  */
 import type { z } from "zod";
-import type { Tensor } from "../../kernels/backend.ts";
+import type { RowSelection, Tensor } from "../../kernels/backend.ts";
 import type { SaeRun } from "./trainer.ts";
 import type { CoreOptions } from "./options.ts";
 
@@ -41,17 +41,18 @@ export interface VariantRun {
   /** Number P of reconstructions in the loss (matryoshka's prefixes); 1 when left out. */
   readonly terms?: number;
   /**
-   * Whether the codes come from the fused encoder (`Backend.encodeBatchTopk`, which may screen a
-   * bfloat16 product): then the core skips the float32 pre-activation GEMM unless AuxK needs it.
+   * Whether the codes come from a fused encoder op (`Backend.encodeBatchTopk`,
+   * `Backend.encodeTopkRows`, which may screen a bfloat16 product): then the core skips the
+   * float32 pre-activation GEMM, and the op also makes AuxK's selection of dead concepts.
    */
   readonly fusedEncoder?: boolean;
   /** Before the first step, with a seeded batch (host copy) — e.g. scale a penalty to the data. */
   init?(batch: Float32Array): Promise<void>;
   /**
-   * The sparsifier: codes `run.z` from `run.pre` (or, `fused`, from the fused encoder, which
-   * also fills `run.pre`) at 0-based step `t`.
+   * The sparsifier: codes `run.z` from `run.pre` (or, `fused`, from the fused encoder op, which
+   * then also makes the selection `aux` when given: AuxK's dead concepts) at 0-based step `t`.
    */
-  sparsify(t: number, fused: boolean): void;
+  sparsify(t: number, fused: boolean, aux: RowSelection | null): void;
   /** Per-entry weights (f32 [capacity]) counted as "fired" (default: every kept entry). */
   firedWeights?(): Tensor;
   /** Extra statistics of the step's sparse codes (e.g. relu's ℓ1). */

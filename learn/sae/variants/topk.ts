@@ -1,7 +1,8 @@
 /**
- * TopK SAE (method.md §2): Z keeps the k largest pre-activations of every row. A kept entry that
- * is not positive (value 0 after top-k) neither fires nor gets a gradient. Inference: top-k per
- * row, no threshold.
+ * TopK SAE (method.md §2): Z keeps the k largest pre-activations of every row, through the fused
+ * encoder op (`Backend.encodeTopkRows`: the CPU backend may screen a bfloat16 product). A kept
+ * entry that is not positive (value 0 after top-k) neither fires nor gets a gradient. Inference:
+ * top-k per row, no threshold.
  */
 import type { SaeVariant } from "../variant.ts";
 
@@ -18,7 +19,11 @@ export const topk: SaeVariant<typeof topkOptions, "topk"> = {
     const { b, v } = run;
     const zero = v.constant([1], 0);
     return {
-      sparsify: () => b.topkRows(run.pre, run.k, run.z),
+      fusedEncoder: true,
+      sparsify(_t, fused, aux) {
+        if (fused) b.encodeTopkRows(run.xc, run.W, run.bEnc, run.k, run.z, run.pre, aux);
+        else b.topkRows(run.pre, run.k, run.z);
+      },
       firedWeights() {
         const fired = v.scratch("topk.fired", [run.z.capacity]);
         b.maskAbove(run.z.value, zero, run.onesCap, fired);
