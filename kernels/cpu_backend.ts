@@ -492,6 +492,12 @@ export class CpuBackend implements Backend {
    * native kernels have the AMX tile unit); smaller problems take the float32 path. Tests set 0.
    */
   screenMinWork = 1 << 24;
+  /**
+   * Features d from which {@link encodeBatchTopk} and {@link encodeTopkRows} screen: below, an
+   * entry's float32 dot product costs less than bounding and screening it (at B 512, c 1024–2048:
+   * d 256 about even without AuxK, slower with it; d 768 1.2–1.6× faster). Tests set 0.
+   */
+  screenMinDepth = 384;
   #screenStats: ScreenStats | null = null;
   /** What the last {@link encodeBatchTopk} screened (null: it ran the float32 path). */
   get screenStats(): Readonly<ScreenStats> | null {
@@ -559,7 +565,9 @@ export class CpuBackend implements Backend {
       this.#screenStats = null;
       dense();
     };
-    if (!this.native?.screen || n * c * d < this.screenMinWork) return fallback();
+    if (!this.native?.screen || n * c * d < this.screenMinWork || d < this.screenMinDepth) {
+      return fallback();
+    }
     const tB = a.bias ? this.#t(a.bias, `${op} bias`) : null;
     check.encoderDims(op, tX, tW, tB, n, c);
     let aux = null;

@@ -30,6 +30,7 @@ const noScreen = missing("amx", !!(await loadNativeSparse())?.screen);
 async function screenedBackend(): Promise<CpuBackend> {
   const be = (await createBackend("cpu", { sparse: "native" })) as CpuBackend;
   be.screenMinWork = 0;
+  be.screenMinDepth = 0;
   return be;
 }
 
