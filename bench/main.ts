@@ -9,6 +9,7 @@ import type { Benchmark, BenchResult } from "./types.ts";
 /** Benchmark modules, relative to this file; missing ones are skipped. */
 export const BENCH_MODULES: readonly string[] = [
   "./kernels_bench.ts",
+  "./encoder_bench.ts",
   "./sae_bench.ts",
   "./train_bench.ts",
   "./match_bench.ts",
