@@ -60,31 +60,8 @@ async function encode(
   p: Problem,
   k: number,
 ): Promise<{ rows: RefRows; minKept: number; screened: boolean }> {
-  const { n, c, d } = p;
-  const held: Tensor[] = [];
-  const up = (a: Float32Array, shape: number[]) => {
-    const t = be.upload(a, shape);
-    held.push(t);
-    return t;
-  };
-  const x = up(p.x, [n, d]), w = up(p.w, [c, d]);
-  const bias = p.bias ? up(p.bias, [c]) : null;
-  const pre = be.zeros([n, c]), minKept = be.zeros([1]);
-  const z: SparseCodes = be.sparse(n, c, Math.max(1, Math.round(n * k)));
-  be.encodeBatchTopk(x, w, bias, k, z, minKept, pre);
-  const screened = be.screenStats !== null;
-  const rowPtr = await be.read(z.rowPtr) as Int32Array;
-  const index = await be.read(z.index) as Int32Array;
-  const value = await be.read(z.value) as Float32Array;
-  const m = (await be.read(minKept) as Float32Array)[0];
-  const rows: RefRows = [];
-  for (let i = 0; i < n; i++) {
-    const r: Array<[number, number]> = [];
-    for (let e = rowPtr[i]; e < rowPtr[i + 1]; e++) r.push([index[e], value[e]]);
-    rows.push(r);
-  }
-  for (const t of [...held, pre, minKept, z.rowPtr, z.index, z.value]) be.dispose(t);
-  return { rows, minKept: m, screened };
+  const { rows, minKept, screened } = await encodeRows(be, p, k, null, k);
+  return { rows, minKept, screened };
 }
 
 /** CSR codes back as rows of (column, value). */
@@ -111,7 +88,7 @@ async function encodeRows(
   k: number,
   aux: { k: number; allowed: boolean[] } | null,
   batch?: number,
-): Promise<{ rows: RefRows; aux: RefRows | null; screened: boolean }> {
+): Promise<{ rows: RefRows; aux: RefRows | null; minKept: number; screened: boolean }> {
   const { n, c, d } = p;
   const held: Tensor[] = [];
   const up = (a: Float32Array, shape: number[]) => {
@@ -122,7 +99,7 @@ async function encodeRows(
   const x = up(p.x, [n, d]), w = up(p.w, [c, d]);
   const bias = p.bias ? up(p.bias, [c]) : null;
   const pre = up(new Float32Array(n * c), [n, c]), minKept = up(new Float32Array(1), [1]);
-  const z = be.sparse(n, c, Math.round(n * (batch ?? k)));
+  const z = be.sparse(n, c, Math.max(1, Math.round(n * (batch ?? k))));
   const zAux = aux ? be.sparse(n, c, n * aux.k) : null;
   const sel = aux
     ? {
@@ -137,10 +114,11 @@ async function encodeRows(
   const screened = be.screenStats !== null;
   const rows = await rowsOf(be, z, n);
   const auxRows = zAux ? await rowsOf(be, zAux, n) : null;
+  const m = (await be.read(minKept) as Float32Array)[0];
   for (const t of held) be.dispose(t);
   be.disposeSparse(z);
   if (zAux) be.disposeSparse(zAux);
-  return { rows, aux: auxRows, screened };
+  return { rows, aux: auxRows, minKept: m, screened };
 }
 
 /** Per-row top-k over float64 X·Wᵀ + bias, among the allowed columns (all without a mask). */

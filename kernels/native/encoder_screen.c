@@ -264,6 +264,17 @@ static void amx_rows(void *p_, int lo, int hi) {
   _tile_release();
 }
 
+/* the bound's terms of 16 columns of row i: y = A + b and e (as in pass_part) */
+static inline void row_block(const ws_t *ws, const float *row, const float *bias, int j,
+                             __mmask16 in, __m512 pi, __m512 qi, __m512 gi, __m512 *y, __m512 *e) {
+  const __m512 b = bias ? _mm512_maskz_loadu_ps(in, bias + j) : _mm512_setzero_ps();
+  *y = _mm512_add_ps(_mm512_maskz_loadu_ps(in, row + j), b);
+  __m512 t = _mm512_fmadd_ps(gi, _mm512_maskz_loadu_ps(in, ws->mw + j),
+                             _mm512_maskz_loadu_ps(in, ws->bt + j));
+  t = _mm512_fmadd_ps(qi, _mm512_maskz_loadu_ps(in, ws->rw + j), t);
+  *e = _mm512_fmadd_ps(pi, _mm512_maskz_loadu_ps(in, ws->qw + j), t);
+}
+
 /* ---- the screening pass ------------------------------------------------------------------------ */
 typedef struct {
   ws_t *ws;
@@ -286,7 +297,7 @@ static void pass_part(void *p_, int t, int t1) {
   float *cu = ws->cu + off, *cl = ws->cl + off;
   int32_t *cf = ws->cf + off;
   int64_t m = 0, ml = 0;
-  const __m512 g = _mm512_set1_ps(p->g), zero = _mm512_setzero_ps();
+  const __m512 g = _mm512_set1_ps(p->g);
   const __m512i lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
   for (int i = p->bounds[t]; i < p->bounds[t + 1]; i++) {
     if (m + c > p->segCap) {
@@ -298,12 +309,8 @@ static void pass_part(void *p_, int t, int t1) {
     const __m512 gi = _mm512_set1_ps(p->gam * ws->nx[i]);
     for (int j = 0; j < c; j += 16) {
       const __mmask16 in = c - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (c - j)) - 1);
-      const __m512 b = p->bias ? _mm512_maskz_loadu_ps(in, p->bias + j) : zero;
-      const __m512 y = _mm512_add_ps(_mm512_maskz_loadu_ps(in, row + j), b);
-      __m512 e = _mm512_fmadd_ps(gi, _mm512_maskz_loadu_ps(in, ws->mw + j),
-                                 _mm512_maskz_loadu_ps(in, ws->bt + j));
-      e = _mm512_fmadd_ps(qi, _mm512_maskz_loadu_ps(in, ws->rw + j), e);
-      e = _mm512_fmadd_ps(pi, _mm512_maskz_loadu_ps(in, ws->qw + j), e);
+      __m512 y, e;
+      row_block(ws, row, p->bias, j, in, pi, qi, gi, &y, &e);
       const __m512 u = _mm512_add_ps(y, e), l = _mm512_sub_ps(y, e);
       const __mmask16 keep = _mm512_mask_cmp_ps_mask(in, u, g, _CMP_GE_OQ);
       ml += __builtin_popcount(_mm512_mask_cmp_ps_mask(keep, l, g, _CMP_GE_OQ));
@@ -602,16 +609,6 @@ typedef struct {
   int bounds[MAX_THREADS + 1];
 } rows_t;
 
-/* the bound's terms of 16 columns of row i: y = A + b and e (as in pass_part) */
-static inline void row_block(const ws_t *ws, const float *row, const float *bias, int j,
-                             __mmask16 in, __m512 pi, __m512 qi, __m512 gi, __m512 *y, __m512 *e) {
-  const __m512 b = bias ? _mm512_maskz_loadu_ps(in, bias + j) : _mm512_setzero_ps();
-  *y = _mm512_add_ps(_mm512_maskz_loadu_ps(in, row + j), b);
-  __m512 t = _mm512_fmadd_ps(gi, _mm512_maskz_loadu_ps(in, ws->mw + j),
-                             _mm512_maskz_loadu_ps(in, ws->bt + j));
-  t = _mm512_fmadd_ps(qi, _mm512_maskz_loadu_ps(in, ws->rw + j), t);
-  *e = _mm512_fmadd_ps(pi, _mm512_maskz_loadu_ps(in, ws->qw + j), t);
-}
 
 /*
  * One pass over row i's allowed entries with a cut that starts at `cut` and rises (every value
