@@ -21,6 +21,12 @@
  * sampler: Zipf-frequent directions, coefficients 0.5 + U[0, 1)², pooled noise, rows
  * L2-normalised) rather than by data/synthetic_world.ts, which takes minutes at this size.
  *
+ * Backend: the CPU backend by default. `CONCEPT_ATLAS_BENCH_BACKEND=webgpu` runs the group on
+ * WebGPU instead (`createBackend("webgpu")`, an error without an adapter): the figures are then
+ * named `train.paper_scale.webgpu`, `train.paper_scale.auxk.webgpu`,
+ * `train.paper_scale.b4096.webgpu` and `train_step.batchtopk.webgpu.b<B>`, and their floor is the
+ * GEMM rate measured on that backend. `cpu` (or unset) keeps the CPU figures and names.
+ *
  * `train.default_study.<method>.k<k>` (below) times whole runs at the default study's small
  * size, where a step is mostly the fixed cost of its ops rather than FLOPs.
  */
@@ -144,9 +150,10 @@ async function timeTrainer(
   let t0 = 0, aux0 = 0, last = 0;
   const times: number[] = [];
   let result: TrainerRun | null = null;
-  const auxCalls = () => totals.get("topkRows") ?? 0;
+  const auxCalls = () => totals.get("sparseDecode") ?? 0;
   let auxCount = 0;
-  // topkRows is AuxK's only op in a batchtopk step: count the steps that called it
+  // sparseDecode (of the aux codes) is AuxK's only op in a batchtopk step: count the steps that
+  // called it (its selection is made inside encodeBatchTopk, from the encoder's own product)
   let lastAux = 0;
   try {
     await fitSae(
@@ -194,17 +201,31 @@ async function timeTrainer(
   return result;
 }
 
+/** The backend of `train.paper_scale`: `CONCEPT_ATLAS_BENCH_BACKEND` (cpu, the default; webgpu). */
+export function paperScaleBackend(
+  env: string | undefined = Deno.env.get("CONCEPT_ATLAS_BENCH_BACKEND"),
+): "cpu" | "webgpu" {
+  const kind = env?.trim() || "cpu";
+  if (kind !== "cpu" && kind !== "webgpu") {
+    throw new Error(`CONCEPT_ATLAS_BENCH_BACKEND=${env}: unknown backend; use cpu or webgpu`);
+  }
+  return kind;
+}
+
 async function paperScaleGroup(
   quick: boolean,
   log: (line: string) => void,
 ): Promise<BenchResult[]> {
+  const kind = paperScaleBackend();
+  // CPU figures keep their names; the others carry their backend
+  const tag = kind === "cpu" ? "" : `.${kind}`;
   const sc = quick ? QUICK : FULL;
   const study = trainSection.parse({});
   const t0 = performance.now();
   log(`train.paper_scale: generating ${sc.n}×${sc.d} planted rows …`);
   const { x } = plantedRows(sc.n, sc.d, sc.m, sc.active, 5);
   log(`  ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-  const be = await createBackend("cpu", { log });
+  const be = await createBackend(kind, { log });
   const out: BenchResult[] = [];
   try {
     let gflops = 0;
@@ -245,7 +266,7 @@ async function paperScaleGroup(
       for (const { run, suffix: aux } of runs) {
         const suffix = (B === study.batchSize ? "" : `.b${B}`) + aux;
         out.push({
-          name: `train.paper_scale${suffix}`,
+          name: `train.paper_scale${suffix}${tag}`,
           value: run.sec,
           unit: "s",
           backend: be.name,
@@ -267,7 +288,7 @@ async function paperScaleGroup(
         });
       }
       out.push({
-        name: `train_step.batchtopk.cpu.b${B}`,
+        name: `train_step.batchtopk.${kind}.b${B}`,
         value: iso,
         unit: "s",
         backend: be.name,
