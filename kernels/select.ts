@@ -25,6 +25,25 @@ export interface CreateBackendOptions {
    * when it cannot be built), `wasm`, or by default native when available, else wasm.
    */
   sparse?: "native" | "wasm";
+  /**
+   * `auto` only: the FLOPs of one unit of the caller's work (a training step's encoder GEMM,
+   * 2·B·d·c). Below {@link AUTO_GPU_MIN_FLOPS} `auto` stays on the CPU even with a hardware GPU.
+   */
+  workFlops?: number;
+}
+
+/**
+ * FLOPs of a unit of work from which `auto` takes a hardware GPU. Measured on an NVIDIA H200
+ * through WebGPU: a training step costs 20–40 ms whatever its size up to a few GFLOP (its
+ * dispatches and synchronisation), so the default study's steps (d 128, c 512, B 512: 0.07 GFLOP)
+ * ran at 25–45 steps/s there against over 100 on two CPU cores, while the paper-scale step (4.8
+ * GFLOP at B 512) ran as fast as on a 2-core AMX Xeon and 4× as fast as on a 2-core Zen 1.
+ */
+export const AUTO_GPU_MIN_FLOPS = 2e9;
+
+/** Whether `auto` may take a hardware GPU for work units of `workFlops` (undefined: unknown). */
+export function autoMayUseGpu(workFlops: number | undefined): boolean {
+  return workFlops === undefined || workFlops >= AUTO_GPU_MIN_FLOPS;
 }
 
 /**
@@ -85,7 +104,8 @@ function mayHaveHardwareGpu(): boolean {
  * - `cpu`: host arrays; GEMM through `opts.gemm` or the fastest provider found.
  * - `webgpu`: WGSL kernels on `navigator.gpu` (any adapter, software included); throws a
  *   {@link UserError} when there is none.
- * - `auto`: WebGPU on a hardware adapter, else CPU (no probe at all without a GPU device node).
+ * - `auto`: WebGPU on a hardware adapter, else CPU (no probe at all without a GPU device node);
+ *   CPU also for work units below {@link AUTO_GPU_MIN_FLOPS} (`opts.workFlops`).
  * Logs one line such as `backend: cpu:openblas (libopenblas.so.0)`.
  */
 export async function createBackend(
@@ -96,7 +116,17 @@ export async function createBackend(
   if (kind !== "auto" && kind !== "cpu" && kind !== "webgpu") {
     throw new UserError(`--backend ${kind}: unknown backend; use auto, cpu or webgpu`);
   }
-  if (kind === "webgpu" || (kind === "auto" && mayHaveHardwareGpu())) {
+  const small = !autoMayUseGpu(opts.workFlops);
+  if (kind === "auto" && small && mayHaveHardwareGpu()) {
+    log(
+      `backend: auto keeps work of ${
+        (opts.workFlops! / 1e9).toPrecision(2)
+      } GFLOP a step on the CPU (a GPU from ${
+        AUTO_GPU_MIN_FLOPS / 1e9
+      } GFLOP; --backend webgpu forces it)`,
+    );
+  }
+  if (kind === "webgpu" || (kind === "auto" && !small && mayHaveHardwareGpu())) {
     const gpu = (globalThis.navigator as Navigator & { gpu?: GPU }).gpu;
     let adapter: GPUAdapter | null = null;
     try {

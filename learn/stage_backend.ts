@@ -20,13 +20,16 @@ export const backendOption: StudyOption = {
 
 /**
  * Open the backend the run asked for (`ctx.options.backend`, `auto` when unset) and record the
- * chosen one's name as the manifest meta `backend`. Close it when done.
+ * chosen one's name as the manifest meta `backend`. `workFlops`: the FLOPs of one unit of the
+ * stage's work (see `CreateBackendOptions.workFlops`: `auto` keeps small work on the CPU). Close
+ * it when done.
  */
 export async function openBackend(
   ctx: Pick<StageContext<unknown>, "options" | "log" | "setMeta">,
+  workFlops?: number,
 ): Promise<Backend> {
   const kind = (ctx.options.backend ?? backendOption.default) as BackendKind;
-  const backend = await createBackend(kind, { log: (line) => ctx.log.info(line) });
+  const backend = await createBackend(kind, { log: (line) => ctx.log.info(line), workFlops });
   ctx.setMeta("backend", backend.name);
   return backend;
 }

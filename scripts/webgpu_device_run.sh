@@ -20,7 +20,7 @@
 # Environment: OUT (default .device/out), QUICK=1 (small sizes: --quick benches and a reduced
 # study, for a software adapter), BUDGET_S (seconds for the whole script: default 330, QUICK 3600),
 # FORCE_GL=1 (unpack .device/gl even when a Vulkan loader exists), STEPS (the steps to run, default
-# abcd: STEPS=ac runs a and c only). No network is used: Deno runs
+# abcd: STEPS=ac runs a and c only), PIPELINE_BACKEND (step d's --backend, default webgpu). No network is used: Deno runs
 # with --cached-only on the npm packages of .device/npm.tar.xz.
 set -uo pipefail
 export PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin # ldconfig
@@ -292,7 +292,7 @@ main() {
   local timer=(python3 "$W/timed.py")
   [ -x /usr/bin/time ] && timer=(/usr/bin/time -v)
   STEP_OUT=$OUT/pipeline.txt STEP_ERR=$OUT/pipeline.txt step d.pipeline.webgpu 100000 5 \
-    "${timer[@]}" "$deno" run -A "${df[@]}" main.ts run --backend webgpu \
+    "${timer[@]}" "$deno" run -A "${df[@]}" main.ts run --backend "${PIPELINE_BACKEND:-webgpu}" \
     --cache "$W/cache" --json --offline "${q[@]}"
   grep '^{"ok"' "$OUT/pipeline.txt" | tail -1 >"$OUT/pipeline.json"
   grep -vE '^\{"ok"' "$OUT/pipeline.txt" | tail -60

@@ -52,7 +52,9 @@ async function runTrain(ctx: StageContext<TrainParams, typeof inputs>): Promise<
   if (n === 0) throw new UserError(`${path}: no training rows; check the diet configuration`);
   const c = p.c ?? Math.max(1, Math.round(p.expansionFactor * d));
   const options = parseMethodOptions(p.method, p.options);
-  const backend = await openBackend(ctx);
+  // a step's encoder GEMM (2·B·d·c): `auto` keeps small steps on the CPU
+  const batch = Math.min(n, (options as { batchSize?: number }).batchSize ?? n);
+  const backend = await openBackend(ctx, 2 * batch * d * c);
   try {
     ctx.log.info(`fitting ${p.method} (c=${c}, k=${p.k}, seed=${p.seed}) on ${n}×${d} rows`);
     let bar: ReturnType<typeof ctx.log.progress> | null = null;

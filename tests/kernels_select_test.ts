@@ -1,6 +1,11 @@
 /** createBackend / hostGemm: provider selection, log line, and hostGemm against float64. */
 import assert from "node:assert/strict";
-import { createBackend, isSoftwareAdapter } from "../kernels/select.ts";
+import {
+  AUTO_GPU_MIN_FLOPS,
+  autoMayUseGpu,
+  createBackend,
+  isSoftwareAdapter,
+} from "../kernels/select.ts";
 import { hostGemm } from "../kernels/host_gemm.ts";
 import { loadOpenBlas } from "../kernels/openblas.ts";
 import { refGemm } from "../kernels/reference_f64.ts";
@@ -28,6 +33,23 @@ Deno.test("createBackend auto never picks a software WebGPU adapter", async () =
   try {
     if (!adapter || isSoftwareAdapter(adapter.info)) assert.ok(be.name.startsWith("cpu:"));
     else assert.ok(be.name.startsWith("webgpu"));
+  } finally {
+    be.close();
+  }
+});
+
+Deno.test("auto keeps work below AUTO_GPU_MIN_FLOPS on the CPU", async () => {
+  // the default study's training step (d 128, c 512, B 512) and the paper-scale one (d 768,
+  // c 6144, B 512)
+  assert.equal(autoMayUseGpu(2 * 512 * 128 * 512), false);
+  assert.equal(autoMayUseGpu(2 * 512 * 768 * 6144), true);
+  assert.equal(autoMayUseGpu(AUTO_GPU_MIN_FLOPS), true);
+  assert.equal(autoMayUseGpu(undefined), true);
+  // with small work auto opens the CPU backend, GPU or not
+  const lines: string[] = [];
+  const be = await createBackend("auto", { workFlops: 1e6, log: (l) => lines.push(l) });
+  try {
+    assert.ok(be.name.startsWith("cpu"), be.name);
   } finally {
     be.close();
   }
