@@ -17,6 +17,7 @@ import { evaluateStage } from "../tasks/evaluate.ts";
 import { paretoParamsSchema, paretoStage } from "../tasks/pareto.ts";
 import {
   resolvedTrainOptions,
+  STUDY_SAE_DEAD_HANDLING,
   STUDY_SAE_WEIGHT_DECAY,
   trainGrid,
   trainSection,
@@ -298,6 +299,21 @@ Deno.test("train config: the k-sparse SAEs take the study's weight decay, relu m
   assert.equal(decayOf(set, "topk"), STUDY_SAE_WEIGHT_DECAY);
 });
 
+Deno.test("train config: the k-sparse SAEs take the study's dead-concept handling, relu the option defaults", () => {
+  const grid = trainGrid(trainSection.parse({}));
+  const dead = (m: string) => {
+    const o = parseMethodOptions(m, grid.find((r) => r.method === m)!.options) as unknown as {
+      deadAfterRows: number | null;
+      auxCoefficient: number;
+    };
+    return [o.deadAfterRows, o.auxCoefficient];
+  };
+  for (const m of ["topk", "batchtopk", "matryoshka", "jumprelu"]) {
+    assert.deepEqual(dead(m), [5000, 1 / 8], m);
+  }
+  assert.deepEqual(dead("relu"), [null, 1 / 32]);
+});
+
 Deno.test("train config: the resolved options (what `config` prints) show the study's defaults and build the same grid", () => {
   const section = trainSection.parse({
     methods: ["relu", "omp"],
@@ -308,7 +324,8 @@ Deno.test("train config: the resolved options (what `config` prints) show the st
   assert.deepEqual(resolved, {
     omp: { fitRows: 2048, iterations: 3 }, // the given key wins
     pca: { width: "c" }, // given for a method the study does not train: kept as given
-    batchtopk: { weightDecay: STUDY_SAE_WEIGHT_DECAY }, // the primary's, though not in methods
+    // the primary's, though not in methods
+    batchtopk: { weightDecay: STUDY_SAE_WEIGHT_DECAY, ...STUDY_SAE_DEAD_HANDLING },
   });
   for (const s of [section, { ...section, methods: ["batchtopk" as const] }]) {
     assert.deepEqual(trainGrid({ ...s, options: resolvedTrainOptions(s) }), trainGrid(s));
