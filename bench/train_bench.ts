@@ -14,8 +14,8 @@
  * The world is the study's default shape at d = 768, as in the issue's run: 160 planted unit
  * directions (Zipf frequencies), 7 per row, so most of the 6144 concepts have nothing to learn,
  * die, and AuxK runs on the steps after the tracker is armed, as in real training at this scale.
- * Steps: the trainer runs until the dead-concept tracker has seen `deadAfterRows` (min(n,
- * 50,000)) rows, is timed over the next `MEASURED_ROWS` rows (about 98 steps at 512, 12 at 4096:
+ * Steps: the trainer runs until the dead-concept tracker has seen `deadAfterRows` (the study's
+ * 5,000) rows, is timed over the next `MEASURED_ROWS` rows (about 98 steps at 512, 12 at 4096:
  * about 200 and 25 steps in all, fewer than an epoch, 937 steps at 512), then stopped.
  * `--quick`: 48,000 rows at d = 256, c = 2048. The planted rows are generated here (a cheap
  * sampler: Zipf-frequent directions, coefficients 0.5 + U[0, 1)², pooled noise, rows
@@ -142,10 +142,15 @@ async function timeTrainer(
   sc: Scale,
   B: number,
   study: TrainSection,
-  deadAfterRows: number | null = null,
+  deadAfterRows?: number,
 ): Promise<TrainerRun> {
   const { be: timed, totals } = timedBackend(be);
-  const armed = Math.ceil(Math.min(sc.n, 50_000) / B) + 2;
+  const options = {
+    ...studyMethodOptions(study, "batchtopk"),
+    ...(deadAfterRows ? { deadAfterRows } : {}),
+  };
+  const window = (options.deadAfterRows as number | null | undefined) ?? Math.min(sc.n, 50_000);
+  const armed = Math.ceil(window / B) + 2;
   const measured = Math.max(8, Math.round(MEASURED_ROWS / B));
   let t0 = 0, aux0 = 0, last = 0;
   const times: number[] = [];
@@ -161,14 +166,7 @@ async function timeTrainer(
       x,
       sc.n,
       sc.d,
-      {
-        ...studyMethodOptions(study, "batchtopk"),
-        c: sc.c,
-        k: sc.k,
-        seed: 0,
-        batchSize: B,
-        deadAfterRows,
-      },
+      { ...options, c: sc.c, k: sc.k, seed: 0, batchSize: B },
       timed,
       {
         onStep(step) {
@@ -253,12 +251,14 @@ async function paperScaleGroup(
       log(`  isolated step at B=${B}: ${(iso * 1000).toFixed(1)} ms`);
       // The study's own dead-concept window, and (at the study's batch) a short one (8 batches)
       // so that AuxK runs on every measured step, as late in a long run where concepts have died.
-      const windows: (number | null)[] = B === study.batchSize ? [null, 8 * B] : [null];
+      const windows: (number | undefined)[] = B === study.batchSize
+        ? [undefined, 8 * B]
+        : [undefined];
       const runs = [];
       for (const w of windows) {
         const run = await timeTrainer(be, x, sc, B, study, w);
         log(`  trainer at B=${B}: ${(run.sec * 1000).toFixed(1)} ms/step (${run.auxSteps} AuxK)`);
-        runs.push({ run, suffix: w === null ? "" : ".auxk" });
+        runs.push({ run, suffix: w === undefined ? "" : ".auxk" });
       }
       gflops = Math.max(gflops, await gemmGflops(be, 4096, sc.d, sc.c, 2));
       const floor = (2 * B * sc.d * sc.c) / (gflops * 1e9);
