@@ -13,14 +13,9 @@
 import type { CpuBackend } from "../kernels/cpu_backend.ts";
 import { createBackend } from "../kernels/select.ts";
 import { Rng } from "../data/random.ts";
+import { median } from "../analysis/claims.ts";
 import { gemmGflops, loadAverage } from "./kernels_bench.ts";
 import type { Benchmark, BenchResult } from "./types.ts";
-
-/** Median of a non-empty list. */
-function median(a: number[]): number {
-  const s = [...a].sort((p, q) => p - q);
-  return s[s.length >> 1];
-}
 
 async function encoderGroup(quick: boolean, log: (line: string) => void): Promise<BenchResult[]> {
   const [d, c, k] = quick ? [256, 2048, 32] : [768, 6144, 32];
@@ -50,12 +45,11 @@ async function encoderGroup(quick: boolean, log: (line: string) => void): Promis
       };
       const gflops = await gemmGflops(be, B, d, c, 3);
       const times = new Map<string, number[]>();
-      const [minWork, minDepth] = [be.screenMinWork, be.screenMinDepth];
+      const minWork = be.screenMinWork;
       for (let r = 0; r < 12; r++) {
         for (const [name, op] of Object.entries(ops)) {
           for (const path of ["", "_f32"]) {
             be.screenMinWork = path ? Infinity : minWork;
-            be.screenMinDepth = minDepth;
             const t0 = performance.now();
             op();
             await be.readScalar(minKept);

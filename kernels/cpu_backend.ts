@@ -516,11 +516,12 @@ export class CpuBackend implements Backend {
     const op = "encodeBatchTopk";
     const dense = () => encodeBatchTopkDense(this, x, w, bias, k, z, minKept, pre, aux);
     const Z = this.#z(z, op);
-    const [n, c] = check.codesDims(op, this.#t(pre, `${op} pre`), Z);
+    const tP = this.#t(pre, `${op} pre`);
+    const [n, c] = check.codesDims(op, tP, Z);
     const K = check.batchTopkCount(op, n, c, k, Z);
     const tM = this.#t(minKept, `${op} minKept`);
     check.checkVector(`${op} minKept`, tM, 1);
-    this.#screened(op, { x, w, bias, n, c, perRow: false, K, Z, minKept: tM, aux }, dense);
+    this.#screened(op, { x, w, bias, pre: tP, n, c, perRow: false, K, Z, minKept: tM, aux }, dense);
   }
   encodeTopkRows(
     x: Tensor,
@@ -534,9 +535,14 @@ export class CpuBackend implements Backend {
     const op = "encodeTopkRows";
     const dense = () => encodeTopkRowsDense(this, x, w, bias, k, z, pre, aux);
     const Z = this.#z(z, op);
-    const [n, c] = check.codesDims(op, this.#t(pre, `${op} pre`), Z);
+    const tP = this.#t(pre, `${op} pre`);
+    const [n, c] = check.codesDims(op, tP, Z);
     check.checkTopk(n, c, k, Z);
-    this.#screened(op, { x, w, bias, n, c, perRow: true, K: k, Z, minKept: null, aux }, dense);
+    this.#screened(
+      op,
+      { x, w, bias, pre: tP, n, c, perRow: true, K: k, Z, minKept: null, aux },
+      dense,
+    );
   }
   /**
    * An encoder op through the screened encoder when the native kernels have the AMX tile unit and
@@ -548,6 +554,7 @@ export class CpuBackend implements Backend {
       x: Tensor;
       w: Tensor;
       bias: Tensor | null;
+      pre: CpuTensor;
       n: number;
       c: number;
       perRow: boolean;
@@ -573,9 +580,7 @@ export class CpuBackend implements Backend {
     let aux = null;
     if (a.aux) {
       const zA = this.#z(a.aux.z, `${op} aux`);
-      if (zA.rows !== n || zA.cols !== c) {
-        throw shapeError(op, `aux codes are ${zA.rows}×${zA.cols}, pre is ${n}×${c}`);
-      }
+      check.codesDims(`${op} aux`, a.pre, zA);
       check.checkTopk(n, c, a.aux.k, zA);
       const tMask = this.#t(a.aux.mask, `${op} aux mask`);
       checkShape(`${op} aux mask`, tMask.shape, [1, c]);

@@ -428,8 +428,8 @@ static int32_t refuse(ws_t *ws) {
 }
 
 /*
- * Buffers for n x c with d features and room for `cap` candidates, bfloat16 copies, norms and
- * A = bf16(X) bf16(W)^T; *gam receives the accumulation term of the bound. -1: refuse.
+ * Buffers for n x c with d features and room for `cap` candidates, the bfloat16 copies of X and
+ * W and their norms; *gam receives the accumulation term of the bound. -1: refuse.
  */
 static int prepare(ws_t *ws, const float *x, const float *w, const float *bias, int n, int d,
                    int c, int64_t cap, int threads, float *gam) {

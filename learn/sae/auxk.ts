@@ -132,14 +132,13 @@ export class DeadConcepts {
   }
 
   /**
-   * The AuxK loss and its gradients for one step (`gScale` = 2/(B·P) of the main loss); with
-   * `selected`, the encoder op has already made {@link DeadConcepts.selection}, else it is made
-   * here from `s.pre`.
+   * The AuxK loss and its gradients for one step (`gScale` = 2/(B·P) of the main loss) on the
+   * step's {@link DeadConcepts.selection} `sel`: with `selected` the encoder op has made it, else
+   * it is made here from `s.pre`.
    */
-  apply(s: AuxkStepTensors, gScale: number, selected = false): void {
+  apply(s: AuxkStepTensors, sel: RowSelection, gScale: number, selected: boolean): void {
     const { b, v, B } = this;
     const d = s.xc.shape[1];
-    const sel = this.selection();
     const zAux = sel.z;
     const rAux = v.scratch("aux.r", [B, d]);
     const valsAux = v.scratch("aux.vals", [zAux.capacity]);

@@ -35,16 +35,15 @@ export class RunningThreshold {
   }
 
   /**
-   * Batch top-k codes of the step into `run.z` (through the fused encoder when `fused`, which
-   * also makes the selection `aux`, else from `run.pre`) and the running update of θ with the
-   * batch's smallest kept value.
+   * Batch top-k codes of the step into `run.z` through the fused encoder op (which also makes
+   * the selection `aux` when given) and the running update of θ with the batch's smallest kept
+   * value.
    */
-  sparsify(t: number, fused: boolean, aux: RowSelection | null = null): void {
+  sparsify(t: number, aux: RowSelection | null): void {
     const { b, v } = this.run;
     const run = this.run;
     const minKept = v.scratch("btk.min", [1]);
-    if (fused) b.encodeBatchTopk(run.xc, run.W, run.bEnc, run.k, run.z, minKept, run.pre, aux);
-    else b.batchTopk(run.pre, run.k, run.z, minKept);
+    b.encodeBatchTopk(run.xc, run.W, run.bEnc, run.k, run.z, minKept, run.pre, aux);
     const a = Math.max(this.o.thresholdMomentum, 1 / (t + 1));
     b.axpby(1 - a, this.theta, a, minKept, this.theta);
   }

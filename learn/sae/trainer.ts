@@ -372,10 +372,10 @@ export class SaeRun {
     const gBdRow = this.bDec ? v.scratch("bdec.row", [1, d]) : null;
     if (gBdRow) v.zero(gBdRow);
     const gScale = 2 / (this.B * (hooks.terms ?? 1));
-    let selected = false;
-    if (hooks.dense && this.density > o.denseAbove) this.denseCore(gScale, gBdRow);
-    else selected = this.sparseCore(t, gScale, gBdRow, fused, aux);
-    this.finishStep(t, gScale, gBdRow, selected);
+    const dense = !!hooks.dense && this.density > o.denseAbove;
+    if (dense) this.denseCore(gScale, gBdRow);
+    else this.sparseCore(t, gScale, gBdRow, fused ? aux : null);
+    this.finishStep(t, gScale, gBdRow, aux, fused && !dense);
   }
 
   /**
@@ -408,18 +408,12 @@ export class SaeRun {
   }
 
   /**
-   * The sparse path: codes Z = Π(pre) in CSR, sparse decode and sparse gradients. Returns whether
-   * the fused encoder made AuxK's selection `aux` too.
+   * The sparse path: codes Z = Π(pre) in CSR, sparse decode and sparse gradients; a fused encoder
+   * also makes AuxK's selection `aux` (null: none this step, or not a fused variant).
    */
-  sparseCore(
-    t: number,
-    gScale: number,
-    gBdRow: Tensor | null,
-    fused: boolean,
-    aux: RowSelection | null,
-  ): boolean {
+  sparseCore(t: number, gScale: number, gBdRow: Tensor | null, aux: RowSelection | null): void {
     const { b, v, B, hooks } = this;
-    hooks.sparsify(t, fused, fused ? aux : null);
+    hooks.sparsify(t, aux);
     const fired = hooks.firedWeights?.() ?? this.onesCap;
     b.sparseColumnSum(this.z, fired, this.window, 1);
     hooks.codeStats?.();
@@ -437,21 +431,26 @@ export class SaeRun {
     b.sparseTransposeProduct(this.z, this.vals, this.xc, this.gradOf(this.W), 0);
     b.sparseColumnSum(this.z, this.vals, this.gradOf(this.bEnc), 0);
     hooks.afterGradients?.();
-    return fused && aux !== null;
   }
 
   /**
-   * AuxK (`auxSelected`: its selection already made by the fused encoder), decoder-bias
-   * gradient, clipping, AdamW and renormalisation (both paths).
+   * AuxK on the step's selection `aux` (null: no dead concepts; `auxSelected`: made by the fused
+   * encoder), decoder-bias gradient, clipping, AdamW and renormalisation (both paths).
    */
-  finishStep(t: number, gScale: number, gBdRow: Tensor | null, auxSelected = false): void {
+  finishStep(
+    t: number,
+    gScale: number,
+    gBdRow: Tensor | null,
+    aux: RowSelection | null,
+    auxSelected: boolean,
+  ): void {
     const { b, v, c, o } = this;
     const gW = this.gradOf(this.W);
     const gB = this.gradOf(this.bEnc);
     const gD = this.gradOf(this.D);
-    if (this.dead.active()) {
+    if (aux) {
       const s = { pre: this.pre, r: this.r, xc: this.xc, D: this.D, gD, gW, gB };
-      this.dead.apply(s, gScale, auxSelected);
+      this.dead.apply(s, aux, gScale, auxSelected);
     }
 
     // ---- decoder bias: ∂b_dec = colsum G − Wᵀ·∂b_enc ---------------------------------------------

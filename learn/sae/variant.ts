@@ -49,10 +49,11 @@ export interface VariantRun {
   /** Before the first step, with a seeded batch (host copy) — e.g. scale a penalty to the data. */
   init?(batch: Float32Array): Promise<void>;
   /**
-   * The sparsifier: codes `run.z` from `run.pre` (or, `fused`, from the fused encoder op, which
-   * then also makes the selection `aux` when given: AuxK's dead concepts) at 0-based step `t`.
+   * The sparsifier at 0-based step `t`: codes `run.z` from `run.pre`, or with
+   * {@link VariantRun.fusedEncoder} from the fused encoder op, which then also makes the
+   * selection `aux` when given (AuxK's dead concepts; always null for the other variants).
    */
-  sparsify(t: number, fused: boolean, aux: RowSelection | null): void;
+  sparsify(t: number, aux: RowSelection | null): void;
   /** Per-entry weights (f32 [capacity]) counted as "fired" (default: every kept entry). */
   firedWeights?(): Tensor;
   /** Extra statistics of the step's sparse codes (e.g. relu's ℓ1). */

@@ -19,7 +19,7 @@ export function batchTopkRun(run: SaeRun, o: ThresholdOptions): VariantRun {
   const th = new RunningThreshold(run, o);
   return {
     fusedEncoder: true,
-    sparsify: (t, fused, aux) => th.sparsify(t, fused, aux),
+    sparsify: (t, aux) => th.sparsify(t, aux),
     async log(extra) {
       extra.threshold = await th.read();
       return 0;

@@ -20,10 +20,7 @@ export const topk: SaeVariant<typeof topkOptions, "topk"> = {
     const zero = v.constant([1], 0);
     return {
       fusedEncoder: true,
-      sparsify(_t, fused, aux) {
-        if (fused) b.encodeTopkRows(run.xc, run.W, run.bEnc, run.k, run.z, run.pre, aux);
-        else b.topkRows(run.pre, run.k, run.z);
-      },
+      sparsify: (_t, aux) => b.encodeTopkRows(run.xc, run.W, run.bEnc, run.k, run.z, run.pre, aux),
       firedWeights() {
         const fired = v.scratch("topk.fired", [run.z.capacity]);
         b.maskAbove(run.z.value, zero, run.onesCap, fired);
