@@ -32,7 +32,15 @@ export { centroidDistance, topOneRetrieval } from "./data/geometry.ts";
 export { Rng } from "./data/random.ts";
 
 // ---- compute backends ----------------------------------------------------------------------
-export type { AdamWOptions, Backend, GemmOptions, SparseCodes, Tensor } from "./kernels/backend.ts";
+export type {
+  AdamWOptions,
+  Backend,
+  GemmOptions,
+  RowSelection,
+  SparseCodes,
+  Tensor,
+  ThresholdBand,
+} from "./kernels/backend.ts";
 export { type BackendKind, createBackend, type CreateBackendOptions } from "./kernels/select.ts";
 export { hostGemm } from "./kernels/host_gemm.ts";
 

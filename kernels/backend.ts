@@ -154,9 +154,11 @@ export interface Backend {
   ): void;
   /**
    * Keep entries with pre[i,j] > theta[j] (theta f32 [c], or [1] for one shared threshold) with
-   * their pre-activation as value: ReLU (theta = 0), JumpReLU, BatchTopK inference.
+   * their pre-activation as value: ReLU (theta = 0), JumpReLU, BatchTopK inference. With `band`,
+   * also the entries lo[j] < pre[i,j] ≤ hi[j] as codes in `band.z`, from the same pass over `pre`
+   * (JumpReLU's straight-through band).
    */
-  threshold(pre: Tensor, theta: Tensor, z: SparseCodes): void;
+  threshold(pre: Tensor, theta: Tensor, z: SparseCodes, band?: ThresholdBand | null): void;
 
   // ---- sparse products -------------------------------------------------------------------
   /** out (n×d) = Z·D (+ bias d, if given) — gathers only the active rows of D (c×d). */
@@ -257,6 +259,19 @@ export interface RowSelection {
   /** f32 [n, 1] of ones: the float32 path broadcasts `mask` over the rows with a GEMM. */
   readonly ones: Tensor;
   /** Where the codes go (capacity ≥ n·k). */
+  readonly z: SparseCodes;
+}
+
+/**
+ * A band of pre-activations collected beside {@link Backend.threshold}'s codes: the entries
+ * lo[j] < pre[i,j] ≤ hi[j], ascending column within a row, value pre[i,j].
+ */
+export interface ThresholdBand {
+  /** f32 [c], or [1] for one shared bound: the band's open lower end. */
+  readonly lo: Tensor;
+  /** f32 [c], or [1] for one shared bound: the band's closed upper end. */
+  readonly hi: Tensor;
+  /** Where the band's entries go (n×c codes, not the threshold's `z`). */
   readonly z: SparseCodes;
 }
 

@@ -23,6 +23,7 @@ import type {
   RowSelection,
   SparseCodes,
   Tensor,
+  ThresholdBand,
 } from "./backend.ts";
 import { encodeBatchTopkDense, encodeTopkRowsDense } from "./backend.ts";
 import type { GemmProvider } from "./gemm_provider.ts";
@@ -243,30 +244,41 @@ export class CpuBackend implements Backend {
 
   /**
    * Sparse thresholding on the wasm threads when the codes can hold every entry (capacity ≥ n·c,
-   * as for ReLU / JumpReLU training): each thread's row chunk writes from its worst-case slot,
-   * then the chunks are compacted in order. False when it cannot run (then the JS loop does).
+   * as for ReLU / JumpReLU training; the band's codes too): each thread's row chunk writes from
+   * its worst-case slot, then the chunks are compacted in order. False when it cannot run (then
+   * the JS loop does).
    */
-  #thresholdWasm(pre: CpuTensor, theta: CpuTensor, n: number, c: number, z: CpuSparse): boolean {
+  #thresholdWasm(
+    pre: CpuTensor,
+    theta: CpuTensor,
+    n: number,
+    c: number,
+    z: CpuSparse,
+    band: { lo: CpuTensor; hi: CpuTensor; z: CpuSparse } | null,
+  ): boolean {
     if (n < 2 || n * c < 1 << 16 || z.capacity < n * c) return false;
+    if (band && (band.z.capacity < n * c || band.lo.size !== theta.size)) return false;
+    if (band && band.hi.size !== theta.size) return false;
     const part = this.#rowChunks(n, 1, 1);
-    if (!part || !inHeap(pre, theta, z.rowPtr, z.index, z.value)) return false;
-    z.cscStale = true;
     const T = this.rt.threads;
-    this.#wasm.threshold({ pre, theta, c, n, bounds: part.bounds, z, counts: part.buf, parts: T });
-    const bounds = part.bounds.i32, cnt = part.buf.i32;
-    const rowPtr = z.rowPtr.i32, index = z.index.i32, value = z.value.f32;
-    let total = 0;
-    for (let k = 0; k < T; k++) {
-      const start = bounds[k] * c, m = cnt[k];
-      if (start !== total) {
-        index.copyWithin(total, start, start + m);
-        value.copyWithin(total, start, start + m);
-        const shift = start - total;
-        for (let i = bounds[k]; i < bounds[k + 1]; i++) rowPtr[i] -= shift;
-      }
-      total += m;
+    const bandCounts = band && this.#pool.get("chunks.band", T);
+    if (!part || (band && !bandCounts) || !inHeap(pre, theta, z.rowPtr, z.index, z.value)) {
+      return false;
     }
-    rowPtr[n] = total;
+    if (band && !inHeap(band.lo, band.hi, band.z.rowPtr, band.z.index, band.z.value)) return false;
+    this.#wasm.threshold({
+      pre,
+      theta,
+      c,
+      n,
+      bounds: part.bounds,
+      z,
+      counts: part.buf,
+      parts: T,
+      band: band && { ...band, counts: bandCounts! },
+    });
+    z.compactRowChunks(part.bounds.i32, part.buf.i32, T);
+    band?.z.compactRowChunks(part.bounds.i32, bandCounts!.i32, T);
     return true;
   }
 
@@ -608,7 +620,7 @@ export class CpuBackend implements Backend {
     if (!r || r.kept < 0) return fallback();
     this.#screenStats = r.stats;
   }
-  threshold(pre: Tensor, theta: Tensor, z: SparseCodes): void {
+  threshold(pre: Tensor, theta: Tensor, z: SparseCodes, band?: ThresholdBand | null): void {
     const Z = this.#z(z, "threshold");
     const tP = this.#t(pre, "threshold pre");
     const [n, c] = check.codesDims("threshold", tP, Z);
@@ -616,8 +628,21 @@ export class CpuBackend implements Backend {
     check.checkTheta("threshold", theta, c);
     const P = this.#f(pre, "threshold pre");
     const tT = theta as CpuTensor;
+    let bd: { lo: CpuTensor; hi: CpuTensor; z: CpuSparse } | null = null;
+    if (band) {
+      const bZ = this.#z(band.z, "threshold band");
+      check.codesDims("threshold band", tP, bZ);
+      check.checkTheta("threshold band lo", band.lo, c);
+      check.checkTheta("threshold band hi", band.hi, c);
+      if (bZ === Z) throw shapeError("threshold", "band.z must be other codes than z");
+      this.#f(band.lo, "threshold band lo");
+      this.#f(band.hi, "threshold band hi");
+      bd = { lo: band.lo as CpuTensor, hi: band.hi as CpuTensor, z: bZ };
+    }
     this.#exec(() => {
-      if (!this.#thresholdWasm(tP, tT, n, c, Z)) thresholdHost(P, n, c, th, Z.csr());
+      if (this.#thresholdWasm(tP, tT, n, c, Z, bd)) return;
+      thresholdHost(P, n, c, th, Z.csr());
+      if (bd) thresholdHost(P, n, c, bd.lo.f32, bd.z.csr(), bd.hi.f32);
     });
   }
 

@@ -421,7 +421,9 @@ export class WasmKernels implements FastKernels {
   }
   /**
    * Sparse thresholding by row chunks: chunk t writes its entries pre_ij > theta_j from slot
-   * bounds[t]·c on and its count to counts[t] (the caller compacts).
+   * bounds[t]·c on and its count to counts[t] (the caller compacts). With `band`, in the same
+   * pass its entries lo_j < pre_ij ≤ hi_j likewise to `band.z`, counts at `band.counts` (theta,
+   * lo and hi all of one length: c, or 1 shared).
    */
   threshold(
     a: {
@@ -433,26 +435,29 @@ export class WasmKernels implements FastKernels {
       z: CpuSparse;
       counts: CpuTensor;
       parts: number;
+      band?: { lo: CpuTensor; hi: CpuTensor; z: CpuSparse; counts: CpuTensor } | null;
     },
   ): void {
-    const { z } = a;
-    this.rt.run(
-      "thresh",
-      [
+    const { z, band } = a;
+    const shared = a.theta.size === 1 ? 1 : 0;
+    const out = [z.rowPtr.ptr, z.index.ptr, z.value.ptr, a.counts.ptr];
+    const args = band
+      ? [
         a.pre.ptr,
         a.theta.ptr,
-        a.theta.size === 1 ? 1 : 0,
+        band.lo.ptr,
+        band.hi.ptr,
+        shared,
         a.c,
         a.bounds.ptr,
-        z.rowPtr.ptr,
-        z.index.ptr,
-        z.value.ptr,
-        a.counts.ptr,
-      ],
-      0,
-      a.parts,
-      a.n * a.c,
-    );
+        ...out,
+        band.z.rowPtr.ptr,
+        band.z.index.ptr,
+        band.z.value.ptr,
+        band.counts.ptr,
+      ]
+      : [a.pre.ptr, a.theta.ptr, shared, a.c, a.bounds.ptr, ...out];
+    this.rt.run(band ? "threshband" : "thresh", args, 0, a.parts, a.n * a.c);
   }
   /**
    * Batch top-k candidate pass over the float32 bit patterns `bits` (N entries): chunk t (flat

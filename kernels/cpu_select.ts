@@ -652,8 +652,9 @@ function batchTopkFull(
 }
 
 /**
- * Keep entries with pre[i,j] > theta[j] (theta length c, or length 1 for one shared threshold),
- * value = pre[i,j]; ascending column within a row. Throws when the capacity is exceeded.
+ * Keep entries with pre[i,j] > theta[j] (theta length c, or length 1 for one shared threshold)
+ * and, with `hi` (length c or 1), pre[i,j] ≤ hi[j]; value = pre[i,j]; ascending column within
+ * a row. Throws when the capacity is exceeded.
  */
 export function thresholdHost(
   pre: Float32Array,
@@ -661,18 +662,19 @@ export function thresholdHost(
   c: number,
   theta: Float32Array,
   z: CsrCodes,
+  hi: Float32Array | null = null,
 ): void {
   const { rowPtr, index, value } = z;
   const cap = index.length;
   const shared = theta.length === 1;
-  const t0 = theta[0];
+  const t0 = theta[0], h0 = hi ? hi[0] : Infinity, hiShared = !hi || hi.length === 1;
   let o = 0;
   for (let i = 0; i < n; i++) {
     rowPtr[i] = o;
     const base = i * c;
     for (let j = 0; j < c; j++) {
       const v = pre[base + j];
-      if (v > (shared ? t0 : theta[j])) {
+      if (v > (shared ? t0 : theta[j]) && (!hi || v <= (hiShared ? h0 : hi[j]))) {
         if (o >= cap) throw overflow("threshold", o + 1, cap);
         index[o] = j;
         value[o++] = v;

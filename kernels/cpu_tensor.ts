@@ -62,6 +62,27 @@ export class CpuSparse implements SparseCodes {
     rowPtr.owner = this;
     index.owner = this;
   }
+  /**
+   * Compact codes written by row chunks into CSR: chunk k (rows [bounds[k], bounds[k+1])) wrote
+   * counts[k] entries from slot bounds[k]·cols on, with each row's rowPtr; moves them to follow
+   * the previous chunks and sets rowPtr[rows] (marks the column view stale).
+   */
+  compactRowChunks(bounds: Int32Array, counts: Int32Array, parts: number): void {
+    this.cscStale = true;
+    const rowPtr = this.rowPtr.i32, index = this.index.i32, value = this.value.f32;
+    let total = 0;
+    for (let k = 0; k < parts; k++) {
+      const start = bounds[k] * this.cols, m = counts[k];
+      if (start !== total) {
+        index.copyWithin(total, start, start + m);
+        value.copyWithin(total, start, start + m);
+        const shift = start - total;
+        for (let i = bounds[k]; i < bounds[k + 1]; i++) rowPtr[i] -= shift;
+      }
+      total += m;
+    }
+    rowPtr[this.rows] = total;
+  }
   /** The arrays as host CSR codes (marks the column view stale: they are handed out writable). */
   csr(): CsrCodes {
     this.cscStale = true;

@@ -86,19 +86,24 @@ export function refBatchTopk(
   return { rows, minKept };
 }
 
-/** Threshold: entries with pre > theta[j] (or theta[0] when one value), value pre. */
+/**
+ * Threshold: entries with pre > theta[j] (or theta[0] when one value) and, with `hi`, pre ≤ hi[j]
+ * (likewise), value pre.
+ */
 export function refThreshold(
   pre: ArrayLike<number>,
   n: number,
   c: number,
   theta: ArrayLike<number>,
+  hi: ArrayLike<number> | null = null,
 ): RefRows {
   const rows: RefRows = [];
+  const at = (a: ArrayLike<number>, j: number) => a.length === 1 ? a[0] : a[j];
   for (let i = 0; i < n; i++) {
     const r: Array<[number, number]> = [];
     for (let j = 0; j < c; j++) {
-      const t = theta.length === 1 ? theta[0] : theta[j];
-      if (pre[i * c + j] > t) r.push([j, pre[i * c + j]]);
+      const x = pre[i * c + j];
+      if (x > at(theta, j) && (hi === null || x <= at(hi, j))) r.push([j, x]);
     }
     rows.push(r);
   }

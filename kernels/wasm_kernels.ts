@@ -14,7 +14,7 @@
  * - `resid(pRowPtr, pIndex, pValue, pDict, d, pBias|0, pX, scale, pOut, pRowSs, pVals|0, r0, r1)`:
  *   out_i = scale·(Z_i·D + bias − x_i), rowSs_i = ‖Z_i·D + bias − x_i‖², vals_e = ⟨out_i, D_j⟩
  * - dense kernels `axpby`, `rownorm`, `removepar`, `tkscan`, `rowfill`, `sumsq`: see
- *   {@link ./wasm_kernels_dense.ts}; mask kernels `maskabove`, `countabove`, `colsum`, `thresh`,
+ *   {@link ./wasm_kernels_dense.ts}; mask kernels `maskabove`, `countabove`, `colsum`, `thresh`, `threshband`,
  *   `scalerows`: see {@link ./wasm_kernels_mask.ts}; per-row top-k screening `groupmax`,
  *   `rowcands`: see {@link ./wasm_kernels_topk.ts}
  *
@@ -59,6 +59,7 @@ export const KERNEL_NAMES = [
   "countabove",
   "colsum",
   "thresh",
+  "threshband",
   "scalerows",
   "groupmax",
   "rowcands",
@@ -582,6 +583,7 @@ function buildKernelBytes(): Uint8Array {
     countaboveFn(),
     colsumFn(),
     threshFn(),
+    threshFn(true),
     scalerowsFn(),
     groupmaxFn(),
     rowcandsFn(),

@@ -7,7 +7,8 @@
  *   (out may alias src, not pre)
  * - `countabove(pPre, pTheta, shared, pBounds, pPart, q, c0, c1)`: for chunk k, the i32 row
  *   part[k·q + j] = #{i ∈ [bounds[k], bounds[k+1]) : pre_ij > theta_j}
- * - `thresh(…)`: sparse thresholding by row chunks (see {@link threshFn})
+ * - `thresh(…)`, `threshband(…)`: sparse thresholding by row chunks, the second also collecting
+ *   a band lo < pre ≤ hi in the same pass (see {@link threshFn})
  * - `colsum(pA, pBounds, pPart, q, c0, c1)`: for chunk k, the f64 row part[k·q + j] = Σ a_ij over
  *   the chunk's rows (float64 accumulation)
  * - `scalerows(pV, pA, q, pOut, beta, r0, r1)`: out_i = beta·out_i + v_i·a_i (beta 0 overwrites,
@@ -19,6 +20,7 @@ const SX = {
   anyTrue: 0x53,
   f32x4Gt: 0x44,
   v128And: 0x4e,
+  v128Or: 0x50,
   i32x4Sub: 0xb1,
   f64x2PromoteLow: 0x5f,
   f64x2Add: 0xf0,
@@ -26,6 +28,7 @@ const SX = {
 } as const;
 const OX = {
   f32Gt: 0x5e,
+  f32Le: 0x5f,
   select: 0x1b,
   f64Load: 0x2b,
   f64Store: 0x39,
@@ -174,43 +177,80 @@ export function colsumFn(): FnBuilder {
  * (pre_ij > theta_j, ascending j, value pre_ij) from slot bounds[k]·c on (the chunk's worst case,
  * so chunks never overlap), rowPtr[i] = each row's first slot, counts[k] = the chunk's entries;
  * the caller compacts the chunks.
+ *
+ * With `band`, `threshband(pPre, pTheta, pLo, pHi, shared, c, pBounds, pRowPtr, pIndex, pValue,
+ * pCounts, pBRowPtr, pBIndex, pBValue, pBCounts, k0, k1)`: the same, and in the same pass the
+ * entries lo_j < pre_ij ≤ hi_j written likewise to the second codes (theta, lo and hi all shared
+ * or all per column).
  */
-export function threshFn(): FnBuilder {
-  const P = [I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32];
-  const f = new FnBuilder("thresh", P);
-  const [pPre, pTheta, shared, c, pBounds, pRowPtr, pIndex, pValue, pCounts, k0, k1] = P.map((
-    _,
-    i,
-  ) => i);
+export function threshFn(band = false): FnBuilder {
+  const P = new Array(band ? 17 : 11).fill(I32);
+  const f = new FnBuilder(band ? "threshband" : "thresh", P);
+  const [pPre, pTheta, pLo, pHi, shared, c, pBounds, pRowPtr, pIndex, pValue, pCounts] = band
+    ? [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+    : [0, 1, -1, -1, 2, 3, 4, 5, 6, 7, 8];
+  const [pBRowPtr, pBIndex, pBValue, pBCounts, k0, k1] = band
+    ? [11, 12, 13, 14, 15, 16]
+    : [-1, -1, -1, -1, 9, 10];
   const k = f.local(I32), i = f.local(I32), iEnd = f.local(I32), j = f.local(I32);
   const j4 = f.local(I32), o = f.local(I32), o0 = f.local(I32), ro = f.local(I32);
   const v = f.local(0x7d), tv = f.local(V128), t0 = f.local(0x7d), jj = f.local(I32);
   const jb = f.local(I32);
+  // the band's output slot and chunk start, its shared bounds (splat and scalar)
+  const ob = f.local(I32), ob0 = f.local(I32), lv = f.local(V128), l0 = f.local(0x7d);
+  const h0 = f.local(0x7d);
   f.get(c).i32(-4).op(OP.i32And).set(j4);
   f.get(pTheta).mem(OP.f32Load, 2).tee(t0).simd(SIMD.f32x4Splat).set(tv);
+  if (band) {
+    f.get(pLo).mem(OP.f32Load, 2).tee(l0).simd(SIMD.f32x4Splat).set(lv);
+    f.get(pHi).mem(OP.f32Load, 2).set(h0);
+  }
+  /** Emit (col, v) at slot `slot` of (pIx, pVal) and advance it. */
+  const emit = (pIx: number, pVal: number, slot: number, col: number) => {
+    at(f, pIx, slot).get(col).mem(OP.i32Store, 2);
+    at(f, pVal, slot).get(v).mem(OP.f32Store, 2);
+    f.get(slot).i32(1).op(OP.i32Add).set(slot);
+  };
+  /** Push the bound of column `col`: the shared scalar s0, or p[col]. */
+  const bound = (sh: boolean, p: number, s0: number, col: number) => {
+    if (sh) f.get(s0);
+    else at(f, p, col).mem(OP.f32Load, 2);
+  };
   const test = (sh: boolean, col: number) => {
-    // v = pre[ro + col]; if v > theta[col]: emit (col, v)
+    // v = pre[ro + col]; if v > theta[col]: emit (col, v); if lo < v ≤ hi: emit it to the band
     f.get(ro).get(col).i32(2).op(OP.i32Shl).op(OP.i32Add).mem(OP.f32Load, 2).tee(v);
-    if (sh) f.get(t0);
-    else at(f, pTheta, col).mem(OP.f32Load, 2);
+    bound(sh, pTheta, t0, col);
+    f.op(OX.f32Gt).if(() => emit(pIndex, pValue, o, col));
+    if (!band) return;
+    f.get(v);
+    bound(sh, pLo, l0, col);
     f.op(OX.f32Gt).if(() => {
-      at(f, pIndex, o).get(col).mem(OP.i32Store, 2);
-      at(f, pValue, o).get(v).mem(OP.f32Store, 2);
-      f.get(o).i32(1).op(OP.i32Add).set(o);
+      f.get(v);
+      bound(sh, pHi, h0, col);
+      f.op(OX.f32Le).if(() => emit(pBIndex, pBValue, ob, col));
     });
   };
   const body = (sh: boolean) => {
     f.forRange(k, () => f.get(k0), k1, 1, () => {
       at(f, pBounds, k).mem(OP.i32Load, 2, 4).set(iEnd);
       at(f, pBounds, k).mem(OP.i32Load, 2).get(c).op(OP.i32Mul).tee(o).set(o0);
+      if (band) f.get(o).tee(ob).set(ob0);
       f.forRange(i, () => at(f, pBounds, k).mem(OP.i32Load, 2), iEnd, 1, () => {
         at(f, pRowPtr, i).get(o).mem(OP.i32Store, 2);
+        if (band) at(f, pBRowPtr, i).get(ob).mem(OP.i32Store, 2);
         f.get(pPre).get(i).get(c).op(OP.i32Mul).i32(2).op(OP.i32Shl).op(OP.i32Add).set(ro);
         f.forRange(j, () => f.i32(0), j4, 4, () => {
           f.get(j).i32(2).op(OP.i32Shl).set(jb);
           f.get(ro).get(jb).op(OP.i32Add).mem(SIMD.load, 2, 0, true);
           thetaV(f, sh, pTheta, tv, jb);
-          f.simd(SX.f32x4Gt).simd(SX.anyTrue).if(() => {
+          f.simd(SX.f32x4Gt);
+          if (band) {
+            // any lane above theta or above lo
+            f.get(ro).get(jb).op(OP.i32Add).mem(SIMD.load, 2, 0, true);
+            thetaV(f, sh, pLo, lv, jb);
+            f.simd(SX.f32x4Gt).simd(SX.v128Or);
+          }
+          f.simd(SX.anyTrue).if(() => {
             for (let l = 0; l < 4; l++) {
               f.get(j).i32(l).op(OP.i32Add).set(jj);
               test(sh, jj);
@@ -220,6 +260,7 @@ export function threshFn(): FnBuilder {
         f.forRange(j, () => f.get(j4), c, 1, () => test(sh, j));
       });
       at(f, pCounts, k).get(o).get(o0).op(OP.i32Sub).mem(OP.i32Store, 2);
+      if (band) at(f, pBCounts, k).get(ob).get(ob0).op(OP.i32Sub).mem(OP.i32Store, 2);
     });
   };
   f.get(shared).if(() => body(true), () => body(false));

@@ -13,9 +13,10 @@ import type {
   RowSelection,
   SparseCodes,
   Tensor,
+  ThresholdBand,
 } from "./backend.ts";
 import { encodeBatchTopkDense, encodeTopkRowsDense } from "./backend.ts";
-import { shapeSize } from "./shape.ts";
+import { shapeError, shapeSize } from "./shape.ts";
 import * as check from "./op_checks.ts";
 import * as K from "./wgsl.ts";
 import * as KM from "./wgsl_mask.ts";
@@ -308,7 +309,10 @@ class WebGpuBackend implements Backend {
     Z.cscStale = true;
     return [P, Z, n, c];
   }
-  /** Count, scan and ordered emission shared by the three sparsification ops. */
+  /**
+   * Count, scan and ordered emission shared by the sparsification ops (mode: see ROW_COUNT in
+   * wgsl.ts; hiLen: mode 3's upper bounds after the thetaLen lower ones in `theta`).
+   */
   #emit(
     P: GpuTensor,
     Z: GpuSparse,
@@ -318,11 +322,12 @@ class WebGpuBackend implements Backend {
     sel: GPUBuffer,
     theta: GPUBuffer,
     thetaLen: number,
+    hiLen = 0,
   ): void {
     const counts = this.#scratchBuf("emit.counts", n * 8);
     const tieBase = this.#scratchBuf("emit.tieBase", n * 4);
     const g = this.#grid(n);
-    this.#dispatch(K.ROW_COUNT, [n, c, mode, g[0], thetaLen, 0, 0, 0], [
+    this.#dispatch(K.ROW_COUNT, [n, c, mode, g[0], thetaLen, hiLen, 0, 0], [
       P.buffer,
       sel,
       theta,
@@ -337,7 +342,7 @@ class WebGpuBackend implements Backend {
     ], [1]);
     this.#dispatch(
       K.ROW_EMIT,
-      [n, c, mode, g[0], thetaLen, Z.capacity, 0, 0],
+      [n, c, mode, g[0], thetaLen, Z.capacity, hiLen, 0],
       [P.buffer, sel, theta, Z.rowPtr.buffer, tieBase, Z.index.buffer, Z.value.buffer],
       g,
     );
@@ -408,11 +413,27 @@ class WebGpuBackend implements Backend {
     this.#dispatch(K.MIN_KEPT, null, [st, M.buffer], [1]);
     this.#emit(P, Z, n, c, 1, st, this.#dummy, 1);
   }
-  threshold(pre: Tensor, theta: Tensor, z: SparseCodes): void {
+  threshold(pre: Tensor, theta: Tensor, z: SparseCodes, band?: ThresholdBand | null): void {
     const [P, Z, n, c] = this.#codes("threshold", pre, z);
     const T = this.#t(theta, "threshold theta");
     check.checkTheta("threshold", T, c);
+    let bZ: GpuSparse | null = null, lo: GpuTensor | null = null, hi: GpuTensor | null = null;
+    if (band) {
+      [, bZ] = this.#codes("threshold band", pre, band.z);
+      if (bZ === Z) throw shapeError("threshold", "band.z must be other codes than z");
+      lo = this.#t(band.lo, "threshold band lo");
+      hi = this.#t(band.hi, "threshold band hi");
+      check.checkTheta("threshold band lo", lo, c);
+      check.checkTheta("threshold band hi", hi, c);
+    }
     this.#emit(P, Z, n, c, 2, this.#dummy, T.buffer, T.size);
+    if (!bZ || !lo || !hi) return;
+    // mode 3 reads lo then hi from one buffer
+    const bounds = this.#scratchBuf("threshold.band", (lo.size + hi.size) * 4);
+    const enc = this.#encoder();
+    enc.copyBufferToBuffer(lo.buffer, 0, bounds, 0, lo.size * 4);
+    enc.copyBufferToBuffer(hi.buffer, 0, bounds, lo.size * 4, hi.size * 4);
+    this.#emit(P, bZ, n, c, 3, this.#dummy, bounds, lo.size, hi.size);
   }
 
   // ---- sparse products ----

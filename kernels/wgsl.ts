@@ -250,6 +250,18 @@ fn keyPos(x: f32) -> u32 {
 }`;
 
 /**
+ * Threshold modes' test of ROW_COUNT / ROW_EMIT (their uniform p and theta): mode 2, x above its
+ * column's theta; mode 3, lo < x ≤ hi with lo = theta[0 .. thetaLen), hi = theta[thetaLen ..).
+ */
+const thresholdTest = `
+fn inThreshold(x: f32, j: u32) -> bool {
+  let lo = select(theta[0], theta[j], p.thetaLen > 1u);
+  if (p.mode == 2u) { return x > lo; }
+  let hi = select(theta[p.thetaLen], theta[p.thetaLen + j], p.hiLen > 1u);
+  return x > lo && x <= hi;
+}`;
+
+/**
  * Per-row radix select (one 256-thread workgroup per row): T_i = k-th largest key of row i,
  * and ties_i = how many entries equal to T_i to keep. Writes sel[2i] = T, sel[2i+1] = ties.
  */
@@ -362,10 +374,11 @@ fn main() {
 /**
  * Per-row counts for emission. mode 0: per-row select (sel[2i], sel[2i+1]) with keyAll;
  * mode 1: global select (st[0] = T, st[2] = ties, st[3] = K kept) with keyPos; mode 2: threshold
- * pre > theta[j] (theta length c, or 1). counts[2i] = kept-above, counts[2i+1] = equal-to-T.
+ * pre > theta[j] (theta length c, or 1); mode 3: band lo[j] < pre ≤ hi[j] (theta = lo, length
+ * thetaLen, then hi, length hiLen). counts[2i] = kept-above, counts[2i+1] = equal-to-T.
  */
 export const ROW_COUNT = `
-struct P { n: u32, c: u32, mode: u32, nx: u32, thetaLen: u32, pad: u32, pad2: u32, pad3: u32 }
+struct P { n: u32, c: u32, mode: u32, nx: u32, thetaLen: u32, hiLen: u32, pad2: u32, pad3: u32 }
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read> pre: array<f32>;
 @group(0) @binding(2) var<storage, read> sel: array<u32>;
@@ -373,6 +386,7 @@ struct P { n: u32, c: u32, mode: u32, nx: u32, thetaLen: u32, pad: u32, pad2: u3
 @group(0) @binding(4) var<storage, read_write> counts: array<u32>;
 var<workgroup> s: array<u32, 128>;
 ${keys}
+${thresholdTest}
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let i = wg.y * p.nx + wg.x;
@@ -383,9 +397,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
   if (p.mode == 0u) { T = sel[2u * i]; } else if (p.mode == 1u) { T = sel[0]; }
   for (var j = lid.x; j < p.c; j += 64u) {
     let x = pre[i * p.c + j];
-    if (p.mode == 2u) {
-      let th = select(theta[0], theta[j], p.thetaLen > 1u);
-      if (x > th) { gt += 1u; }
+    if (p.mode >= 2u) {
+      if (inThreshold(x, j)) { gt += 1u; }
     } else {
       let key = select(keyPos(x), keyAll(x), p.mode == 0u);
       if (p.mode == 1u && key == 0u) { continue; }
@@ -472,7 +485,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
  * by workgroup scan). Same modes as ROW_COUNT; values: mode 0 → max(pre, 0), else pre.
  */
 export const ROW_EMIT = `
-struct P { n: u32, c: u32, mode: u32, nx: u32, thetaLen: u32, capacity: u32, pad: u32, pad2: u32 }
+struct P { n: u32, c: u32, mode: u32, nx: u32, thetaLen: u32, capacity: u32, hiLen: u32, pad2: u32 }
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read> pre: array<f32>;
 @group(0) @binding(2) var<storage, read> sel: array<u32>;
@@ -484,6 +497,7 @@ struct P { n: u32, c: u32, mode: u32, nx: u32, thetaLen: u32, capacity: u32, pad
 var<workgroup> s: array<u32, 64>;
 var<workgroup> q: array<u32, 64>;
 ${keys}
+${thresholdTest}
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let i = wg.y * p.nx + wg.x;
@@ -501,9 +515,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     var x = 0.0;
     if (j < p.c) {
       x = pre[i * p.c + j];
-      if (p.mode == 2u) {
-        let th = select(theta[0], theta[j], p.thetaLen > 1u);
-        if (x > th) { gt = 1u; }
+      if (p.mode >= 2u) {
+        if (inThreshold(x, j)) { gt = 1u; }
       } else {
         let key = select(keyPos(x), keyAll(x), p.mode == 0u);
         if (!(p.mode == 1u && key == 0u)) {

@@ -131,8 +131,10 @@ export const trainStage = defineStage({
   // 4: batch top-k through the fused (screened) encoder; 5: relu / jumprelu start at the
   // target ℓ0 (learn/sae/controller.ts `startAtTarget`); 6: AuxK's encoder gradient straight
   // through the ReLU (dead concepts with no positive pre-activation revive); 7: relu / jumprelu
-  // sparse up to 8% code density (denseAbove 0.08, was 0.02: same gradients, other bits)
-  version: 7,
+  // sparse up to 8% code density (denseAbove 0.08, was 0.02: same gradients, other bits);
+  // 8: jumprelu's θ gradient sums its band's entries, which the threshold op collects in its
+  // pass (was the difference of two thresholded sums: same gradient, other bits)
+  version: 8,
   description: "fit one dictionary (SAE variant or baseline) on the training rows of a diet",
   inputs,
   params: trainParamsSchema,

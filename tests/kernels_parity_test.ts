@@ -289,14 +289,34 @@ async function suite(t: Deno.TestContext, be: Backend): Promise<void> {
     }
   });
 
-  await t.step("threshold: shared and per-concept", async () => {
-    for (const [n, c] of [[1, 5], [23, 47]]) {
+  await t.step("threshold: shared and per-concept, with and without a band", async () => {
+    for (const [n, c] of [[1, 5], [23, 47], [64, 1031]]) {
       const pre = randn(rng, n * c);
       for (const theta of [new Float32Array([0.3]), randn(rng, c, 0.5)]) {
+        const P = be.upload(pre, [n, c]), T = be.upload(theta, [theta.length]);
         const z = be.sparse(n, c, n * c);
-        be.threshold(be.upload(pre, [n, c]), be.upload(theta, [theta.length]), z);
-        assertRowsEqual(await readRows(be, z), refThreshold(pre, n, c, theta), "threshold");
+        be.threshold(P, T, z);
+        const want = refThreshold(pre, n, c, theta);
+        assertRowsEqual(await readRows(be, z), want, "threshold");
+        // the band around theta (lo < pre ≤ hi), hi shared or per column, with entries exactly
+        // at both ends (pre = lo is out, pre = hi is in)
+        const lo = theta.map((v) => v - 0.25);
+        for (const hi of [theta.map((v) => v + 0.25), new Float32Array([0.4])]) {
+          const p2 = pre.slice();
+          p2[0] = lo[0];
+          p2[n * c - 1] = hi[hi.length === 1 ? 0 : c - 1];
+          be.write(P, p2);
+          const Lo = be.upload(lo, [lo.length]), Hi = be.upload(hi, [hi.length]);
+          const band = be.sparse(n, c, n * c);
+          be.threshold(P, T, z, { lo: Lo, hi: Hi, z: band });
+          const label = `threshold band ${n}x${c} θ ${theta.length} hi ${hi.length}`;
+          assertRowsEqual(await readRows(be, z), refThreshold(p2, n, c, theta), label);
+          assertRowsEqual(await readRows(be, band), refThreshold(p2, n, c, lo, hi), label);
+          be.disposeSparse(band);
+          for (const tn of [Lo, Hi]) be.dispose(tn);
+        }
         be.disposeSparse(z);
+        for (const tn of [P, T]) be.dispose(tn);
       }
     }
     const z = be.sparse(4, 10, 2);

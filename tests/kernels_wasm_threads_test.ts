@@ -6,7 +6,7 @@
  * loop, chunk boundaries inside rows, ties across chunks).
  */
 import assert from "node:assert/strict";
-import type { Backend, Tensor } from "../kernels/backend.ts";
+import type { Backend, SparseCodes, Tensor } from "../kernels/backend.ts";
 import { CpuBackend } from "../kernels/cpu_backend.ts";
 import { createJsGemm } from "../kernels/js_gemm.ts";
 import { Rng } from "../data/random.ts";
@@ -16,6 +16,7 @@ import {
   refGemm,
   refNormalizeRows,
   refRemoveParallel,
+  type RefRows,
   refThreshold,
   refTopkRows,
 } from "../kernels/reference_f64.ts";
@@ -309,7 +310,7 @@ Deno.test("wasm threads: dense masks, counts and column sums match float64", asy
   }
 });
 
-Deno.test("wasm threads: threshold (chunked, compacted) matches the float64 reference", async () => {
+Deno.test("wasm threads: threshold and its band (chunked, compacted) match the float64 reference", async () => {
   const be = await backend();
   try {
     const rng = new Rng(15);
@@ -317,17 +318,14 @@ Deno.test("wasm threads: threshold (chunked, compacted) matches the float64 refe
     const pre = rng.fillNormal(new Float32Array(n * c));
     pre.fill(-5, 200 * c, 201 * c); // an empty row
     const thetaCol = Float32Array.from(rng.fillNormal(new Float32Array(c), 0.3), (v) => v + 1.5);
-    for (const theta of [thetaCol, new Float32Array([2.2])]) {
-      const z = be.sparse(n, c, n * c);
-      be.threshold(be.upload(pre, [n, c]), be.upload(theta, [theta.length]), z);
-      const want = refThreshold(pre, n, c, theta);
+    const same = async (z: SparseCodes, want: RefRows, what: string) => {
       const ptr = (await be.read(z.rowPtr)) as Int32Array;
       const idx = (await be.read(z.index)) as Int32Array;
       const val = (await be.read(z.value)) as Float32Array;
       let total = 0;
       for (let i = 0; i < n; i++) {
-        assert.equal(ptr[i], total, `row ${i} start`);
-        assert.equal(ptr[i + 1] - ptr[i], want[i].length, `row ${i} count`);
+        assert.equal(ptr[i], total, `${what} row ${i} start`);
+        assert.equal(ptr[i + 1] - ptr[i], want[i].length, `${what} row ${i} count`);
         for (let q = 0; q < want[i].length; q++) {
           assert.equal(idx[ptr[i] + q], want[i][q][0]);
           assert.equal(val[ptr[i] + q], Math.fround(want[i][q][1]));
@@ -335,6 +333,20 @@ Deno.test("wasm threads: threshold (chunked, compacted) matches the float64 refe
         total += want[i].length;
       }
       assert.equal(ptr[n], total);
+    };
+    for (const theta of [thetaCol, new Float32Array([2.2])]) {
+      const P = be.upload(pre, [n, c]), T = be.upload(theta, [theta.length]);
+      const z = be.sparse(n, c, n * c);
+      be.threshold(P, T, z);
+      await same(z, refThreshold(pre, n, c, theta), "threshold");
+      // the band theta − 0.5 < pre ≤ theta + 0.5 from the same pass (the rows' last partial
+      // SIMD group and the empty row included)
+      const lo = theta.map((v) => v - 0.5), hi = theta.map((v) => v + 0.5);
+      const band = be.sparse(n, c, n * c);
+      const bounds = { lo: be.upload(lo, [lo.length]), hi: be.upload(hi, [hi.length]), z: band };
+      be.threshold(P, T, z, bounds);
+      await same(z, refThreshold(pre, n, c, theta), "threshold beside a band");
+      await same(band, refThreshold(pre, n, c, lo, hi), "band");
     }
   } finally {
     be.close();

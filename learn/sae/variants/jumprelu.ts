@@ -4,7 +4,7 @@
  * multiplicative controller (learn/sae/controller.ts). θ learns through a straight-through
  * estimator with a rectangle kernel of bandwidth ε:
  * ∂θ_j = −(θ_j/ε)·Σ_{i: |pre_ij−θ_j|<ε/2} g_ij − (λ/(B·ε))·#{i: |pre_ij−θ_j|<ε/2}, computed from
- * the band (θ−ε/2, θ+ε/2] = A \ B with A = {pre > θ−ε/2}, B = {pre > θ+ε/2}.
+ * the band θ−ε/2 < pre ≤ θ+ε/2, which the threshold op collects as codes in the same pass.
  */
 import { z } from "zod";
 import type { SparseCodes, Tensor } from "../../../kernels/backend.ts";
@@ -51,10 +51,9 @@ export const jumprelu: SaeVariant<typeof jumpreluOptions, "jumprelu"> = {
       "thetaSquared",
     );
     const theta = run.param(b.upload(new Float32Array(c).fill(o.jumpThetaInit), [c]), false);
-    let zA: SparseCodes | null = null;
-    let zB: SparseCodes | null = null;
+    let band: SparseCodes | null = null; // the band's codes
     /** lo = θ − ε/2, hi = θ + ε/2 (scratch [c]). */
-    const band = () => {
+    const bounds = () => {
       const lo = v.scratch("jump.lo", [c]);
       const hi = v.scratch("jump.hi", [c]);
       b.axpby(1, theta, -eps / 2, v.constant([c], 1), lo);
@@ -78,32 +77,23 @@ export const jumprelu: SaeVariant<typeof jumpreluOptions, "jumprelu"> = {
         b.write(run.bEnc, th.map((x, j) => x - t[j]));
       },
       sparsify() {
-        const { lo, hi } = band();
-        b.threshold(run.pre, theta, run.z);
-        zA ??= run.sparse(B, c, B * c);
-        zB ??= run.sparse(B, c, B * c);
-        b.threshold(run.pre, lo, zA);
-        b.threshold(run.pre, hi, zB);
+        band ??= run.sparse(B, c, B * c);
+        b.threshold(run.pre, theta, run.z, { ...bounds(), z: band });
       },
       afterGradients() {
-        // the band's g_ij and counts: A \ B
-        const gA = v.scratch("jump.gA", [zA!.capacity]);
-        const gBv = v.scratch("jump.gB", [zB!.capacity]);
+        // the band's g_ij and counts
+        const g = v.scratch("jump.g", [band!.capacity]);
         const sBand = v.scratch("jump.s", [c]);
         const nBand = v.scratch("jump.n", [c]);
-        b.sparseSample(run.r, run.D, zA!, gA);
-        b.sparseSample(run.r, run.D, zB!, gBv);
-        b.sparseColumnSum(zA!, gA, sBand, 0);
-        b.axpby(-1, gBv, 0, gBv, gBv);
-        b.sparseColumnSum(zB!, gBv, sBand, 1);
-        b.sparseColumnSum(zA!, run.onesCap, nBand, 0);
-        b.sparseColumnSum(zB!, v.constant([zB!.capacity], -1), nBand, 1);
+        b.sparseSample(run.r, run.D, band!, g);
+        b.sparseColumnSum(band!, g, sBand, 0);
+        b.sparseColumnSum(band!, run.onesCap, nBand, 0);
         thetaGrad(sBand, nBand);
       },
       dense: {
         threshold: () => theta,
         gradient(gf) {
-          const { lo, hi } = band();
+          const { lo, hi } = bounds();
           const tmp = v.scratch("dense.tmp", [B, c]);
           const sBand = v.scratch("jump.s", [c]);
           const nBand = v.scratch("jump.n", [c]);
