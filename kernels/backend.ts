@@ -196,6 +196,11 @@ export interface Backend {
   ): void;
   /** out (c) = beta·out + column sums of S (Z's pattern, values `vals`). Encoder-bias grad. */
   sparseColumnSum(z: SparseCodes, vals: Tensor, out: Tensor, beta: number): void;
+  /**
+   * vals[e] += alpha for every entry e of Z (e < rowPtr[n]; the capacity's unused slots are left
+   * as they are); vals f32 [capacity]. ReLU's ℓ1 term on the sampled code gradients.
+   */
+  sparseAddScalar(z: SparseCodes, vals: Tensor, alpha: number): void;
 
   // ---- elementwise and reductions ------------------------------------------------------------
   /** out = a·x + b·y (same shapes; out may alias x or y). */

@@ -751,6 +751,16 @@ export class CpuBackend implements Backend {
     check.checkSparseColumnSum(vals, out, Z);
     this.#exec(() => sparseColumnSumHost(Z.csr(), V, O, beta));
   }
+  sparseAddScalar(z: SparseCodes, vals: Tensor, alpha: number): void {
+    const Z = this.#z(z, "sparseAddScalar");
+    const V = this.#f(vals, "sparseAddScalar vals");
+    check.checkSparseAddScalar(vals, Z);
+    const a = Math.fround(alpha);
+    this.#exec(() => {
+      const m = Z.rowPtr.i32[Z.rows];
+      for (let e = 0; e < m; e++) V[e] += a;
+    });
+  }
 
   // ---- elementwise ----
   axpby(a: number, x: Tensor, b: number, y: Tensor, out: Tensor): void {

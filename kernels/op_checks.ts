@@ -187,6 +187,11 @@ export function checkSparseColumnSum(vals: Tensor, out: Tensor, z: Codes): void 
   checkShape("sparseColumnSum out", out.shape, [z.cols]);
 }
 
+/** sparseAddScalar: vals [capacity]. */
+export function checkSparseAddScalar(vals: Tensor, z: Codes): void {
+  checkShape("sparseAddScalar vals", vals.shape, [z.capacity]);
+}
+
 /** axpby: x, y and out of one shape. */
 export function checkAxpby(x: Tensor, y: Tensor, out: Tensor): void {
   checkShape("axpby y", y.shape, x.shape);

@@ -564,6 +564,17 @@ class WebGpuBackend implements Backend {
       O.buffer,
     ], g);
   }
+  sparseAddScalar(z: SparseCodes, vals: Tensor, alpha: number): void {
+    const Z = this.#z(z, "sparseAddScalar");
+    const V = this.#t(vals, "sparseAddScalar vals");
+    check.checkSparseAddScalar(V, Z);
+    const g = this.#grid(Math.ceil(Z.capacity / K.WG));
+    this.#dispatch(K.SPARSE_ADD_SCALAR, [Z.rows, g[0], 0, 0, ["f", alpha], 0, 0, 0], [
+      Z.rowPtr.buffer,
+      V.buffer,
+    ], g);
+    this.#touch(V);
+  }
 
   // ---- elementwise ----
   axpby(a: number, x: Tensor, b: number, y: Tensor, out: Tensor): void {

@@ -745,3 +745,17 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
   for (var q = colPtr[j]; q < colPtr[j + 1u]; q++) { acc += vals[list[q]]; }
   out[j] = acc;
 }`;
+
+/** vals[e] += alpha for the codes' entries e < rowPtr[n] (one thread per capacity slot). */
+export const SPARSE_ADD_SCALAR = `
+struct P { n: u32, nx: u32, pad: u32, pad1: u32, alpha: f32, pad2: u32, pad3: u32, pad4: u32 }
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> rowPtr: array<u32>;
+@group(0) @binding(2) var<storage, read_write> vals: array<f32>;
+${flat}
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let e = flatId(wg, lid, p.nx);
+  if (e >= rowPtr[p.n]) { return; }
+  vals[e] += p.alpha;
+}`;

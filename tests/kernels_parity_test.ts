@@ -383,7 +383,7 @@ async function suite(t: Deno.TestContext, be: Backend): Promise<void> {
   });
 
   await t.step(
-    "sparse products: decode, sample, transpose product, column sum",
+    "sparse products: decode, sample, transpose product, column sum, add scalar",
     async () => {
       for (const [n, c, d, k] of [[1, 9, 5, 9], [37, 70, 33, 4], [8, 16, 130, 1]]) {
         const pre = randn(rng, n * c);
@@ -446,6 +446,14 @@ async function suite(t: Deno.TestContext, be: Backend): Promise<void> {
             n + 1,
             "colsum",
           );
+        }
+        // add a scalar to the entries' values only: the capacity's 5 unused slots keep theirs
+        const before = gotVals.slice();
+        be.sparseAddScalar(z, vals, 0.375);
+        const after = await f32(vals);
+        for (let e = 0; e < before.length; e++) {
+          const want = e < ptr[n] ? Math.fround(before[e] + 0.375) : before[e];
+          assert.equal(after[e], want, `sparseAddScalar slot ${e} of ${ptr[n]} entries`);
         }
         be.disposeSparse(z);
       }

@@ -49,7 +49,7 @@ export const relu: SaeVariant<typeof reluOptions, "relu"> = {
       },
       sparsify: () => b.threshold(run.pre, zero, run.z),
       codeStats: () => b.sparseColumnSum(run.z, run.z.value, l1, 1),
-      codeGradient: (vals) => b.axpby(1, vals, ctl.lambda / B, run.onesCap, vals),
+      codeGradient: (vals) => b.sparseAddScalar(run.z, vals, ctl.lambda / B),
       dense: {
         threshold: () => zero,
         codeStats: (zd) => b.columnSum(zd, l1, 1),
