@@ -257,8 +257,9 @@ export class CpuBackend implements Backend {
     band: { lo: CpuTensor; hi: CpuTensor; z: CpuSparse } | null,
   ): boolean {
     if (n < 2 || n * c < 1 << 16 || z.capacity < n * c) return false;
-    if (band && (band.z.capacity < n * c || band.lo.size !== theta.size)) return false;
-    if (band && band.hi.size !== theta.size) return false;
+    // the band: capacity for every entry, and bounds shared or per column as theta is
+    const sizes = band && band.lo.size === theta.size && band.hi.size === theta.size;
+    if (band && (band.z.capacity < n * c || !sizes)) return false;
     const part = this.#rowChunks(n, 1, 1);
     const T = this.rt.threads;
     const bandCounts = band && this.#pool.get("chunks.band", T);
@@ -632,9 +633,7 @@ export class CpuBackend implements Backend {
     if (band) {
       const bZ = this.#z(band.z, "threshold band");
       check.codesDims("threshold band", tP, bZ);
-      check.checkTheta("threshold band lo", band.lo, c);
-      check.checkTheta("threshold band hi", band.hi, c);
-      if (bZ === Z) throw shapeError("threshold", "band.z must be other codes than z");
+      check.checkThresholdBand(band.lo, band.hi, c, bZ, Z);
       this.#f(band.lo, "threshold band lo");
       this.#f(band.hi, "threshold band hi");
       bd = { lo: band.lo as CpuTensor, hi: band.hi as CpuTensor, z: bZ };

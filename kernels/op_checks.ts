@@ -187,6 +187,22 @@ export function checkSparseColumnSum(vals: Tensor, out: Tensor, z: Codes): void 
   checkShape("sparseColumnSum out", out.shape, [z.cols]);
 }
 
+/**
+ * threshold's band: `lo` and `hi` as thresholds of c columns (c entries or 1), its codes `bandZ`
+ * other than the threshold's own `z` (both n×c: see {@link codesDims}).
+ */
+export function checkThresholdBand(
+  lo: Tensor,
+  hi: Tensor,
+  c: number,
+  bandZ: Codes,
+  z: Codes,
+): void {
+  checkTheta("threshold band lo", lo, c);
+  checkTheta("threshold band hi", hi, c);
+  if (bandZ === z) throw shapeError("threshold", "band.z must be other codes than z");
+}
+
 /** sparseAddScalar: vals [capacity]. */
 export function checkSparseAddScalar(vals: Tensor, z: Codes): void {
   checkShape("sparseAddScalar vals", vals.shape, [z.capacity]);

@@ -198,7 +198,7 @@ export function threshFn(band = false): FnBuilder {
   const jb = f.local(I32);
   // the band's output slot and chunk start, its shared bounds (splat and scalar)
   const ob = f.local(I32), ob0 = f.local(I32), lv = f.local(V128), l0 = f.local(0x7d);
-  const h0 = f.local(0x7d);
+  const h0 = f.local(0x7d), pv = f.local(V128);
   f.get(c).i32(-4).op(OP.i32And).set(j4);
   f.get(pTheta).mem(OP.f32Load, 2).tee(t0).simd(SIMD.f32x4Splat).set(tv);
   if (band) {
@@ -242,11 +242,12 @@ export function threshFn(band = false): FnBuilder {
         f.forRange(j, () => f.i32(0), j4, 4, () => {
           f.get(j).i32(2).op(OP.i32Shl).set(jb);
           f.get(ro).get(jb).op(OP.i32Add).mem(SIMD.load, 2, 0, true);
+          if (band) f.tee(pv);
           thetaV(f, sh, pTheta, tv, jb);
           f.simd(SX.f32x4Gt);
           if (band) {
             // any lane above theta or above lo
-            f.get(ro).get(jb).op(OP.i32Add).mem(SIMD.load, 2, 0, true);
+            f.get(pv);
             thetaV(f, sh, pLo, lv, jb);
             f.simd(SX.f32x4Gt).simd(SX.v128Or);
           }

@@ -16,7 +16,7 @@ import type {
   ThresholdBand,
 } from "./backend.ts";
 import { encodeBatchTopkDense, encodeTopkRowsDense } from "./backend.ts";
-import { shapeError, shapeSize } from "./shape.ts";
+import { shapeSize } from "./shape.ts";
 import * as check from "./op_checks.ts";
 import * as K from "./wgsl.ts";
 import * as KM from "./wgsl_mask.ts";
@@ -420,11 +420,9 @@ class WebGpuBackend implements Backend {
     let bZ: GpuSparse | null = null, lo: GpuTensor | null = null, hi: GpuTensor | null = null;
     if (band) {
       [, bZ] = this.#codes("threshold band", pre, band.z);
-      if (bZ === Z) throw shapeError("threshold", "band.z must be other codes than z");
       lo = this.#t(band.lo, "threshold band lo");
       hi = this.#t(band.hi, "threshold band hi");
-      check.checkTheta("threshold band lo", lo, c);
-      check.checkTheta("threshold band hi", hi, c);
+      check.checkThresholdBand(lo, hi, c, bZ, Z);
     }
     this.#emit(P, Z, n, c, 2, this.#dummy, T.buffer, T.size);
     if (!bZ || !lo || !hi) return;
